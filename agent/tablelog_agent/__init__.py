@@ -1,0 +1,1 @@
+"""tablelog_agent: the asyncio uploader daemon."""

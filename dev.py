@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""One entry point that sets everything up on a fresh machine with only python3.
+
+    python3 dev.py demo     # install into .venv, then run `tablelog demo`
+    python3 dev.py test     # install into .venv, then ruff, mypy --strict and pytest
+    python3 dev.py bench    # install, then the side-by-side benchmarks (bench/run_all.py)
+
+The virtual environment is rebuilt only when pyproject.toml changes (a stamp
+file records its hash), so repeated runs start in a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+STAMP = VENV / ".tablelog-installed"
+
+
+def _run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+
+
+def ensure_venv() -> None:
+    """Create .venv and install tablelog with its test extra, once per pyproject change."""
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest and PY.exists():
+        return
+    if not PY.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    _run(PY, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    _run(PY, "-m", "pip", "install", "-q", "-e", ".[test,pandas]")
+    STAMP.write_text(digest)
+
+
+def cmd_test(extra: list[str]) -> None:
+    ensure_venv()
+    _run(PY, "-m", "ruff", "check", "sdk", "agent", "server_stub", "tests", "bench", "dev.py")
+    _run(PY, "-m", "mypy", "sdk/tablelog", "agent/tablelog_agent", "server_stub/tablelog_server")
+    _run(PY, "-m", "pytest", "-q", *extra)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"demo", "test", "bench"}:
+        print(__doc__)
+        return 2
+    command, extra = argv[0], argv[1:]
+    try:
+        if command == "test":
+            cmd_test(extra)
+        elif command == "demo":
+            ensure_venv()
+            _run(BIN / "tablelog", "demo", *extra)
+        else:
+            ensure_venv()
+            _run(PY, "bench/run_all.py", *extra)
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""tablelog: wandb.Table-compatible logging that never blocks training."""

@@ -1,0 +1,164 @@
+"""Content-addressed blob files: ``blobs/ab/cdef…`` named by their sha256.
+
+A blob is written to a temp file in the same directory tree, fsync'd, then
+renamed into place, so a reader never sees half a blob and a crash leaves at
+worst an orphaned temp file (swept on open). Blobs are immutable: writing one
+that exists is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from tablelog.errors import QueueError, QueueFullError
+from tablelog.wire import is_sha256
+
+_COPY_CHUNK = 1 << 20
+
+
+class BlobStore:
+    """Blob files under `root`, created 0700/0600."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._tmp = self.root / "tmp"
+        self.quarantine_dir = self.root / "quarantine"
+        for d in (self.root, self._tmp):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._sweep_temp()
+
+    def _sweep_temp(self) -> None:
+        # Only files older than a minute: another process may be mid-write.
+        import time
+
+        cutoff = time.time() - 60
+        for p in self._tmp.iterdir():
+            try:
+                if p.stat().st_mtime < cutoff:
+                    p.unlink()
+            except OSError:
+                pass
+
+    def path(self, sha256: str) -> Path:
+        """Where blob `sha256` lives (whether or not it exists). Rejects non-hashes,
+        so no caller can build a path outside the store."""
+        if not is_sha256(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def size(self, sha256: str) -> int:
+        return self.path(sha256).stat().st_size
+
+    def read(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def put(self, data: bytes | bytearray | memoryview, sha256: str | None = None, *,
+            fsync: bool = True) -> str:
+        """Store bytes; return their sha256. `sha256`, if given, must be right."""
+        digest = sha256 or hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if target.exists():
+            return digest
+        self._write_atomic(target, lambda f: f.write(data), fsync=fsync)
+        return digest
+
+    def put_file(self, src: str | os.PathLike[str], *, fsync: bool = True) -> tuple[str, int]:
+        """Copy a file in, hashing as it streams; return (sha256, size)."""
+        h = hashlib.sha256()
+        size = 0
+        fd, tmp_name = self._mkstemp()
+        try:
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+                while block := inp.read(_COPY_CHUNK):
+                    h.update(block)
+                    size += len(block)
+                    out.write(block)
+                out.flush()
+                if fsync:
+                    os.fsync(out.fileno())
+            digest = h.hexdigest()
+            target = self.path(digest)
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+            os.replace(tmp_name, target)
+            return digest, size
+        except OSError as exc:
+            _unlink_quietly(tmp_name)
+            raise _as_queue_error(exc) from exc
+
+    def _mkstemp(self) -> tuple[int, str]:
+        try:
+            return tempfile.mkstemp(dir=self._tmp, prefix="w-")
+        except OSError as exc:
+            raise _as_queue_error(exc) from exc
+
+    def _write_atomic(self, target: Path, write: object, *, fsync: bool) -> None:
+        fd, tmp_name = self._mkstemp()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)  # type: ignore[operator]
+                out.flush()
+                if fsync:
+                    os.fsync(out.fileno())
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+            os.replace(tmp_name, target)
+        except OSError as exc:
+            _unlink_quietly(tmp_name)
+            raise _as_queue_error(exc) from exc
+
+    def verify(self, sha256: str) -> bool:
+        """True when the file's bytes still hash to its name."""
+        h = hashlib.sha256()
+        try:
+            with open(self.path(sha256), "rb") as f:
+                while block := f.read(_COPY_CHUNK):
+                    h.update(block)
+        except FileNotFoundError:
+            return False
+        return h.hexdigest() == sha256
+
+    def quarantine(self, sha256: str) -> Path:
+        """Move a corrupt blob aside (kept for inspection, out of the store)."""
+        self.quarantine_dir.mkdir(mode=0o700, exist_ok=True)
+        dest = self.quarantine_dir / sha256
+        shutil.move(str(self.path(sha256)), dest)
+        return dest
+
+    def iter_chunks(self, sha256: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+        with open(self.path(sha256), "rb") as f:
+            while block := f.read(chunk_size):
+                yield block
+
+    def sync_dirs(self, shas: list[str]) -> None:
+        """fsync the directories that received `shas`, making the renames durable."""
+        for d in {self.path(s).parent for s in shas}:
+            try:
+                fd = os.open(d, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _as_queue_error(exc: OSError) -> QueueError:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return QueueFullError(f"disk full while writing a blob: {exc}")
+    return QueueError(f"cannot write a blob: {exc}")

@@ -1,0 +1,64 @@
+"""Configuration from the environment, overridable by arguments.
+
+| variable            | meaning                                         | default                  |
+|---------------------|-------------------------------------------------|--------------------------|
+| TABLELOG_DIR        | local queue / blob / cache directory            | the user data dir        |
+| TABLELOG_BASE_URL   | backend URL                                     | http://127.0.0.1:8765    |
+| TABLELOG_API_KEY    | key sent by the agent / required by the server  | none                     |
+| TABLELOG_MODE       | online, offline or disabled                     | online                   |
+| TABLELOG_PROJECT    | default project for init()                      | uncategorized            |
+| TABLELOG_ENTITY     | default entity for init()                       | the key's own entity     |
+| TABLELOG_QUEUE_MAX_BYTES | cap on pending queue bytes (0 = no cap)    | 0                        |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8765"
+MODES = ("online", "offline", "disabled")
+
+
+def default_dir(env: Mapping[str, str] | None = None) -> Path:
+    """TABLELOG_DIR, else the per-user data directory (e.g. ~/.local/share/tablelog)."""
+    env = os.environ if env is None else env
+    value = env.get("TABLELOG_DIR")
+    return Path(value).expanduser() if value else Path(platformdirs.user_data_dir("tablelog"))
+
+
+def default_base_url(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return (env.get("TABLELOG_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SdkConfig:
+    """Settings of the training-side SDK."""
+
+    dir: Path
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = None
+    mode: str = "online"
+    project: str = "uncategorized"
+    entity: str | None = None
+    queue_max_bytes: int | None = None
+    agent_idle_exit_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SdkConfig:
+        env = os.environ if env is None else env
+        mode = (env.get("TABLELOG_MODE") or "online").lower()
+        if mode not in MODES:
+            raise ValueError(f"TABLELOG_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+        cap = int(env.get("TABLELOG_QUEUE_MAX_BYTES") or 0)
+        return cls(dir=default_dir(env), base_url=default_base_url(env),
+                   api_key=env.get("TABLELOG_API_KEY") or None, mode=mode,
+                   project=env.get("TABLELOG_PROJECT") or "uncategorized",
+                   entity=env.get("TABLELOG_ENTITY") or None,
+                   queue_max_bytes=cap or None,
+                   agent_idle_exit_s=float(env.get("TABLELOG_AGENT_IDLE_EXIT") or 60.0))

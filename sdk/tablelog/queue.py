@@ -1,0 +1,349 @@
+"""The persistent local queue: ``TABLELOG_DIR/queue.db`` plus its blob store.
+
+The queue stores opaque bytes (made by `tablelog.wire`) in insertion order.
+Many SDK processes may `put` at once; one agent (holding ``agent.lock``)
+claims, acknowledges and dead-letters. Nothing here knows HTTP.
+
+Tables (schema version in ``PRAGMA user_version``):
+
+- ``entries``       pending entries: id (monotonic), run, kind, payload, blobs
+                    (the sha256s the entry needs on the server), attempts, last_error
+- ``dead_letters``  entries the server rejected permanently, with its reason
+- ``meta``          queue_id (a UUID made with the database) and small settings
+- ``runs``          per-run state an SDK needs to resume (step, summary, tables)
+- ``artifacts``     every artifact version logged from this directory, so that
+                    `use_artifact` works offline
+- ``agent_state``   the agent's heartbeat and counters, read by `tablelog status`
+
+Durability: WAL with ``synchronous=FULL``, so a committed `put` survives power
+loss; callers batch many puts per transaction to amortise the fsync.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import sqlite_utils
+
+from tablelog.blobstore import BlobStore
+from tablelog.errors import QueueError, QueueFullError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+_ENTRY_COLUMNS = "id, run, kind, payload, size, blobs, blob_bytes, created, attempts, last_error"
+
+
+@dataclass(frozen=True)
+class QueuedEntry:
+    """One entry as stored: `payload` is the wire bytes, `blobs` the hashes it needs."""
+
+    id: int
+    run: str
+    kind: str
+    payload: bytes
+    size: int
+    blobs: tuple[str, ...]
+    blob_bytes: int
+    created: float
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    run: str
+    kind: str
+    reason: str
+    attempts: int
+    dead_at: float
+    size: int
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    pending: int
+    pending_bytes: int  # payloads plus the blobs they reference
+    oldest_created: float | None
+    dead: int
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What a writer hands to `put_many`."""
+
+    run: str
+    kind: str
+    payload: bytes
+    blobs: tuple[str, ...] = ()
+    blob_bytes: int = 0
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """The one place SQLite connections to a queue are made: WAL, FULL sync,
+    a generous busy timeout (8 ranks may write at once), autocommit mode so
+    that `transaction()` controls every BEGIN."""
+    conn = sqlite3.connect(os.fspath(path), timeout=BUSY_TIMEOUT_MS / 1000,
+                           isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    db = sqlite_utils.Database(conn)
+    if "entries" not in db.table_names():
+        conn.execute("""
+            CREATE TABLE IF NOT EXISTS entries (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                run TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
+                size INTEGER NOT NULL, blobs BLOB, blob_bytes INTEGER NOT NULL DEFAULT 0,
+                created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT)""")
+    db["dead_letters"].create({
+        "id": int, "run": str, "kind": str, "payload": bytes, "size": int, "blobs": bytes,
+        "blob_bytes": int, "created": float, "attempts": int, "last_error": str,
+        "reason": str, "dead_at": float}, pk="id", if_not_exists=True)
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db["runs"].create({"run": str, "state": bytes, "updated": float}, pk="run",
+                      if_not_exists=True)
+    db["artifacts"].create({
+        "project": str, "name": str, "digest": str, "version": int, "type": str,
+        "manifest": bytes, "created": float, "run": str}, pk=("project", "name", "digest"),
+        if_not_exists=True)
+    db["artifact_aliases"].create({"project": str, "name": str, "alias": str, "digest": str},
+                                  pk=("project", "name", "alias"), if_not_exists=True)
+    db["agent_state"].create({"key": str, "value": bytes}, pk="key", if_not_exists=True)
+    conn.execute("CREATE INDEX IF NOT EXISTS entries_run ON entries(run, id)")
+
+
+class Queue:
+    """A queue directory: ``queue.db`` and ``blobs/``. Thread-safe; open one per process.
+
+    Use as a context manager, or call `close()`.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int | None = None
+                 ) -> None:
+        self.dir = Path(directory)
+        try:
+            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.dir, 0o700)
+        except OSError as exc:
+            raise QueueError(f"cannot create queue directory {self.dir}: {exc}") from exc
+        self.db_path = self.dir / "queue.db"
+        self.max_bytes = max_bytes
+        old_umask = os.umask(0o077)  # queue.db, -wal and -shm all 0600
+        try:
+            self._conn = connect(self.db_path)
+            self._lock = threading.RLock()
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise QueueError(f"cannot open queue {self.db_path}: {exc}") from exc
+        finally:
+            os.umask(old_umask)
+        self.blobs = BlobStore(self.dir / "blobs")
+        self.queue_id = self._queue_id()
+
+    # -- setup ---------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise QueueError(f"{self.db_path} was written by a newer tablelog "
+                                 f"(schema {version}, this one knows {SCHEMA_VERSION})")
+            if version < SCHEMA_VERSION:
+                _create_schema(conn)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _queue_id(self) -> str:
+        with self.transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='queue_id'").fetchone()
+            if row:
+                return str(row[0])
+            qid = uuid.uuid4().hex
+            conn.execute("INSERT INTO meta(key, value) VALUES ('queue_id', ?)", (qid,))
+            return qid
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), serialised across threads."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Queue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------
+
+    def put(self, run: str, kind: str, payload: bytes, blobs: Sequence[str] = (),
+            blob_bytes: int = 0) -> int:
+        """Append one entry; returns its id."""
+        return self.put_many([NewEntry(run, kind, payload, tuple(blobs), blob_bytes)])[-1]
+
+    def put_many(self, entries: Sequence[NewEntry]) -> list[int]:
+        """Append entries in one transaction (one fsync); return their ids, in order.
+
+        Raises QueueFullError when the disk is full or the cap would be passed;
+        then nothing of this call was stored.
+        """
+        if not entries:
+            return []
+        now = time.time()
+        if self.max_bytes is not None:
+            incoming = sum(len(e.payload) + e.blob_bytes for e in entries)
+            if self.stats().pending_bytes + incoming > self.max_bytes:
+                raise QueueFullError(
+                    f"queue over its cap of {self.max_bytes} bytes; "
+                    f"{len(entries)} entries ({incoming} bytes) not persisted")
+        try:
+            with self.transaction() as conn:
+                ids = []
+                for e in entries:
+                    cur = conn.execute(
+                        "INSERT INTO entries(run, kind, payload, size, blobs, blob_bytes, created)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (e.run, e.kind, e.payload, len(e.payload),
+                         msgpack.packb(list(e.blobs)), e.blob_bytes, now))
+                    ids.append(int(cur.lastrowid or 0))
+                return ids
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc).lower():
+                raise QueueFullError(f"disk full: {len(entries)} entries not persisted") from exc
+            raise QueueError(f"cannot write to {self.db_path}: {exc}") from exc
+
+    # -- reading (the agent) ---------------------------------------------------
+
+    def claim_batch(self, *, max_entries: int = 500, max_bytes: int = 8 << 20,
+                    after_id: int = 0) -> list[QueuedEntry]:
+        """The oldest pending entries with id > after_id, bounded by count and
+        payload bytes (at least one entry, however large). Only the agent holding
+        the lock claims, so nothing is marked: unacknowledged entries simply stay."""
+        with self._lock:
+            cur = self._conn.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, max_entries))
+            out: list[QueuedEntry] = []
+            total = 0
+            for row in cur:
+                if out and total + row[4] > max_bytes:
+                    break
+                total += row[4]
+                out.append(_entry_from_row(row))
+            return out
+
+    def ack(self, ids: Iterable[int]) -> None:
+        """Delete entries the server stored."""
+        ids = list(ids)
+        if not ids:
+            return
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in ids])
+
+    def record_failure(self, ids: Iterable[int], error: str) -> None:
+        """Count a failed attempt on entries that stay queued."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE entries SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                [(error[:2000], i) for i in ids])
+
+    def dead_letter(self, entry_id: int, reason: str) -> None:
+        """Move an entry the server rejected permanently out of the way."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO dead_letters(id, run, kind, payload, size, blobs,"
+                " blob_bytes, created, attempts, last_error, reason, dead_at)"
+                " SELECT id, run, kind, payload, size, blobs, blob_bytes, created,"
+                " attempts + 1, last_error, ?, ? FROM entries WHERE id = ?",
+                (reason[:4000], time.time(), entry_id))
+            conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, run, kind, reason, attempts, dead_at, size FROM dead_letters"
+                " ORDER BY id").fetchall()
+        return [DeadLetter(*r) for r in rows]
+
+    def retry_dead(self, ids: Iterable[int] | None = None) -> int:
+        """Put dead letters back in the queue under their original ids (so their
+        idempotency keys do not change); returns how many."""
+        with self.transaction() as conn:
+            where, params = "", ()
+            if ids is not None:
+                id_list = list(ids)
+                where = f" WHERE id IN ({','.join('?' * len(id_list))})"
+                params = tuple(id_list)
+            conn.execute(
+                "INSERT INTO entries(id, run, kind, payload, size, blobs, blob_bytes, created,"
+                " attempts, last_error) SELECT id, run, kind, payload, size, blobs, blob_bytes,"
+                f" created, 0, reason FROM dead_letters{where}", params)
+            return int(conn.execute(f"DELETE FROM dead_letters{where}", params).rowcount)
+
+    def stats(self) -> QueueStats:
+        with self._lock:
+            pending, nbytes, oldest = self._conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size + blob_bytes), 0), MIN(created)"
+                " FROM entries").fetchone()
+            dead = self._conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
+        return QueueStats(int(pending), int(nbytes), oldest, int(dead))
+
+    def pending_ids(self) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT id FROM entries ORDER BY id")]
+
+    # -- small key/value areas -------------------------------------------------
+
+    def get_run_state(self, run: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT state FROM runs WHERE run = ?", (run,)).fetchone()
+        return msgpack.unpackb(row[0], raw=False, strict_map_key=False) if row else None
+
+    def set_run_state(self, run: str, state: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO runs(run, state, updated) VALUES (?, ?, ?)",
+                         (run, msgpack.packb(state, use_bin_type=True), time.time()))
+
+    def set_agent_state(self, values: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO agent_state(key, value) VALUES (?, ?)",
+                [(k, msgpack.packb(v, use_bin_type=True)) for k, v in values.items()])
+
+    def agent_state(self) -> dict[str, Any]:
+        with self._lock:
+            rows = self._conn.execute("SELECT key, value FROM agent_state").fetchall()
+        return {k: msgpack.unpackb(v, raw=False, strict_map_key=False) for k, v in rows}
+
+
+def _entry_from_row(row: Sequence[Any]) -> QueuedEntry:
+    blobs = tuple(msgpack.unpackb(row[5])) if row[5] else ()
+    return QueuedEntry(int(row[0]), row[1], row[2], bytes(row[3]), int(row[4]), blobs,
+                       int(row[6]), float(row[7]), int(row[8]), row[9])

@@ -1,0 +1,481 @@
+"""The wire format shared by the SDK, the agent and the server.
+
+Everything that crosses a process boundary is msgpack, described here and
+nowhere else. The queue stores these bytes opaquely; the agent forwards them
+without decoding; the server decodes them with the functions below.
+
+Queue entry (one per `put`)::
+
+    {"v": [MAJOR, MINOR], "kind": <KIND>, "entity": str | None,
+     "project": str, "run_id": str, "body": {...}}
+
+Bodies by kind:
+
+- ``run``      {"name", "config", "tags", "notes", "job_type", "started_at", "resumed"}
+- ``history``  {"step": int, "row": {key: value}}; tables appear as TableRef values
+- ``summary``  {"summary": {key: value}} — the whole summary after the update
+- ``config``   {"config": {key: value}} — the whole config after the update
+- ``artifact`` {"name", "type", "description", "metadata", "aliases", "digest",
+                "entries": {entry_name: ManifestEntry}, "blobs": [sha256, ...]}
+- ``run_end``  {"exit_code": int, "ended_at": float}
+
+A table is a blob holding a *table manifest* (see `TableManifest`) whose row
+chunks are further blobs; media are blobs too. Special cell values travel as
+msgpack ext types so that user dicts are never confused with our markers:
+timestamps (ms since epoch, UTC), numpy arrays, media references and table
+references.
+
+Batch request (agent → server, ``POST /api/v1/batches``)::
+
+    {"v": [MAJOR, MINOR], "queue_id": str, "entries": [{"id": int, "data": bytes}]}
+
+The idempotency key of an entry is ``(queue_id, id)``. The answer is
+``{"results": [{"id", "status", "reason"?, "missing"?}]}`` with status one of
+`Status`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from tablelog.errors import WireError
+
+WIRE_VERSION: tuple[int, int] = (1, 0)
+
+
+class Kind(StrEnum):
+    """What a queue entry records."""
+
+    RUN = "run"
+    HISTORY = "history"
+    SUMMARY = "summary"
+    CONFIG = "config"
+    ARTIFACT = "artifact"
+    RUN_END = "run_end"
+
+
+class Status(StrEnum):
+    """The server's verdict on one entry of a batch."""
+
+    APPLIED = "applied"  # stored now
+    DUPLICATE = "duplicate"  # stored earlier under the same idempotency key
+    MISSING_BLOBS = "missing_blobs"  # upload `missing` and send again
+    DEFERRED = "deferred"  # an earlier entry of the same run was not applied; send again
+    REJECTED = "rejected"  # permanent: dead-letter it with `reason`
+
+
+# ---------------------------------------------------------------------------
+# names and hashes
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_SANITIZE_RE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def is_valid_name(name: object) -> bool:
+    """Entity, project, run id and artifact names: 1-128 of [A-Za-z0-9_.-]."""
+    return isinstance(name, str) and bool(_NAME_RE.match(name)) and name not in {".", ".."}
+
+
+def is_sha256(value: object) -> bool:
+    """A blob address: exactly 64 lowercase hex characters (nothing else reaches a path)."""
+    return isinstance(value, str) and bool(_SHA_RE.match(value))
+
+
+def sha256_hex(data: bytes | bytearray | memoryview) -> str:
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sanitize_artifact_name(name: str) -> str:
+    """Make a valid artifact name from a log key, like wandb: strip bad characters and,
+    if anything was stripped, add a short stable suffix so different keys stay distinct."""
+    cleaned = _SANITIZE_RE.sub("", name)
+    if cleaned == name and cleaned:
+        return name
+    suffix = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{cleaned}-{suffix}"[:128]
+
+
+# ---------------------------------------------------------------------------
+# special values
+
+
+EXT_TIMESTAMP = 1
+EXT_NDARRAY = 2
+EXT_MEDIA = 3
+EXT_TABLE_REF = 4
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A media cell or value: the blob holding its bytes plus what a viewer needs.
+
+    kind is one of image, audio, video, html, file; meta holds e.g. width,
+    height, format, caption, sample_rate, fps.
+    """
+
+    kind: str
+    sha256: str
+    size: int
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain form, used by JSON answers and the viewer."""
+        return {"_type": f"{self.kind}-file", "sha256": self.sha256, "size": self.size,
+                **dict(self.meta)}
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A history/summary value standing for a logged table version."""
+
+    artifact: str  # artifact name, e.g. run-ab12cd34-preds
+    entry: str  # entry name inside the artifact
+    digest: str  # artifact content digest: identifies the version
+    nrows: int
+    ncols: int
+    kind: str = "table"  # table | joined-table | incremental-table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"_type": f"{self.kind}-ref", "artifact": self.artifact, "entry": self.entry,
+                "digest": self.digest, "nrows": self.nrows, "ncols": self.ncols}
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
+
+def _timestamp_ms(value: _dt.datetime | _dt.date | np.datetime64) -> int:
+    if isinstance(value, np.datetime64):
+        return int(value.astype("datetime64[ms]").astype(np.int64))
+    if isinstance(value, _dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+        return int((aware - _EPOCH) // _dt.timedelta(milliseconds=1))
+    return _timestamp_ms(_dt.datetime(value.year, value.month, value.day))
+
+
+Resolver = Callable[[Any], Any]
+
+
+def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
+    def default(obj: Any) -> Any:
+        if isinstance(obj, MediaRef):
+            return msgpack.ExtType(EXT_MEDIA, _packb_plain(
+                [obj.kind, obj.sha256, obj.size, dict(obj.meta)]))
+        if isinstance(obj, TableRef):
+            return msgpack.ExtType(EXT_TABLE_REF, _packb_plain(
+                [obj.artifact, obj.entry, obj.digest, obj.nrows, obj.ncols, obj.kind]))
+        if isinstance(obj, _dt.date | np.datetime64):
+            return msgpack.ExtType(EXT_TIMESTAMP, _packb_plain(_timestamp_ms(obj)))
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.hasobject:
+                return [default_or_self(x) for x in obj.tolist()]
+            arr = np.ascontiguousarray(obj)
+            return msgpack.ExtType(EXT_NDARRAY, _packb_plain(
+                [arr.dtype.str, list(arr.shape), arr.tobytes()]))
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, tuple | set | frozenset):
+            return list(obj)
+        if resolve is not None:
+            return resolve(obj)
+        raise TypeError(f"cannot encode a value of type {type(obj).__name__}")
+
+    def default_or_self(x: Any) -> Any:
+        return x if isinstance(x, str | int | float | bool | type(None)) else default(x)
+
+    return default
+
+
+def _packb_plain(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == EXT_TIMESTAMP:
+        ms = msgpack.unpackb(data)
+        return _EPOCH + _dt.timedelta(milliseconds=ms)
+    if code == EXT_NDARRAY:
+        dtype, shape, raw = msgpack.unpackb(data, raw=False)
+        return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
+    if code == EXT_MEDIA:
+        kind, sha, size, meta = msgpack.unpackb(data, raw=False)
+        return MediaRef(kind, sha, size, meta)
+    if code == EXT_TABLE_REF:
+        artifact, entry, digest, nrows, ncols, kind = msgpack.unpackb(data, raw=False)
+        return TableRef(artifact, entry, digest, nrows, ncols, kind)
+    return msgpack.ExtType(code, data)
+
+
+def packb(obj: Any, *, resolve: Resolver | None = None) -> bytes:
+    """msgpack-encode `obj`, turning datetimes, numpy values, MediaRef and TableRef
+    into our ext types; `resolve` is asked for any other object (the SDK uses it to
+    turn media values into MediaRefs)."""
+    try:
+        return msgpack.packb(  # type: ignore[no-any-return]
+            obj, use_bin_type=True, default=_make_default(resolve), strict_types=False)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise WireError(f"cannot encode value: {exc}") from exc
+
+
+def unpackb(data: bytes | bytearray | memoryview, *, max_size: int = 0) -> Any:
+    """Decode bytes made by `packb`. Raises WireError for anything malformed."""
+    kwargs: dict[str, Any] = {}
+    if max_size:
+        kwargs = {"max_buffer_size": max_size}
+    try:
+        return msgpack.unpackb(data, raw=False, ext_hook=_ext_hook, strict_map_key=False,
+                               **kwargs)
+    except Exception as exc:  # msgpack raises many unrelated types on garbage
+        raise WireError(f"malformed msgpack: {exc}") from exc
+
+
+def jsonable(value: Any) -> Any:
+    """Turn a decoded wire value into something `json.dumps` accepts (for the HTTP API
+    and the viewer): timestamps as ISO strings, arrays as nested lists, refs as dicts."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, MediaRef | TableRef):
+        return value.to_dict()
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+# ---------------------------------------------------------------------------
+# queue entries
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One decoded queue entry."""
+
+    kind: Kind
+    entity: str | None
+    project: str
+    run_id: str
+    body: dict[str, Any]
+    version: tuple[int, int] = WIRE_VERSION
+
+
+def encode_entry(kind: Kind, *, entity: str | None, project: str, run_id: str,
+                 body: Mapping[str, Any], resolve: Resolver | None = None) -> bytes:
+    """Bytes for one queue entry."""
+    return packb({"v": list(WIRE_VERSION), "kind": str(kind), "entity": entity,
+                  "project": project, "run_id": run_id, "body": dict(body)}, resolve=resolve)
+
+
+def check_version(version: object) -> tuple[int, int]:
+    """Validate a [major, minor] pair; an unknown major version is a WireError."""
+    if (not isinstance(version, list | tuple) or len(version) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in version)):
+        raise WireError(f"wire version must be [major, minor], got {version!r}")
+    major, minor = version
+    if major != WIRE_VERSION[0]:
+        raise WireError(f"unsupported wire major version {major} "
+                        f"(this side speaks {WIRE_VERSION[0]}.x)")
+    return major, minor
+
+
+def decode_entry(data: bytes) -> Entry:
+    """Decode and validate a queue entry; WireError says what is wrong."""
+    obj = unpackb(data)
+    if not isinstance(obj, dict):
+        raise WireError("entry must be a map")
+    version = check_version(obj.get("v"))
+    try:
+        kind = Kind(obj.get("kind"))
+    except ValueError:
+        raise WireError(f"unknown entry kind {obj.get('kind')!r}") from None
+    entity = obj.get("entity")
+    project, run_id, body = obj.get("project"), obj.get("run_id"), obj.get("body")
+    if entity is not None and not is_valid_name(entity):
+        raise WireError(f"invalid entity name {entity!r}")
+    if not is_valid_name(project):
+        raise WireError(f"invalid project name {project!r}")
+    if not is_valid_name(run_id):
+        raise WireError(f"invalid run id {run_id!r}")
+    if not isinstance(body, dict):
+        raise WireError("entry body must be a map")
+    return Entry(kind, entity, project, run_id, body, version)
+
+
+def encode_batch(queue_id: str, entries: Iterable[tuple[int, bytes]]) -> bytes:
+    """Request body for POST /batches: entry payloads travel as opaque bytes."""
+    return _packb_plain({"v": list(WIRE_VERSION), "queue_id": queue_id,
+                         "entries": [{"id": i, "data": d} for i, d in entries]})
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    queue_id: str
+    entries: list[tuple[int, Any]]  # (id, raw bytes, or whatever the client sent)
+
+
+def decode_batch(data: bytes, *, max_size: int = 0) -> BatchRequest:
+    """Decode a batch envelope. Entry payloads are left as bytes so that one bad
+    entry fails alone."""
+    obj = unpackb(data, max_size=max_size)
+    if not isinstance(obj, dict):
+        raise WireError("batch must be a map")
+    check_version(obj.get("v"))
+    queue_id = obj.get("queue_id")
+    if not isinstance(queue_id, str) or not is_valid_name(queue_id):
+        raise WireError("batch needs a valid queue_id")
+    raw_entries = obj.get("entries")
+    if not isinstance(raw_entries, list):
+        raise WireError("batch needs a list of entries")
+    out: list[tuple[int, Any]] = []
+    for item in raw_entries:
+        if (not isinstance(item, dict) or not isinstance(item.get("id"), int)
+                or isinstance(item.get("id"), bool)):
+            raise WireError("each batch entry needs an integer id")
+        out.append((item["id"], item.get("data")))
+    return BatchRequest(queue_id, out)
+
+
+# ---------------------------------------------------------------------------
+# tables and artifacts
+
+CHUNK_ROWS = 512
+"""Rows per table chunk. Boundaries sit at fixed multiples of this from row 0, so a
+table that grows rewrites at most its last, partial chunk."""
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    sha256: str
+    nrows: int
+    size: int
+
+
+@dataclass(frozen=True)
+class TableManifest:
+    """A table snapshot: its schema and the chunks holding its rows, in order."""
+
+    columns: list[str]
+    column_types: list[Any]  # one type description (plain data) per column
+    chunks: list[ChunkRef]
+    log_mode: str = "IMMUTABLE"
+    increments: int = 0  # INCREMENTAL: how many logs produced these rows
+
+    @property
+    def nrows(self) -> int:
+        return sum(c.nrows for c in self.chunks)
+
+    def to_bytes(self) -> bytes:
+        return _packb_plain({
+            "_type": "table", "columns": self.columns, "column_types": self.column_types,
+            "chunks": [[c.sha256, c.nrows, c.size] for c in self.chunks],
+            "nrows": self.nrows, "log_mode": self.log_mode, "increments": self.increments})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TableManifest:
+        obj = unpackb(data)
+        try:
+            if obj["_type"] != "table":
+                raise WireError("not a table manifest")
+            chunks = [ChunkRef(str(s), int(n), int(z)) for s, n, z in obj["chunks"]]
+            if not all(is_sha256(c.sha256) for c in chunks):
+                raise WireError("table manifest has an invalid chunk address")
+            return cls(list(obj["columns"]), list(obj["column_types"]), chunks,
+                       str(obj.get("log_mode", "IMMUTABLE")), int(obj.get("increments", 0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, WireError):
+                raise
+            raise WireError(f"malformed table manifest: {exc}") from exc
+
+
+def encode_rows(rows: Sequence[Sequence[Any]], *, resolve: Resolver | None = None) -> bytes:
+    """One chunk of rows. `resolve` turns media objects into MediaRef."""
+    return packb([list(r) for r in rows], resolve=resolve)
+
+
+def decode_rows(data: bytes) -> list[list[Any]]:
+    rows = unpackb(data)
+    if not isinstance(rows, list):
+        raise WireError("a table chunk must be a list of rows")
+    return rows
+
+
+def encode_joined_table(table1: str, table2: str, join_key: str | list[str]) -> bytes:
+    """A joined-table entry: the entry names of its two tables in the same artifact."""
+    return _packb_plain({"_type": "joined-table", "table1": table1, "table2": table2,
+                         "join_key": join_key})
+
+
+def decode_joined_table(data: bytes) -> tuple[str, str, str | list[str]]:
+    obj = unpackb(data)
+    if not isinstance(obj, dict) or obj.get("_type") != "joined-table":
+        raise WireError("not a joined-table entry")
+    return obj["table1"], obj["table2"], obj["join_key"]
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One named entry of an artifact: a blob and what kind of thing it holds.
+
+    kind: table | joined-table | image | audio | video | html | file.
+    blobs: every blob the entry needs besides its own (chunks, media in cells).
+    """
+
+    kind: str
+    sha256: str
+    size: int
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    blobs: tuple[str, ...] = ()
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"kind": self.kind, "sha256": self.sha256, "size": self.size,
+                "meta": dict(self.meta), "blobs": list(self.blobs)}
+
+    @classmethod
+    def from_plain(cls, obj: Mapping[str, Any]) -> ManifestEntry:
+        try:
+            entry = cls(str(obj["kind"]), str(obj["sha256"]), int(obj["size"]),
+                        dict(obj.get("meta") or {}), tuple(obj.get("blobs") or ()))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"malformed manifest entry: {exc}") from exc
+        if not is_sha256(entry.sha256) or not all(is_sha256(b) for b in entry.blobs):
+            raise WireError("manifest entry has an invalid blob address")
+        return entry
+
+
+def artifact_digest(entries: Mapping[str, ManifestEntry]) -> str:
+    """Content digest of an artifact: same entries (names and bytes) -> same digest,
+    hence the same version on the server."""
+    h = hashlib.sha256()
+    for name in sorted(entries):
+        h.update(name.encode())
+        h.update(b"\0")
+        h.update(entries[name].sha256.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def artifact_blobs(entries: Mapping[str, ManifestEntry]) -> list[str]:
+    """Every blob an artifact needs, each once, in a stable order."""
+    seen: dict[str, None] = {}
+    for name in sorted(entries):
+        seen[entries[name].sha256] = None
+        for b in entries[name].blobs:
+            seen[b] = None
+    return list(seen)

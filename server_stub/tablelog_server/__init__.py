@@ -1,0 +1,1 @@
+"""tablelog_server: the aiohttp backend and web viewer."""
