@@ -1,1 +1,53 @@
-"""tablelog: wandb.Table-compatible logging that never blocks training."""
+"""tablelog: wandb.Table-compatible logging that never blocks training.
+
+``import tablelog as wandb`` runs code written for wandb's Table, media,
+Artifact and run APIs. Logging writes to a durable local queue; a separate
+agent uploads it. Names are imported lazily so that ``import tablelog`` stays
+cheap (the agent and server import ``tablelog.wire`` without the rest).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "Table": "tablelog.table",
+    "Image": "tablelog.media",
+    "Audio": "tablelog.media",
+    "Video": "tablelog.media",
+    "Html": "tablelog.media",
+    "JoinedTable": "tablelog.joined_table",
+    "Artifact": "tablelog.artifact",
+    "Run": "tablelog.run",
+    "init": "tablelog.run",
+    "log": "tablelog.run",
+    "finish": "tablelog.run",
+    "Api": "tablelog.api",
+    "Error": "tablelog.errors",
+    "TablelogError": "tablelog.errors",
+}
+
+# module-level state mirrored from the active run (wandb.run, wandb.config, wandb.summary)
+_RUN_STATE = {"run", "config", "summary"}
+
+__all__ = sorted([*_EXPORTS, *_RUN_STATE])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in _RUN_STATE:
+        from tablelog import run as _run
+
+        return _run.current_attribute(name)
+    raise AttributeError(f"module 'tablelog' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
