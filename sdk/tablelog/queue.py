@@ -80,6 +80,19 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class LocalArtifact:
+    """An artifact version logged from this directory (for offline `use_artifact`)."""
+
+    project: str
+    name: str
+    digest: str
+    type: str
+    manifest: bytes  # the artifact entry's body, msgpack
+    run: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class NewEntry:
     """What a writer hands to `put_many`."""
 
@@ -214,10 +227,17 @@ class Queue:
         Raises QueueFullError when the disk is full or the cap would be passed;
         then nothing of this call was stored.
         """
-        if not entries:
-            return []
+        return self.commit(entries)[0]
+
+    def commit(self, entries: Sequence[NewEntry], artifacts: Sequence[LocalArtifact] = (),
+               run_states: dict[str, bytes] | None = None
+               ) -> tuple[list[int], list[int]]:
+        """Append entries, register artifact versions and save run states, all in one
+        transaction. Returns (entry ids, artifact version numbers)."""
+        if not entries and not artifacts and not run_states:
+            return [], []
         now = time.time()
-        if self.max_bytes is not None:
+        if self.max_bytes is not None and entries:
             incoming = sum(len(e.payload) + e.blob_bytes for e in entries)
             if self.stats().pending_bytes + incoming > self.max_bytes:
                 raise QueueFullError(
@@ -233,7 +253,11 @@ class Queue:
                         (e.run, e.kind, e.payload, len(e.payload),
                          msgpack.packb(list(e.blobs)), e.blob_bytes, now))
                     ids.append(int(cur.lastrowid or 0))
-                return ids
+                versions = [_register_artifact(conn, a, now) for a in artifacts]
+                for run, state in (run_states or {}).items():
+                    conn.execute("INSERT OR REPLACE INTO runs(run, state, updated) VALUES (?,?,?)",
+                                 (run, state, now))
+                return ids, versions
         except sqlite3.OperationalError as exc:
             if "full" in str(exc).lower():
                 raise QueueFullError(f"disk full: {len(entries)} entries not persisted") from exc
@@ -321,15 +345,11 @@ class Queue:
 
     # -- small key/value areas -------------------------------------------------
 
-    def get_run_state(self, run: str) -> dict[str, Any] | None:
+    def get_run_state(self, run: str) -> bytes | None:
+        """A run's saved state (opaque bytes written by the SDK's writer), if any."""
         with self._lock:
             row = self._conn.execute("SELECT state FROM runs WHERE run = ?", (run,)).fetchone()
-        return msgpack.unpackb(row[0], raw=False, strict_map_key=False) if row else None
-
-    def set_run_state(self, run: str, state: dict[str, Any]) -> None:
-        with self.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO runs(run, state, updated) VALUES (?, ?, ?)",
-                         (run, msgpack.packb(state, use_bin_type=True), time.time()))
+        return bytes(row[0]) if row else None
 
     def set_agent_state(self, values: dict[str, Any]) -> None:
         with self.transaction() as conn:
@@ -347,3 +367,64 @@ def _entry_from_row(row: Sequence[Any]) -> QueuedEntry:
     blobs = tuple(msgpack.unpackb(row[5])) if row[5] else ()
     return QueuedEntry(int(row[0]), row[1], row[2], bytes(row[3]), int(row[4]), blobs,
                        int(row[6]), float(row[7]), int(row[8]), row[9])
+
+
+def _register_artifact(conn: sqlite3.Connection, art: LocalArtifact, now: float) -> int:
+    """Version number for (project, name, digest): the existing one, or the next free;
+    moves `latest` and the given aliases to it. Same rule as the server."""
+    row = conn.execute("SELECT version FROM artifacts WHERE project=? AND name=? AND digest=?",
+                       (art.project, art.name, art.digest)).fetchone()
+    if row:
+        version = int(row[0])
+    else:
+        version = int(conn.execute(
+            "SELECT COALESCE(MAX(version) + 1, 0) FROM artifacts WHERE project=? AND name=?",
+            (art.project, art.name)).fetchone()[0])
+        conn.execute("INSERT INTO artifacts(project, name, digest, version, type, manifest,"
+                     " created, run) VALUES (?,?,?,?,?,?,?,?)",
+                     (art.project, art.name, art.digest, version, art.type, art.manifest, now,
+                      art.run))
+    for alias in {"latest", *art.aliases}:
+        conn.execute("INSERT OR REPLACE INTO artifact_aliases(project, name, alias, digest)"
+                     " VALUES (?,?,?,?)", (art.project, art.name, alias, art.digest))
+    return version
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    project: str
+    name: str
+    version: int
+    digest: str
+    type: str
+    manifest: bytes
+    aliases: tuple[str, ...]
+
+
+def find_artifact(queue: Queue, name: str, ref: str, project: str | None = None
+                  ) -> StoredArtifact | None:
+    """Look up an artifact logged from this directory by alias or `vN`
+    (in `project`, or else the most recently logged project holding that name)."""
+    with queue._lock:
+        conn = queue._conn
+        params: tuple[Any, ...]
+        where = "a.name = ?" + (" AND a.project = ?" if project else "")
+        base = (name, project) if project else (name,)
+        if len(ref) > 1 and ref[0] == "v" and ref[1:].isdigit():
+            sql = f"SELECT a.project, a.digest FROM artifacts a WHERE {where} AND a.version = ?"
+            params = (*base, int(ref[1:]))
+        else:
+            sql = (f"SELECT a.project, a.digest FROM artifact_aliases a WHERE {where}"
+                   " AND a.alias = ?")
+            params = (*base, ref)
+        row = conn.execute(sql + " LIMIT 1", params).fetchone()
+        if row is None:
+            return None
+        proj, digest = row
+        version, type_, manifest = conn.execute(
+            "SELECT version, type, manifest FROM artifacts WHERE project=? AND name=? AND digest=?",
+            (proj, name, digest)).fetchone()
+        aliases = tuple(r[0] for r in conn.execute(
+            "SELECT alias FROM artifact_aliases WHERE project=? AND name=? AND digest=?"
+            " ORDER BY alias", (proj, name, digest)))
+    return StoredArtifact(proj, name, int(version), digest, type_, bytes(manifest), aliases)

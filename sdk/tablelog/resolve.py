@@ -1,0 +1,77 @@
+"""Find an artifact version by the strings wandb users write:
+``name``, ``name:alias``, ``name:vN``, ``project/name:alias``,
+``entity/project/name:alias``.
+
+Resolution order: the server (when one is configured and answers), else what
+this TABLELOG_DIR logged itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tablelog import wire
+from tablelog.artifact import Artifact
+from tablelog.config import SdkConfig
+from tablelog.errors import ArtifactNotFoundError
+from tablelog.queue import Queue, find_artifact
+from tablelog.reader import LocalBlobSource
+
+
+@dataclass(frozen=True)
+class ArtifactPath:
+    entity: str | None
+    project: str | None
+    name: str
+    ref: str  # alias or vN
+
+    def __str__(self) -> str:
+        prefix = "/".join(p for p in (self.entity, self.project) if p)
+        return f"{prefix + '/' if prefix else ''}{self.name}:{self.ref}"
+
+
+def parse_artifact_path(path: str) -> ArtifactPath:
+    """Split an artifact path; ValueError for one that cannot be an artifact."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"artifact path must be a non-empty string, got {path!r}")
+    base, _, ref = path.partition(":")
+    ref = ref or "latest"
+    parts = base.split("/")
+    if len(parts) > 3:
+        raise ValueError(f"artifact path {path!r} has too many parts; "
+                         "use [entity/][project/]name[:alias]")
+    name = parts[-1]
+    project = parts[-2] if len(parts) >= 2 else None
+    entity = parts[-3] if len(parts) == 3 else None
+    for label, value in (("name", name), ("project", project), ("entity", entity)):
+        if value is not None and not wire.is_valid_name(value):
+            raise ValueError(f"invalid artifact {label} {value!r} in {path!r}")
+    if not wire.is_valid_name(ref):
+        raise ValueError(f"invalid alias or version {ref!r} in {path!r}")
+    return ArtifactPath(entity, project, name, ref)
+
+
+def resolve_local(path: ArtifactPath, queue: Queue, default_project: str | None) -> Artifact:
+    """The artifact version this directory logged, or ArtifactNotFoundError."""
+    stored = (find_artifact(queue, path.name, path.ref, path.project or default_project)
+              or (None if path.project else find_artifact(queue, path.name, path.ref)))
+    if stored is None:
+        raise ArtifactNotFoundError(
+            f"artifact {path} not found in {queue.dir} (nothing logged from this directory "
+            "by that name and alias/version)")
+    body = wire.unpackb(stored.manifest)
+    art = Artifact(stored.name, stored.type, body.get("description"), body.get("metadata"))
+    entries = {k: wire.ManifestEntry.from_plain(v) for k, v in body["entries"].items()}
+    art._bind(manifest=entries, digest=stored.digest, version=f"v{stored.version}",
+              aliases=list(stored.aliases), source=LocalBlobSource(queue.blobs),
+              project=stored.project, entity=path.entity)
+    return art
+
+
+def resolve_artifact(path: str, *, settings: SdkConfig, queue: Queue | None,
+                     default_project: str | None) -> Artifact:
+    """Resolve `path` to an Artifact whose `get()` reads its entries."""
+    parsed = parse_artifact_path(path)
+    if queue is None:
+        queue = Queue(settings.dir)
+    return resolve_local(parsed, queue, default_project)

@@ -1,0 +1,372 @@
+"""Runs: `tablelog.init()`, `run.log()`, `run.finish()` and the module-level API.
+
+`run.log` does on the training thread only what correctness needs — checks,
+a copy of new table rows, a step number — and hands the rest to the
+background `Writer`. It never touches the network and never waits on the
+agent. `flush()` waits for the local disk only; `finish()` flushes, records
+the run's end and returns.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import string
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tablelog import wire
+from tablelog.artifact import Artifact, PendingTable, check_row_limit
+from tablelog.config import SdkConfig
+from tablelog.errors import IncrementalTableError, RunError
+from tablelog.queue import Queue
+from tablelog.run_data import Config, Summary, plain_value
+from tablelog.writer import (
+    ArtifactRequest,
+    EntryRequest,
+    LogRequest,
+    RunIdentity,
+    TableLog,
+    Writer,
+)
+
+EXIT_FLUSH_TIMEOUT_S = 10.0
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+_active: Run | None = None
+_active_lock = threading.RLock()
+
+
+def _new_run_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+class Run:
+    """A run: made by `tablelog.init()`; a context manager that finishes on exit."""
+
+    def __init__(self, *, config: SdkConfig, project: str, entity: str | None, run_id: str,
+                 name: str | None, run_config: Mapping[str, Any] | None, tags: Sequence[str],
+                 notes: str | None, job_type: str | None, resume: str | bool | None) -> None:
+        self.settings = config
+        self.mode = config.mode
+        self.id = run_id
+        self.project = project
+        self.entity = entity
+        self.name = name or run_id
+        self.tags = tuple(tags)
+        self.notes = notes
+        self.job_type = job_type
+        self.resumed = False
+        self._finished = False
+        self._step = 0
+        self._pending_row: dict[str, Any] = {}
+        self._pending_tables: list[TableLog] = []
+        self._identity = RunIdentity(entity, project, run_id)
+        self._queue: Queue | None = None
+        self._writer: Writer | None = None
+        state: dict[str, Any] = {}
+        if self.mode != "disabled":
+            self._queue = Queue(config.dir, max_bytes=config.queue_max_bytes)
+            raw = self._queue.get_run_state(self._identity.key)
+            if raw is not None and resume in ("allow", "must", "auto", True):
+                state = wire.unpackb(raw)
+                self.resumed = True
+            elif resume == "must":
+                raise RunError(f"resume='must' but run {run_id!r} of project {project!r} was "
+                               f"never logged from {config.dir}")
+            self._step = int(state.get("step", 0))
+            self._writer = Writer(self._queue, self._identity, state=state)
+        saved_config = dict(state.get("config") or {})
+        saved_config.update(run_config or {})
+        self.config = Config(saved_config, self._config_changed)
+        self.summary = Summary(state.get("summary"), self._summary_set)
+        if self._writer is not None:
+            self._writer.submit(EntryRequest(wire.Kind.RUN, {
+                "name": self.name, "config": self.config.as_dict(), "tags": list(self.tags),
+                "notes": notes, "job_type": job_type, "started_at": _now(),
+                "resumed": self.resumed}))
+            self._writer.set_state(step=self._step, config=self.config.as_dict(),
+                                   name=self.name)
+
+    # -- context manager ----------------------------------------------------------
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.finish(exit_code=1 if exc_type is not None else 0)
+
+    # -- config / summary callbacks ----------------------------------------------
+
+    def _config_changed(self, values: dict[str, Any]) -> None:
+        if self._writer is not None and not self._finished:
+            self._writer.submit(EntryRequest(wire.Kind.CONFIG, {"config": values}))
+            self._writer.set_state(config=values)
+
+    def _summary_set(self, values: dict[str, Any], removed: list[str]) -> None:
+        if self._writer is not None and not self._finished:
+            self._writer.submit(EntryRequest(wire.Kind.SUMMARY,
+                                             {"summary": values, "removed": removed}))
+
+    # -- logging -------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    def log(self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+            ) -> None:
+        """Record `data` as (part of) the history row for the current step.
+
+        Tables become versions of artifact ``run-<id>-<key>``; media are stored
+        as blobs. Returns at once: the writer thread persists it.
+        """
+        if self.mode == "disabled":
+            return
+        self._check_open()
+        if not isinstance(data, Mapping):
+            raise TypeError(f"run.log expects a dict of key -> value, got {type(data).__name__}")
+        if step is not None:
+            if not isinstance(step, int) or isinstance(step, bool):
+                raise TypeError(f"step must be an int, got {type(step).__name__}")
+            if step < self._step:
+                warnings.warn(f"tablelog: step {step} is less than the current step "
+                              f"{self._step}; this log is ignored (as wandb does)",
+                              RuntimeWarning, stacklevel=2)
+                return
+            if step > self._step:
+                self._commit_row()
+                self._step = step
+        for key, value in data.items():
+            if not isinstance(key, str):
+                raise TypeError(f"run.log keys must be strings, got {key!r}")
+            table_log = self._table_log(key, value)
+            if table_log is not None:
+                self._pending_tables = [t for t in self._pending_tables if t.key != key]
+                self._pending_tables.append(table_log)
+                self._pending_row.pop(key, None)
+            else:
+                self._pending_row[key] = plain_value(value, f"log[{key!r}]")
+        self.summary._record({k: v for k, v in data.items()})
+        if commit is None or commit:
+            self._commit_row()
+
+    def _commit_row(self) -> None:
+        if not self._pending_row and not self._pending_tables:
+            return
+        assert self._writer is not None
+        self._writer.submit(LogRequest(self._step, self._pending_row, self._pending_tables))
+        self._pending_row, self._pending_tables = {}, []
+        self._step += 1
+        self._writer.set_state(step=self._step)
+
+    def _table_log(self, key: str, value: Any) -> TableLog | None:
+        """A TableLog when `value` is a Table or JoinedTable, else None."""
+        from tablelog.joined_table import JoinedTable
+        from tablelog.table import Table
+
+        if isinstance(value, JoinedTable):
+            art = Artifact(self._table_artifact_name(key), "run_table")
+            art.add(value, key)
+            return TableLog(key, value, art, kind="joined-table")
+        if not isinstance(value, Table):
+            return None
+        check_row_limit(value)
+        mode = value.log_mode
+        if mode == "INCREMENTAL":
+            return self._incremental_log(key, value)
+        version = (value._structure_version, len(value.data))
+        logged = getattr(value, "_tl_logged", None)
+        if logged is not None and (mode == "IMMUTABLE" or logged == version):
+            return TableLog(key, value, None)  # no change (or IMMUTABLE): same version again
+        art = Artifact(self._table_artifact_name(key), "run_table")
+        art.add(value, key)
+        value._tl_logged = version
+        if mode == "IMMUTABLE":
+            value._mutation_hook = _immutable_warning
+        return TableLog(key, value, art)
+
+    def _incremental_log(self, key: str, table: Any) -> TableLog:
+        from tablelog.snapshot import take_snapshot
+
+        owner = getattr(table, "_tl_run", None)
+        if owner is not None and owner != self.id:
+            raise IncrementalTableError("An INCREMENTAL Table can only be logged to one run; "
+                                        "create a new Table for this run")
+        table._tl_run = self.id
+        done = getattr(table, "_tl_incr_rows", None)
+        if done == len(table.data):  # logged before, nothing new: same version again
+            return TableLog(key, table, None, incremental=True)
+        art = Artifact(self._table_artifact_name(key), "run_table")
+        art._pending[key] = PendingTable(take_snapshot(table, start_row=done or 0))
+        table._tl_incr_rows = len(table.data)
+        return TableLog(key, table, art, incremental=True)
+
+    def _table_artifact_name(self, key: str) -> str:
+        return f"run-{self.id}-{wire.sanitize_artifact_name(key)}"
+
+    # -- artifacts -------------------------------------------------------------------
+
+    def log_artifact(self, artifact: Artifact, aliases: Sequence[str] | None = None) -> Artifact:
+        """Store `artifact` as a new version (or the same one, if its content is unchanged)."""
+        if self.mode == "disabled":
+            return artifact
+        self._check_open()
+        if not isinstance(artifact, Artifact):
+            raise TypeError(f"log_artifact expects an Artifact, got {type(artifact).__name__}")
+        assert self._writer is not None
+        self._writer.submit(ArtifactRequest(artifact, list(aliases or [])))
+        return artifact
+
+    def use_artifact(self, artifact_or_name: str | Artifact, type: str | None = None
+                     ) -> Artifact:
+        """An artifact version by `name:alias`, `name:vN`, `project/name:alias` or
+        `entity/project/name:alias`, read from what this directory logged."""
+        if isinstance(artifact_or_name, Artifact):
+            return artifact_or_name
+        from tablelog.resolve import resolve_artifact
+
+        if self.mode != "disabled":
+            self.flush()
+        return resolve_artifact(artifact_or_name, settings=self.settings, queue=self._queue,
+                                default_project=self.project)
+
+    # -- durability ----------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Return once everything logged so far is durable on local disk (fsync'd)."""
+        if self._writer is None or self._finished:
+            return
+        self._commit_row()
+        self._writer.flush(timeout)
+
+    @property
+    def not_persisted(self) -> list[str]:
+        """What could not be written locally (disk full, queue cap), with reasons."""
+        return list(self._writer.not_persisted) if self._writer else []
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None,
+               timeout: float = 60.0) -> None:
+        """Flush, record the run's end, and stop the writer. Never touches the network."""
+        global _active
+        if self._finished:
+            return
+        if self._writer is not None:
+            self._commit_row()
+            self._writer.submit(EntryRequest(wire.Kind.RUN_END, {
+                "exit_code": int(exit_code or 0), "ended_at": _now()}))
+            self._writer.close(timeout)
+        self._finished = True
+        if self._queue is not None:
+            self._queue.close()
+        with _active_lock:
+            if _active is self:
+                _active = None
+        lost = self.not_persisted
+        if lost and not quiet:
+            warnings.warn(f"tablelog: {len(lost)} logged item(s) were not persisted: "
+                          + "; ".join(lost[:5]), RuntimeWarning, stacklevel=2)
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise RunError(f"run {self.id} has finished; call tablelog.init() to start another")
+
+    def __repr__(self) -> str:
+        return f"<Run {self.project}/{self.id} ({self.mode})>"
+
+
+def _immutable_warning(op: str) -> None:
+    warnings.warn(
+        "You are mutating a Table with log_mode='IMMUTABLE' that has been logged already. "
+        "Subsequent log() calls will have no effect. Set log_mode='MUTABLE' to log every "
+        "change.", UserWarning, stacklevel=3)
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def init(project: str | None = None, entity: str | None = None, name: str | None = None,
+         id: str | None = None, resume: str | bool | None = None,
+         config: Mapping[str, Any] | Any | None = None, tags: Sequence[str] | None = None,
+         notes: str | None = None, job_type: str | None = None, mode: str | None = None,
+         dir: str | os.PathLike[str] | None = None, reinit: bool | None = None,
+         **_ignored: Any) -> Run:
+    """Start a run (finishing the active one first, as wandb does)."""
+    global _active
+    settings = SdkConfig.from_env()
+    overrides: dict[str, Any] = {}
+    if mode is not None:
+        if mode not in ("online", "offline", "disabled"):
+            raise ValueError(f"mode must be 'online', 'offline' or 'disabled', got {mode!r}")
+        overrides["mode"] = mode
+    if dir is not None:
+        overrides["dir"] = Path(dir)
+    if overrides:
+        from dataclasses import replace
+
+        settings = replace(settings, **overrides)
+    project = project or settings.project
+    entity = entity or settings.entity
+    for label, value in (("project", project), ("entity", entity), ("id", id)):
+        if value is not None and not wire.is_valid_name(value):
+            raise ValueError(f"invalid {label} {value!r}: use 1-128 letters, digits, '_', '-', '.'")
+    if config is not None and not isinstance(config, Mapping):
+        config = vars(config)
+    with _active_lock:
+        if _active is not None:
+            _active.finish()
+        run = Run(config=settings, project=project, entity=entity, run_id=id or _new_run_id(),
+                  name=name, run_config=config, tags=tags or (), notes=notes,
+                  job_type=job_type, resume=resume)
+        _active = run
+    if settings.mode == "online":
+        from tablelog.spawn import ensure_agent
+
+        ensure_agent(settings)
+    return run
+
+
+def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    """`run.log` on the active run."""
+    _require_run().log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """Finish the active run, if any."""
+    run = _active
+    if run is not None:
+        run.finish(exit_code=exit_code, quiet=quiet)
+
+
+def _require_run() -> Run:
+    if _active is None:
+        raise RunError("no active run: call tablelog.init() first")
+    return _active
+
+
+def current_attribute(name: str) -> Any:
+    """`tablelog.run` / `.config` / `.summary` of the active run (None / empty when none)."""
+    run = _active
+    if name == "run":
+        return run
+    if run is None:
+        return Config() if name == "config" else Summary()
+    return getattr(run, name)
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    """Process exit without finish(): flush within a bounded time, never hang."""
+    run = _active
+    if run is not None:
+        try:
+            run.finish(timeout=EXIT_FLUSH_TIMEOUT_S, quiet=True)
+        except Exception:  # exiting anyway; the writer's data is already on disk or reported
+            pass

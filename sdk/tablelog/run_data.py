@@ -1,0 +1,136 @@
+"""The dict-like `run.config` and `run.summary`, and the checks on logged values.
+
+Both objects only record changes and hand them to a callback (the run sends
+them to the writer); they do no I/O themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import math
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Any
+
+import numpy as np
+
+_SCALARS = (int, float, bool, str, type(None))
+
+
+class Config(MutableMapping[str, Any]):
+    """`run.config`: a dict with attribute access (`config.lr`); every change is persisted."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None,
+                 on_change: Callable[[dict[str, Any]], None] | None = None) -> None:
+        object.__setattr__(self, "_values", {})
+        object.__setattr__(self, "_on_change", None)
+        if values:
+            self.update(values)
+        object.__setattr__(self, "_on_change", on_change)
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(dict(self._values))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._values[str(key)] = plain_value(value, f"config[{key!r}]")
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        del self._values[key]
+        self._changed()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # one persist per update()
+        values = dict(*args, **kwargs)
+        if len(args) == 1 and isinstance(args[0], argparse.Namespace):
+            values = vars(args[0])
+        for k, v in values.items():
+            self._values[str(k)] = plain_value(v, f"config[{k!r}]")
+        self._changed()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"config has no key {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        return f"Config({self._values!r})"
+
+
+class Summary(MutableMapping[str, Any]):
+    """`run.summary`: the last value logged for each key, settable by hand."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None,
+                 on_set: Callable[[dict[str, Any], list[str]], None] | None = None) -> None:
+        self._values: dict[str, Any] = dict(values or {})
+        self._on_set = on_set
+
+    def _record(self, row: Mapping[str, Any]) -> None:
+        """Values from a logged row (already sent with the history entry)."""
+        self._values.update(row)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        del self._values[key]
+        if self._on_set is not None:
+            self._on_set({}, [key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        values = {str(k): plain_value(v, f"summary[{k!r}]") for k, v in
+                  dict(*args, **kwargs).items()}
+        self._values.update(values)
+        if self._on_set is not None:
+            self._on_set(values, [])
+
+    def __repr__(self) -> str:
+        return f"Summary({self._values!r})"
+
+
+def plain_value(value: Any, where: str) -> Any:
+    """A logged scalar/collection as plain Python, or TypeError naming `where`.
+
+    Media and table values are handled by the run before this is called.
+    """
+    if isinstance(value, _SCALARS):
+        if isinstance(value, float) and math.isnan(value):
+            return value
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, _dt.datetime | _dt.date | np.ndarray):
+        return value
+    if isinstance(value, list | tuple):
+        return [plain_value(v, where) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): plain_value(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if getattr(value, "_kind", None) is not None:  # media: resolved by the writer
+        return value
+    raise TypeError(f"{where}: cannot log a value of type {type(value).__name__}; use numbers, "
+                    "strings, bools, lists, dicts, numpy values, Table or media values")

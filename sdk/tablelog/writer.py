@@ -1,0 +1,378 @@
+"""The background writer thread: turns what `run.log` handed off into durable
+queue entries and blobs.
+
+Hand-off policy (the only place the training thread can ever wait): requests
+go into an in-memory deque bounded by a *cost* budget (cells copied, plus one
+per request). While the writer keeps up, `submit` never waits. If training
+produces data faster than the disk absorbs it and the budget is spent,
+`submit` waits for the writer to free room (backpressure, like Vector's
+`block`), warning once; nothing is ever dropped to make room. A single request
+larger than the whole budget is admitted when the deque is empty.
+
+Group commit: the writer takes everything queued (up to a bound), writes blobs,
+and commits all entries in one SQLite transaction (one fsync). `flush()`
+returns once a commit covering everything submitted before it is durable.
+
+Failures never reach training: a request that cannot be encoded or persisted
+(disk full, queue cap) is reported once as a warning and recorded in
+`not_persisted`, and the writer goes on with the next.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tablelog import wire
+from tablelog.artifact import (
+    Artifact,
+    PendingFile,
+    PendingJoined,
+    PendingMedia,
+    PendingTable,
+)
+from tablelog.errors import QueueFullError, TablelogError
+from tablelog.queue import LocalArtifact, NewEntry, Queue
+from tablelog.reader import LocalBlobSource
+from tablelog.snapshot import WrittenChunk, write_snapshot
+
+log = logging.getLogger("tablelog")
+
+MAX_PENDING_COST = 4_000_000  # cells waiting in memory before submit() waits
+MAX_GROUP = 256  # requests per commit
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    entity: str | None
+    project: str
+    run_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.entity or ''}/{self.project}/{self.run_id}"
+
+
+@dataclass
+class TableLog:
+    """One table (or joined table) value of a logged row."""
+
+    key: str
+    table: Any
+    artifact: Artifact | None  # None: the table is unchanged, reuse its last ref
+    kind: str = "table"
+    incremental: bool = False
+
+
+@dataclass
+class LogRequest:
+    step: int
+    row: dict[str, Any]
+    tables: list[TableLog] = field(default_factory=list)
+
+
+@dataclass
+class ArtifactRequest:
+    artifact: Artifact
+    aliases: list[str]
+
+
+@dataclass
+class EntryRequest:
+    """A run/summary/config/run_end entry whose body is ready."""
+
+    kind: wire.Kind
+    body: dict[str, Any]
+
+
+@dataclass
+class FlushRequest:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+Request = LogRequest | ArtifactRequest | EntryRequest | FlushRequest
+
+
+def _cost(req: Request) -> int:
+    if isinstance(req, LogRequest):
+        n = len(req.row) + 1
+        for t in req.tables:
+            if t.artifact is not None:
+                n += sum(len(p.snapshot.rows) * max(1, len(p.snapshot.columns))
+                         for p in t.artifact._pending.values() if isinstance(p, PendingTable))
+        return n
+    return 1
+
+
+class Writer:
+    """Owns the background thread that persists one run's data."""
+
+    def __init__(self, queue: Queue, run: RunIdentity, *, state: dict[str, Any] | None = None,
+                 max_pending_cost: int = MAX_PENDING_COST) -> None:
+        self.queue = queue
+        self.run = run
+        self.not_persisted: list[str] = []
+        self.summary: dict[str, Any] = dict((state or {}).get("summary") or {})
+        self.incremental: dict[str, dict[str, Any]] = dict((state or {}).get("incremental") or {})
+        self._state_extra: dict[str, Any] = {}
+        self._max_cost = max_pending_cost
+        self._pending: collections.deque[tuple[Request, int]] = collections.deque()
+        self._cost = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._warned: set[str] = set()
+        self._summary_dirty = False
+        self._thread = threading.Thread(target=self._loop, name="tablelog-writer", daemon=True)
+        self._thread.start()
+
+    # -- the training thread's side ---------------------------------------------
+
+    def submit(self, req: Request) -> None:
+        """Hand a request to the writer; waits only when the cost budget is spent."""
+        cost = _cost(req)
+        with self._cond:
+            if self._closed:
+                raise TablelogError("this run has finished; start a new one with tablelog.init()")
+            if self._cost + cost > self._max_cost and self._pending:
+                self._warn_once("backpressure",
+                                "tablelog: logging is outpacing the disk; log() waits for the "
+                                "background writer to catch up (nothing is dropped)")
+                while self._cost + cost > self._max_cost and self._pending:
+                    self._cond.wait(1.0)
+            self._pending.append((req, cost))
+            self._cost += cost
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything submitted so far is durable; False on timeout."""
+        req = FlushRequest()
+        self.submit(req)
+        return req.done.wait(timeout)
+
+    def set_state(self, **values: Any) -> None:
+        """Extra run state (step, config, name) saved with the next commit."""
+        with self._cond:
+            self._state_extra.update(values)
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Flush, stop the thread; bounded by `timeout`. True if all was written."""
+        ok = self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(max(0.1, timeout))
+        return ok and not self._thread.is_alive()
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+    # -- the writer thread ------------------------------------------------------
+
+    def _take_group(self) -> list[Request] | None:
+        with self._cond:
+            while not self._pending:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            group: list[Request] = []
+            while self._pending and len(group) < MAX_GROUP:
+                req, cost = self._pending.popleft()
+                self._cost -= cost
+                group.append(req)
+            self._cond.notify_all()
+            return group
+
+    def _loop(self) -> None:
+        while (group := self._take_group()) is not None:
+            try:
+                self._write_group(group)
+            except Exception as exc:  # never let the thread die: report and go on
+                log.exception("tablelog writer failed")
+                self._record_loss(group, f"{type(exc).__name__}: {exc}")
+            finally:
+                for req in group:
+                    if isinstance(req, FlushRequest):
+                        req.done.set()
+
+    def _record_loss(self, group: list[Request], reason: str) -> None:
+        lost = [_describe(r) for r in group if not isinstance(r, FlushRequest)]
+        if not lost:
+            return
+        self.not_persisted.extend(f"{d} ({reason})" for d in lost)
+        self._warn_once("loss", f"tablelog: could not persist {len(lost)} logged item(s): "
+                                f"{reason}. Training goes on; `run.not_persisted` lists them.")
+
+    def _write_group(self, group: list[Request]) -> None:
+        entries: list[NewEntry] = []
+        artifacts: list[tuple[LocalArtifact, Artifact]] = []
+        for req in group:
+            try:
+                if isinstance(req, LogRequest):
+                    self._write_log(req, entries, artifacts)
+                elif isinstance(req, ArtifactRequest):
+                    self._write_artifact(req.artifact, req.aliases, entries, artifacts)
+                elif isinstance(req, EntryRequest):
+                    if req.kind == wire.Kind.SUMMARY:
+                        self.summary.update(req.body["summary"])
+                        for k in req.body.get("removed", ()):
+                            self.summary.pop(k, None)
+                        self._summary_dirty = True
+                    else:
+                        entries.append(self._entry(req.kind, req.body))
+            except QueueFullError:
+                raise
+            except Exception as exc:
+                self._record_loss([req], f"{type(exc).__name__}: {exc}")
+        if self._summary_dirty:
+            entries.append(self._entry(wire.Kind.SUMMARY, {"summary": dict(self.summary)}))
+        with self._cond:
+            extra = dict(self._state_extra)
+        state = {"summary": self.summary, "incremental": self.incremental, **extra}
+        _, versions = self.queue.commit(entries, [a for a, _ in artifacts],
+                                        {self.run.key: wire.packb(state)})
+        self._summary_dirty = False
+        for (local, art), version in zip(artifacts, versions, strict=True):
+            art.version = f"v{version}"
+            art.aliases = sorted({"latest", *local.aliases})
+
+    def _entry(self, kind: wire.Kind, body: dict[str, Any], blobs: tuple[str, ...] = (),
+               blob_bytes: int = 0, resolve: Callable[[Any], Any] | None = None) -> NewEntry:
+        payload = wire.encode_entry(kind, entity=self.run.entity, project=self.run.project,
+                                    run_id=self.run.run_id, body=body, resolve=resolve)
+        return NewEntry(self.run.key, str(kind), payload, blobs, blob_bytes)
+
+    def _media_resolver(self, blobs: list[str]) -> Callable[[Any], Any]:
+        """Turn a media value into a MediaRef, storing its bytes (once per hash)."""
+        def resolve(obj: Any) -> Any:
+            kind = getattr(obj, "_kind", None)
+            if kind is None:
+                raise TypeError(f"cannot log a value of type {type(obj).__name__}")
+            data, meta = obj._encode()
+            sha = self.queue.blobs.put(data)
+            blobs.append(sha)
+            return wire.MediaRef(kind, sha, len(data), meta)
+        return resolve
+
+    def _write_log(self, req: LogRequest, entries: list[NewEntry],
+                   artifacts: list[tuple[LocalArtifact, Artifact]]) -> None:
+        row = dict(req.row)
+        for t in req.tables:
+            ref = getattr(t.table, "_tl_ref", None)
+            if t.artifact is not None or ref is None:
+                art = t.artifact
+                if art is None:  # its first write was lost; write it now
+                    continue
+                digest, written = self._write_artifact(art, [], entries, artifacts,
+                                                       incremental_key=t.key if t.incremental
+                                                       else None)
+                entry = written[t.key]
+                kind = "incremental-table" if t.incremental else t.kind
+                ref = wire.TableRef(art.name, t.key, digest, int(entry.meta.get("nrows", 0)),
+                                    int(entry.meta.get("ncols", 0)), kind)
+                t.table._tl_ref = ref
+            row[t.key] = ref
+        blobs: list[str] = []
+        resolve = self._media_resolver(blobs)
+        row = {k: _resolve_media(v, resolve) for k, v in row.items()}
+        unique = tuple(dict.fromkeys(blobs))
+        entries.append(self._entry(wire.Kind.HISTORY, {"step": req.step, "row": row}, unique,
+                                   sum(self.queue.blobs.size(b) for b in unique)))
+        self.summary.update({k: v for k, v in row.items() if not k.startswith("_")})
+        self._summary_dirty = True
+
+    def _write_artifact(self, art: Artifact, aliases: list[str], entries: list[NewEntry],
+                        artifacts: list[tuple[LocalArtifact, Artifact]], *,
+                        incremental_key: str | None = None
+                        ) -> tuple[str, dict[str, wire.ManifestEntry]]:
+        written: dict[str, wire.ManifestEntry] = {}
+        blob_bytes = 0
+        sink = self.queue.blobs.put
+        for name, pending in art._pending.items():
+            if isinstance(pending, PendingTable):
+                media_blobs: list[str] = []
+                resolver = self._media_resolver(media_blobs)
+
+                def resolve(obj: Any, shas: list[str], _r: Any = resolver,
+                            _m: list[str] = media_blobs) -> Any:
+                    ref = _r(obj)
+                    shas.append(_m[-1])
+                    return ref
+
+                if incremental_key == name:
+                    state = self.incremental.get(name) or {"chunks": [], "increments": 0}
+                    base = [_chunk_from_plain(c) for c in state["chunks"]]
+                    result = write_snapshot(pending.snapshot, sink, resolve,
+                                            incremental_base=base,
+                                            increments=state["increments"] + 1)
+                    self.incremental[name] = {
+                        "chunks": [_chunk_to_plain(c) for c in result.chunks],
+                        "increments": state["increments"] + 1}
+                else:
+                    result = write_snapshot(pending.snapshot, sink, resolve)
+                written[name] = result.entry
+                blob_bytes += result.blob_bytes + sum(
+                    self.queue.blobs.size(b) for b in set(media_blobs))
+            elif isinstance(pending, PendingJoined):
+                data = wire.encode_joined_table(pending.table1, pending.table2, pending.join_key)
+                written[name] = wire.ManifestEntry("joined-table", sink(data), len(data),
+                                                   {"join_key": pending.join_key})
+                blob_bytes += len(data)
+            elif isinstance(pending, PendingMedia):
+                data, meta = pending.value._encode()
+                written[name] = wire.ManifestEntry(pending.value._kind, sink(data), len(data),
+                                                   meta)
+                blob_bytes += len(data)
+            elif isinstance(pending, PendingFile):
+                sha, size = self.queue.blobs.put_file(pending.path)
+                written[name] = wire.ManifestEntry("file", sha, size,
+                                                   {"source_name": pending.path.name})
+                blob_bytes += size
+        digest = wire.artifact_digest(written)
+        body = {"name": art.name, "type": art.type, "description": art.description,
+                "metadata": art.metadata, "aliases": sorted(set(aliases)), "digest": digest,
+                "entries": {k: v.to_plain() for k, v in written.items()},
+                "blobs": wire.artifact_blobs(written)}
+        entry = self._entry(wire.Kind.ARTIFACT, body, tuple(body["blobs"]), blob_bytes)
+        entries.append(entry)
+        artifacts.append((LocalArtifact(self.run.project, art.name, digest, art.type,
+                                        wire.packb(body), self.run.key, tuple(aliases)), art))
+        art._bind(manifest=written, digest=digest, version="pending", aliases=["latest"],
+                  source=LocalBlobSource(self.queue.blobs), project=self.run.project,
+                  entity=self.run.entity)
+        return digest, written
+
+
+def _chunk_to_plain(c: WrittenChunk) -> list[Any]:
+    return [c.ref.sha256, c.ref.nrows, c.ref.size, list(c.media)]
+
+
+def _chunk_from_plain(p: list[Any]) -> WrittenChunk:
+    return WrittenChunk(wire.ChunkRef(p[0], p[1], p[2]), tuple(p[3]))
+
+
+def _resolve_media(value: Any, resolve: Callable[[Any], Any]) -> Any:
+    """A media value (or a list of them) logged in a row becomes MediaRef(s)."""
+    if getattr(value, "_kind", None) is not None:
+        return resolve(value)
+    if isinstance(value, list | tuple) and value and all(
+            getattr(v, "_kind", None) is not None for v in value):
+        return [resolve(v) for v in value]
+    return value
+
+
+def _describe(req: Request) -> str:
+    if isinstance(req, LogRequest):
+        keys = ", ".join(sorted(req.row) + [t.key for t in req.tables])
+        return f"log step {req.step} ({keys})"
+    if isinstance(req, ArtifactRequest):
+        return f"artifact {req.artifact.name}"
+    if isinstance(req, EntryRequest):
+        return f"{req.kind} update"
+    return "flush"
