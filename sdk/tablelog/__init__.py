@@ -22,10 +22,10 @@ _EXPORTS: dict[str, str] = {
     "Html": "tablelog.media",
     "JoinedTable": "tablelog.joined_table",
     "Artifact": "tablelog.artifact",
-    "Run": "tablelog.run",
-    "init": "tablelog.run",
-    "log": "tablelog.run",
-    "finish": "tablelog.run",
+    "Run": "tablelog.runs",
+    "init": "tablelog.runs",
+    "log": "tablelog.runs",
+    "finish": "tablelog.runs",
     "Api": "tablelog.api",
     "Error": "tablelog.errors",
     "TablelogError": "tablelog.errors",
@@ -43,7 +43,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     if name in _RUN_STATE:
-        from tablelog import run as _run
+        from tablelog import runs as _run
 
         return _run.current_attribute(name)
     raise AttributeError(f"module 'tablelog' has no attribute {name!r}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tablelog import wire
 from tablelog.artifact import Artifact
-from tablelog.config import SdkConfig
+from tablelog.settings import SdkConfig
 from tablelog.errors import ArtifactNotFoundError
 from tablelog.queue import Queue, find_artifact
 from tablelog.reader import LocalBlobSource

@@ -16,7 +16,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from tablelog.config import SdkConfig
+from tablelog.settings import SdkConfig
 
 # Popen objects of agents we started: kept so they are not garbage-collected
 # (with a ResourceWarning) while the detached agent outlives them.

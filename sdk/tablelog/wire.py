@@ -188,7 +188,9 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
         if isinstance(obj, tuple | set | frozenset):
             return list(obj)
         if resolve is not None:
-            return resolve(obj)
+            resolved = resolve(obj)
+            # msgpack does not run `default` on what `default` returns
+            return default(resolved) if isinstance(resolved, MediaRef | TableRef) else resolved
         raise TypeError(f"cannot encode a value of type {type(obj).__name__}")
 
     def default_or_self(x: Any) -> Any:

@@ -225,22 +225,28 @@ class Writer:
                             self.summary.pop(k, None)
                         self._summary_dirty = True
                     else:
+                        if req.kind == wire.Kind.RUN_END:
+                            self._add_summary_entry(entries)
                         entries.append(self._entry(req.kind, req.body))
             except QueueFullError:
                 raise
             except Exception as exc:
                 self._record_loss([req], f"{type(exc).__name__}: {exc}")
-        if self._summary_dirty:
-            entries.append(self._entry(wire.Kind.SUMMARY, {"summary": dict(self.summary)}))
+        self._add_summary_entry(entries)
         with self._cond:
             extra = dict(self._state_extra)
         state = {"summary": self.summary, "incremental": self.incremental, **extra}
         _, versions = self.queue.commit(entries, [a for a, _ in artifacts],
                                         {self.run.key: wire.packb(state)})
-        self._summary_dirty = False
         for (local, art), version in zip(artifacts, versions, strict=True):
             art.version = f"v{version}"
             art.aliases = sorted({"latest", *local.aliases})
+
+    def _add_summary_entry(self, entries: list[NewEntry]) -> None:
+        """One summary entry per commit at most: the whole summary, if it changed."""
+        if self._summary_dirty:
+            entries.append(self._entry(wire.Kind.SUMMARY, {"summary": dict(self.summary)}))
+            self._summary_dirty = False
 
     def _entry(self, kind: wire.Kind, body: dict[str, Any], blobs: tuple[str, ...] = (),
                blob_bytes: int = 0, resolve: Callable[[Any], Any] | None = None) -> NewEntry:

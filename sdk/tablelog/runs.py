@@ -21,7 +21,7 @@ from typing import Any
 
 from tablelog import wire
 from tablelog.artifact import Artifact, PendingTable, check_row_limit
-from tablelog.config import SdkConfig
+from tablelog.settings import SdkConfig
 from tablelog.errors import IncrementalTableError, RunError
 from tablelog.queue import Queue
 from tablelog.run_data import Config, Summary, plain_value
@@ -141,6 +141,8 @@ class Run:
             if step > self._step:
                 self._commit_row()
                 self._step = step
+            if commit is None:  # as wandb: an explicit step stays open until a later one
+                commit = False
         for key, value in data.items():
             if not isinstance(key, str):
                 raise TypeError(f"run.log keys must be strings, got {key!r}")
