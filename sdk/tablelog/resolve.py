@@ -8,12 +8,13 @@ this TABLELOG_DIR logged itself.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from tablelog import wire
 from tablelog.artifact import Artifact
 from tablelog.settings import SdkConfig
-from tablelog.errors import ArtifactNotFoundError
+from tablelog.errors import ApiError, ArtifactNotFoundError, AuthError
 from tablelog.queue import Queue, find_artifact
 from tablelog.reader import LocalBlobSource
 
@@ -69,9 +70,37 @@ def resolve_local(path: ArtifactPath, queue: Queue, default_project: str | None)
 
 
 def resolve_artifact(path: str, *, settings: SdkConfig, queue: Queue | None,
-                     default_project: str | None) -> Artifact:
-    """Resolve `path` to an Artifact whose `get()` reads its entries."""
+                     default_project: str | None, entity: str | None = None) -> Artifact:
+    """Resolve `path` to an Artifact whose `get()` reads its entries.
+
+    Online, the server answers first and blobs are downloaded into this
+    directory's blob store; when it is unreachable, or does not have the
+    artifact yet (still queued here), what this directory logged is used, with
+    a warning in the unreachable case. Offline, only the local directory is read.
+    """
     parsed = parse_artifact_path(path)
     if queue is None:
         queue = Queue(settings.dir)
-    return resolve_local(parsed, queue, default_project)
+    if settings.mode != "online":
+        return resolve_local(parsed, queue, default_project)
+    from tablelog.api import HttpClient, fetch_artifact
+
+    client = HttpClient(settings.base_url, settings.api_key)
+    server_error: Exception
+    try:
+        ent = parsed.entity or entity or client.get_json("/api/v1/whoami")["entity"]
+        return fetch_artifact(client, queue.blobs, entity=ent,
+                              project=parsed.project or default_project or settings.project,
+                              name=parsed.name, ref=parsed.ref)
+    except ArtifactNotFoundError as exc:
+        server_error = exc
+    except ApiError as exc:
+        if isinstance(exc, AuthError):
+            raise
+        warnings.warn(f"tablelog: {exc}; reading {parsed} from {settings.dir} instead",
+                      RuntimeWarning, stacklevel=3)
+        server_error = exc
+    try:
+        return resolve_local(parsed, queue, default_project)
+    except ArtifactNotFoundError:
+        raise server_error from None

@@ -235,7 +235,7 @@ class Run:
         if self.mode != "disabled":
             self.flush()
         return resolve_artifact(artifact_or_name, settings=self.settings, queue=self._queue,
-                                default_project=self.project)
+                                default_project=self.project, entity=self.entity)
 
     # -- durability ----------------------------------------------------------------------
 
