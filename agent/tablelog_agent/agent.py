@@ -1,0 +1,258 @@
+"""The agent: claim batches in queue order, deliver them, repeat; sleep when idle.
+
+    async with Agent(config) as agent:    # takes agent.lock, opens the queue
+        await agent.run(until_empty=True)  # or run() as a daemon until stop()
+
+`request_stop()` (what the SIGTERM/SIGINT handlers call) only sets a flag: the
+loop stops claiming, the batch in flight gets `drain_timeout_s` to settle,
+and whatever was not acknowledged simply stays queued for next time.
+While idle the loop polls the queue with a growing interval capped at
+`poll_max_s`, so a new entry is picked up within about half a second and an
+idle agent costs a couple of cheap SELECTs per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tenacity import RetryCallState
+
+from tablelog.queue import Queue, QueueStats
+from tablelog_agent.client import UploadClient
+from tablelog_agent.config import AgentConfig, redact_url
+from tablelog_agent.delivery import BatchDelivery
+from tablelog_agent.errors import AuthError, RetryableError
+from tablelog_agent.lock import AgentLock
+from tablelog_agent.retry import retrying
+from tablelog_agent.sdnotify import Notifier
+from tablelog_agent.state import AgentCounters, AgentStatus
+
+
+class StopReason(StrEnum):
+    """Why `Agent.run` returned."""
+
+    EMPTY = "empty"  # until_empty and nothing (but dead letters) is left
+    IDLE = "idle"  # idle_exit_s passed with an empty queue
+    STOPPED = "stopped"  # request_stop(), every batch in flight settled
+    DRAIN_TIMEOUT = "drain-timeout"  # request_stop(), in-flight work cut off
+
+
+@dataclass(frozen=True)
+class RunResult:
+    reason: StopReason
+    entries_acked: int
+    dead_lettered: int
+
+
+class _Stopped(Exception):
+    """Raised inside the retry loop once a stop was requested."""
+
+
+class Agent:
+    """One agent serving one queue directory (async context manager)."""
+
+    def __init__(self, config: AgentConfig, *, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.counters = AgentCounters(base_url=redact_url(config.base_url))
+        self._notifier = notifier or Notifier()
+        self._stop = asyncio.Event()
+        self._lock: AgentLock | None = None
+        self._queue: Queue | None = None
+        self._client: UploadClient | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping_sent = False
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def __aenter__(self) -> Agent:
+        """Take the lock (AgentLockedError if held), open the queue, start the heartbeat."""
+        self._lock = AgentLock(self.config.dir).acquire()
+        try:
+            self._queue = await asyncio.to_thread(Queue, self.config.dir)
+            self._client = await UploadClient(self.config).__aenter__()
+        except BaseException:
+            await self._close_resources()
+            raise
+        await self._write_state()
+        self._tasks = [asyncio.create_task(self._heartbeat(), name="tablelog-heartbeat")]
+        if self._notifier.watchdog_interval_s:
+            self._tasks.append(asyncio.create_task(self._watchdog(), name="tablelog-watchdog"))
+        self._notifier.ready(f"serving {self.config.dir}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop background tasks, write the final state, release queue, session and lock."""
+        self._announce_stopping()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._queue is not None:
+            self.counters.state = AgentStatus.STOPPED
+            with contextlib.suppress(Exception):  # the final heartbeat is best effort
+                await self._write_state()
+        await self._close_resources()
+
+    async def _close_resources(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self._queue is not None:
+            await asyncio.to_thread(self._queue.close)
+            self._queue = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _announce_stopping(self) -> None:
+        if not self._stopping_sent:
+            self._stopping_sent = True
+            self._notifier.stopping()
+
+    async def stats(self) -> QueueStats:
+        """The queue's counts, read off the event loop."""
+        return await asyncio.to_thread(self._require_queue().stats)
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @contextlib.contextmanager
+    def signals_handled(self) -> Iterator[None]:
+        """SIGTERM and SIGINT call `request_stop` while inside this block."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    # -- the loop ------------------------------------------------------------------
+
+    async def run(self, *, until_empty: bool = False) -> RunResult:
+        """Upload until stopped (or, with `until_empty`, until nothing is pending)."""
+        worker = asyncio.create_task(self._work(until_empty), name="tablelog-worker")
+        stop_wait = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({worker, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if worker.done():
+                reason = worker.result()
+            else:
+                self.counters.state = AgentStatus.STOPPING
+                self._announce_stopping()
+                try:
+                    reason = await asyncio.wait_for(worker, self.config.drain_timeout_s)
+                except TimeoutError:
+                    reason = StopReason.DRAIN_TIMEOUT
+        finally:
+            stop_wait.cancel()
+            if not worker.done():
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+        self.counters.state = AgentStatus.STOPPED
+        return RunResult(reason, self.counters.entries_acked, self.counters.dead_lettered)
+
+    async def _work(self, until_empty: bool) -> StopReason:
+        queue, cfg = self._require_queue(), self.config
+        delivery = BatchDelivery(queue, self._require_client(), cfg, self.counters)
+        poll = cfg.poll_min_s
+        idle_since: float | None = None
+        while not self._stop.is_set():
+            try:
+                delivered = await self._deliver_next(delivery)
+            except _Stopped:
+                return StopReason.STOPPED
+            if delivered:
+                poll, idle_since = cfg.poll_min_s, None
+                continue
+            if until_empty:
+                return StopReason.EMPTY
+            now = time.monotonic()
+            idle_since = idle_since or now
+            self.counters.state = AgentStatus.IDLE
+            if cfg.idle_exit_s is not None and now - idle_since >= cfg.idle_exit_s:
+                return StopReason.IDLE
+            await self._sleep(poll)
+            poll = min(poll * 2, cfg.poll_max_s)
+        return StopReason.STOPPED
+
+    async def _deliver_next(self, delivery: BatchDelivery) -> bool:
+        """Claim the oldest batch and settle it, retrying forever; False when none is pending."""
+        queue, cfg = self._require_queue(), self.config
+        async for attempt in retrying(base_s=cfg.backoff_base_s, cap_s=cfg.backoff_cap_s,
+                                      sleep=self._sleep, before_sleep=self._on_retry):
+            with attempt:
+                if self._stop.is_set():
+                    raise _Stopped
+                batch = await asyncio.to_thread(
+                    queue.claim_batch, max_entries=cfg.batch_max_entries,
+                    max_bytes=cfg.batch_max_bytes)
+                if not batch:
+                    return False
+                self.counters.state = AgentStatus.UPLOADING
+                await delivery.deliver(batch)
+                self.counters.record_success()
+                return True
+        raise AssertionError("unreachable: tenacity retries forever")  # pragma: no cover
+
+    def _on_retry(self, retry_state: RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        self.counters.record_error(str(exc), auth=isinstance(exc, AuthError))
+        self.counters.state = AgentStatus.BACKING_OFF
+        wait = retry_state.upcoming_sleep
+        self.counters.next_retry_at = time.time() + wait
+        if isinstance(exc, RetryableError):
+            self._notifier.status(f"backing off {wait:.1f}s: {exc}"[:200])
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when a stop is requested."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    # -- background tasks --------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            try:
+                await self._write_state()
+            except Exception as exc:  # a busy or full disk must not kill the agent
+                self.counters.last_error = f"cannot write agent state: {exc}"
+
+    async def _watchdog(self) -> None:
+        # Sent from the event loop itself, so a stalled loop stops the pings.
+        interval = self._notifier.watchdog_interval_s or 1.0
+        while True:
+            self._notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    async def _write_state(self) -> None:
+        if self._client is not None:
+            self.counters.requests = self._client.requests
+        await asyncio.to_thread(self._require_queue().set_agent_state, self.counters.snapshot())
+
+    def _require_queue(self) -> Queue:
+        if self._queue is None:
+            raise RuntimeError("Agent used outside `async with`")
+        return self._queue
+
+    def _require_client(self) -> UploadClient:
+        if self._client is None:
+            raise RuntimeError("Agent used outside `async with`")
+        return self._client

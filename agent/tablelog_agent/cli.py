@@ -1,0 +1,181 @@
+"""The `tablelog` command line: server, agent, sync, status, retry-dead, demo.
+
+Exit status: 0 success; 1 entries were dead-lettered, or another agent already
+serves the directory; 2 usage errors or a command not available; 3 `sync`
+gave up because the server stayed unreachable; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tablelog_agent.config import AgentConfig, redact_url
+
+EXIT_UNAVAILABLE = 2
+_PASSTHROUGH = {"server": "tablelog_server.cli", "demo": "tablelog_agent.demo"}
+log = logging.getLogger("tablelog_agent")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tablelog", description="tablelog: durable, non-blocking table logging.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("server", help="run the backend (options: tablelog server --help)",
+                   add_help=False)
+    add_agent_parser(sub.add_parser(
+        "agent", help="upload the queue in the background until stopped"))
+    p = sub.add_parser("sync", help="upload everything pending, then exit")
+    _common(p)
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="give up when the server keeps failing with nothing delivered "
+                        "for S seconds (default 120)")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="show the progress bar even when stderr is not a terminal")
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    p = sub.add_parser("status", help="show the queue, dead letters, agent and server")
+    p.add_argument("--dir", type=Path, help="queue directory (default: TABLELOG_DIR)")
+    p.add_argument("--base-url", help="server to check (default: TABLELOG_BASE_URL)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("retry-dead", help="re-queue every dead letter")
+    p.add_argument("--dir", type=Path, help="queue directory (default: TABLELOG_DIR)")
+    sub.add_parser("demo", help="run the demo (options: tablelog demo --help)",
+                   add_help=False)
+    return parser
+
+
+def add_agent_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The `agent` options (shared with ``python -m tablelog_agent``)."""
+    _common(p)
+    p.add_argument("--idle-exit", type=float, default=None, metavar="S",
+                   help="exit after S seconds with an empty queue (default: never)")
+    p.add_argument("--drain-timeout", type=float, default=None, metavar="S",
+                   help="on SIGTERM, how long in-flight uploads may finish (default 20)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every batch")
+    return p
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", type=Path, help="queue directory (default: TABLELOG_DIR)")
+    p.add_argument("--base-url", help="server URL (default: TABLELOG_BASE_URL)")
+    p.add_argument("--api-key", help="API key (default: TABLELOG_API_KEY; prefer the "
+                   "variable: arguments are visible to other users in `ps`)")
+
+
+def config_from_args(args: argparse.Namespace, **overrides: object) -> AgentConfig:
+    return AgentConfig.from_env(dir=args.dir, base_url=args.base_url, api_key=args.api_key,
+                                **overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `tablelog` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _PASSTHROUGH:
+        return _run_passthrough(argv[0], argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "agent":
+            return run_agent(args)
+        if args.command == "sync":
+            return _cmd_sync(args)
+        if args.command == "status":
+            return _cmd_status(args)
+        if args.command == "retry-dead":
+            return _cmd_retry_dead(args)
+    except ValueError as exc:  # bad settings (URL, limits): say so, no traceback
+        print(f"tablelog {args.command}: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+
+
+def _run_passthrough(command: str, rest: list[str]) -> int:
+    import importlib
+
+    module_name = _PASSTHROUGH[command]
+    try:
+        module = importlib.import_module(module_name)
+        entry = module.main
+    except (ModuleNotFoundError, AttributeError) as exc:
+        if isinstance(exc, ModuleNotFoundError) and not module_name.startswith(exc.name or "-"):
+            raise  # the module exists but one of its imports is missing: a real error
+        print(f"tablelog {command}: not available yet", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return int(entry(rest) or 0)
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    """`tablelog agent`: serve the queue until SIGTERM/SIGINT (or idle exit)."""
+    from tablelog_agent.agent import Agent
+    from tablelog_agent.errors import AgentLockedError
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="tablelog agent: %(message)s", stream=sys.stderr)
+    config = config_from_args(args, idle_exit_s=args.idle_exit,
+                              drain_timeout_s=args.drain_timeout)
+
+    async def serve() -> int:
+        agent = Agent(config)
+        with agent.signals_handled():
+            async with agent:
+                log.info("serving %s for %s", config.dir, redact_url(config.base_url))
+                result = await agent.run()
+        log.info("stopped (%s): %d entries delivered, %d dead-lettered",
+                 result.reason, result.entries_acked, result.dead_lettered)
+        return 0
+
+    try:
+        return asyncio.run(serve())
+    except AgentLockedError as exc:
+        print(f"tablelog agent: {exc}; not starting a second one", file=sys.stderr)
+        return 1
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from tablelog_agent.errors import AgentLockedError
+    from tablelog_agent.sync import summary_line, sync
+
+    config = config_from_args(args)
+    if not (config.dir / "queue.db").exists():
+        print(f"tablelog sync: no queue in {config.dir}: nothing to sync", file=sys.stderr)
+        return 1
+    try:
+        outcome = asyncio.run(sync(config, timeout_s=args.timeout, progress=args.progress))
+    except AgentLockedError as exc:  # lost every race for the lock: rare, but say so
+        print(f"tablelog sync: {exc}", file=sys.stderr)
+        return 1
+    print(summary_line(outcome, config.dir), file=sys.stderr)
+    return outcome.exit_code
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from tablelog.settings import default_base_url, default_dir
+    from tablelog_agent.status import format_status, gather_status, to_json
+
+    directory = (args.dir or default_dir()).expanduser()
+    status = gather_status(directory, args.base_url or default_base_url())
+    print(to_json(status) if args.json else format_status(status))
+    return 0
+
+
+def _cmd_retry_dead(args: argparse.Namespace) -> int:
+    from tablelog.queue import Queue
+    from tablelog.settings import default_dir
+    from tablelog_agent.lock import lock_holder
+
+    directory = (args.dir or default_dir()).expanduser()
+    if not (directory / "queue.db").exists():
+        print(f"tablelog retry-dead: no queue in {directory}", file=sys.stderr)
+        return 1
+    with Queue(directory) as queue:
+        count = queue.retry_dead()
+    holder = lock_holder(directory)
+    after = (f"the agent (pid {holder}) will upload them" if holder is not None
+             else "run `tablelog sync` (or start the agent) to upload them")
+    print(f"re-queued {count} dead letter{'s' if count != 1 else ''}"
+          + (f"; {after}" if count else ""))
+    return 0

@@ -1,0 +1,67 @@
+"""The agent's counters, as written to ``queue.set_agent_state`` for `tablelog status`.
+
+Plain data with no I/O: the agent mutates one `AgentCounters` from its event
+loop and a heartbeat task persists `snapshot()` about once a second.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class AgentStatus(StrEnum):
+    """What the agent is doing right now."""
+
+    STARTING = "starting"
+    IDLE = "idle"
+    UPLOADING = "uploading"
+    BACKING_OFF = "backing-off"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass
+class AgentCounters:
+    """Totals since the agent started (all monotonic except the status fields)."""
+
+    pid: int = field(default_factory=os.getpid)
+    base_url: str = ""  # redacted: never holds credentials
+    started_at: float = field(default_factory=time.time)
+    heartbeat: float = 0.0
+    state: AgentStatus = AgentStatus.STARTING
+    requests: int = 0
+    batches: int = 0
+    failed_attempts: int = 0  # attempts that ended in a retryable error
+    consecutive_failures: int = 0
+    entries_acked: int = 0
+    bytes_acked: int = 0  # payload + blob bytes of acknowledged entries (as in QueueStats)
+    blobs_uploaded: int = 0
+    blob_bytes_uploaded: int = 0
+    dead_lettered: int = 0
+    last_error: str | None = None
+    last_error_at: float | None = None
+    auth_failed: bool = False  # the last failure was a 401/403: the key is wrong
+    next_retry_at: float | None = None
+
+    def record_error(self, message: str, *, auth: bool = False) -> None:
+        self.failed_attempts += 1
+        self.consecutive_failures += 1
+        self.last_error = message
+        self.last_error_at = time.time()
+        self.auth_failed = auth
+
+    def record_success(self) -> None:
+        self.consecutive_failures = 0
+        self.auth_failed = False
+        self.next_retry_at = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The persisted form (plain types only); stamps the heartbeat."""
+        self.heartbeat = time.time()
+        out = asdict(self)
+        out["state"] = str(self.state)
+        return out

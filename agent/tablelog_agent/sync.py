@@ -1,0 +1,205 @@
+"""`tablelog sync`: upload everything pending in a queue directory, then exit.
+
+If an agent already serves the directory, sync does not compete: it shows that
+agent's progress (polling the queue) until the queue is empty, and takes over
+if the agent goes away. Progress goes to stderr through tqdm (bytes with rate
+and ETA, entries as a postfix); a one-line summary is printed always.
+
+`timeout_s` bounds how long the server may stay failing with nothing
+delivered; then sync stops, leaves the rest queued and reports why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+from tqdm import tqdm
+
+from tablelog.queue import Queue, QueueStats
+from tablelog_agent.agent import Agent, StopReason
+from tablelog_agent.config import AgentConfig
+from tablelog_agent.errors import AgentLockedError
+from tablelog_agent.lock import lock_holder
+from tablelog_agent.status import pid_alive
+
+EXIT_OK = 0
+EXIT_DEAD_LETTERS = 1
+EXIT_TIMEOUT = 3
+EXIT_INTERRUPTED = 130
+POLL_S = 0.2
+_TAKEOVERS = 5  # how many times sync may find the lock freed and try to take it
+
+
+@dataclass
+class SyncOutcome:
+    """What one sync did, for the summary line and the exit status."""
+
+    entries: int = 0
+    bytes: int = 0
+    dead: int = 0
+    left: int = 0
+    timed_out: bool = False
+    interrupted: bool = False
+    last_error: str | None = None
+    elapsed_s: float = 0.0
+    watched_pid: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.timed_out:
+            return EXIT_TIMEOUT
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_DEAD_LETTERS if self.dead else EXIT_OK
+
+
+class Progress:
+    """A tqdm bar over bytes (payloads + blobs) with entries in the postfix."""
+
+    def __init__(self, stats: QueueStats, *, enabled: bool | None, out: TextIO) -> None:
+        self.total_entries = stats.pending
+        # disable=None is tqdm's "off unless stderr is a terminal"
+        self._bar = tqdm(total=stats.pending_bytes, unit="B", unit_scale=True,
+                         unit_divisor=1024, desc="sync", file=out, leave=True,
+                         disable=None if enabled is None else not enabled)
+
+    def show(self, done_entries: int, done_bytes: int, pending: QueueStats | None = None
+             ) -> None:
+        if pending is not None:  # entries keep arriving while a job runs
+            self.total_entries = max(self.total_entries, done_entries + pending.pending)
+            total = max(self._bar.total or 0, done_bytes + pending.pending_bytes)
+            if total != self._bar.total:
+                self._bar.total = total
+        self._bar.update(max(0, done_bytes - self._bar.n))
+        self._bar.set_postfix_str(f"{done_entries:,}/{self.total_entries:,} entries",
+                                  refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+async def sync(config: AgentConfig, *, timeout_s: float, progress: bool | None = None,
+               out: TextIO = sys.stderr) -> SyncOutcome:
+    """Drain the queue at config.dir (or watch the agent that does); see the module doc."""
+    started = time.monotonic()
+    outcome = SyncOutcome()
+    for _ in range(_TAKEOVERS):
+        holder = lock_holder(config.dir)
+        if holder is None:
+            try:
+                await _drain(config, timeout_s, progress, out, outcome)
+                break
+            except AgentLockedError:
+                continue  # another agent started this instant: watch it instead
+        if await _watch(config, holder, timeout_s, progress, out, outcome):
+            break
+    outcome.elapsed_s = time.monotonic() - started
+    return outcome
+
+
+async def _drain(config: AgentConfig, timeout_s: float, progress: bool | None, out: TextIO,
+                 outcome: SyncOutcome) -> None:
+    async with Agent(config) as agent:
+        with agent.signals_handled():
+            bar = Progress(await agent.stats(), enabled=progress, out=out)
+            guard = asyncio.create_task(_stall_guard(agent, timeout_s, bar, outcome))
+            try:
+                result = await agent.run(until_empty=True)
+            finally:
+                guard.cancel()
+                await asyncio.gather(guard, return_exceptions=True)
+                c = agent.counters
+                bar.show(c.entries_acked + c.dead_lettered, c.bytes_acked)
+                bar.close()
+            counters = agent.counters
+            outcome.entries += counters.entries_acked
+            outcome.bytes += counters.bytes_acked
+            outcome.dead += counters.dead_lettered
+            outcome.left = (await agent.stats()).pending
+            outcome.last_error = counters.last_error
+            if result.reason is not StopReason.EMPTY and not outcome.timed_out:
+                outcome.interrupted = True
+
+
+async def _stall_guard(agent: Agent, timeout_s: float, bar: Progress,
+                       outcome: SyncOutcome) -> None:
+    """Update the bar; stop the agent when it has been failing with no progress for
+    `timeout_s` (the server stayed unreachable)."""
+    c = agent.counters
+    mark = (-1, -1)
+    last_progress = time.monotonic()
+    while True:
+        now_mark = (c.entries_acked + c.dead_lettered, c.blob_bytes_uploaded)
+        if now_mark != mark:
+            mark, last_progress = now_mark, time.monotonic()
+        bar.show(c.entries_acked + c.dead_lettered, c.bytes_acked)
+        if c.consecutive_failures and time.monotonic() - last_progress >= timeout_s:
+            outcome.timed_out = True
+            agent.request_stop()
+            return
+        await asyncio.sleep(POLL_S)
+
+
+async def _watch(config: AgentConfig, holder: int, timeout_s: float, progress: bool | None,
+                 out: TextIO, outcome: SyncOutcome) -> bool:
+    """Show the running agent's progress until the queue is empty (True), or until the
+    agent lets go of the lock (False: the caller takes over)."""
+    outcome.watched_pid = holder or None
+    print(f"tablelog sync: an agent (pid {holder}) already serves {config.dir}; "
+          "showing its progress", file=out)
+    queue = await asyncio.to_thread(Queue, config.dir)
+    try:
+        first = await asyncio.to_thread(queue.stats)
+        bar = Progress(first, enabled=progress, out=out)
+        dead_before = first.dead
+        done_entries = done_bytes = 0
+        previous = first
+        last_progress = time.monotonic()
+        try:
+            while True:
+                stats = await asyncio.to_thread(queue.stats)
+                if stats.pending < previous.pending or stats.dead > previous.dead:
+                    done_entries += max(0, previous.pending - stats.pending)
+                    done_bytes += max(0, previous.pending_bytes - stats.pending_bytes)
+                    last_progress = time.monotonic()
+                previous = stats
+                bar.show(done_entries, done_bytes, stats)
+                outcome.entries, outcome.bytes = done_entries, done_bytes
+                outcome.dead, outcome.left = stats.dead - dead_before, stats.pending
+                if stats.pending == 0:
+                    return True
+                if lock_holder(config.dir) is None or not pid_alive(holder):
+                    return False
+                state = await asyncio.to_thread(queue.agent_state)
+                if (state.get("consecutive_failures")
+                        and time.monotonic() - last_progress >= timeout_s):
+                    outcome.timed_out = True
+                    outcome.last_error = state.get("last_error")
+                    return True
+                await asyncio.sleep(POLL_S)
+        finally:
+            bar.close()
+    finally:
+        await asyncio.to_thread(queue.close)
+
+
+def summary_line(outcome: SyncOutcome, directory: object) -> str:
+    """The one line printed whatever the terminal."""
+    secs = max(outcome.elapsed_s, 1e-9)
+    text = (f"tablelog sync: delivered {outcome.entries:,} entries "
+            f"({outcome.bytes / 1e6:.1f} MB) in {outcome.elapsed_s:.1f}s "
+            f"({outcome.entries / secs:,.0f} entries/s, {outcome.bytes / 1e6 / secs:.1f} MB/s)"
+            f"; {outcome.dead:,} dead-lettered; {outcome.left:,} left in {directory}")
+    if outcome.dead:
+        text += "\n  entries were dead-lettered: see `tablelog status`, then `tablelog retry-dead`"
+    if outcome.interrupted:
+        text += "\n  interrupted: the rest stays queued — run `tablelog sync` again later"
+    if outcome.timed_out:
+        text += ("\n  gave up: the server kept failing with nothing delivered"
+                 f"{f' ({outcome.last_error})' if outcome.last_error else ''}; "
+                 "the rest stays queued — run `tablelog sync` again later")
+    return text
