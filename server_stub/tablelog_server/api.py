@@ -1,0 +1,267 @@
+"""The HTTP API of docs/architecture.md: handlers and `add_api_routes`.
+
+Handlers only translate between HTTP and the stores: authentication, name
+checks and the entity rule are enforced for every route by
+`tablelog_server.auth` (through the middleware), before a handler runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from tablelog import wire
+from tablelog_server.auth import request_entity
+from tablelog_server.batches import apply_batch
+from tablelog_server.blobs import sniff_content_type
+from tablelog_server.errors import (
+    BadRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnreadableDataError,
+)
+from tablelog_server.messages import answer, bool_query, int_query, read_data
+from tablelog_server.metadata import ArtifactVersionRecord, RunKey, RunRecord
+from tablelog_server.state import BLOBS, CONFIG, KEYS, METADATA, TABLES
+from tablelog_server.tables import TableQuery
+
+DEFAULT_PAGE_ROWS = 1000
+MAX_PAGE_ROWS = 10_000
+MAX_MISSING_QUERY = 100_000  # hashes per /blobs/missing call
+_VERSION_REF = re.compile(r"^v(\d{1,18})$")
+_UPLOAD_CHUNK = 1 << 16
+
+
+def _entity(request: web.Request) -> str:
+    return request_entity(request, request.config_dict[KEYS])
+
+
+def _run_key(request: web.Request) -> RunKey:
+    info = request.match_info
+    return RunKey(info["entity"], info["project"], info["run_id"])
+
+
+def _unpack(data: bytes | None, default: Any) -> Any:
+    return default if data is None else wire.jsonable(wire.unpackb(data))
+
+
+def run_plain(run: RunRecord) -> dict[str, Any]:
+    """A run as the API answers it."""
+    return {"id": run.run_id, "name": run.name, "state": run.state,
+            "config": _unpack(run.config, {}), "summary": _unpack(run.summary, {}),
+            "tags": list(run.tags), "notes": run.notes, "job_type": run.job_type,
+            "started_at": run.started_at, "ended_at": run.ended_at,
+            "exit_code": run.exit_code}
+
+
+# -- service ------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness, without a key."""
+    return answer(request, {"ok": True})
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """The entity the request's key belongs to."""
+    return answer(request, {"entity": _entity(request)})
+
+
+# -- blobs -------------------------------------------------------------------------------
+
+
+async def missing_blobs(request: web.Request) -> web.Response:
+    """Which of the listed blobs the server does not have."""
+    data = await read_data(request)
+    shas = data.get("sha256") if isinstance(data, dict) else None
+    if not isinstance(shas, list) or not all(wire.is_sha256(s) for s in shas):
+        raise BadRequestError('body must be {"sha256": [64 lowercase hex characters, ...]}')
+    if len(shas) > MAX_MISSING_QUERY:
+        raise PayloadTooLargeError(f"ask about at most {MAX_MISSING_QUERY} blobs at once")
+    return answer(request, {"missing": await request.config_dict[BLOBS].missing(shas)})
+
+
+async def put_blob(request: web.Request) -> web.Response:
+    """Store a blob, streamed; it must hash to its address."""
+    sha256 = request.match_info["sha256"]
+    limit = request.config_dict[CONFIG].max_blob_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError(f"blob is larger than {limit} bytes")
+    size = await request.config_dict[BLOBS].put_stream(
+        sha256, request.content.iter_chunked(_UPLOAD_CHUNK), max_bytes=limit)
+    return answer(request, {"sha256": sha256, "size": size}, status=201)
+
+
+async def get_blob(request: web.Request) -> web.StreamResponse:
+    """A blob's bytes, streamed, with a content type sniffed from its first bytes."""
+    sha256 = request.match_info["sha256"]
+    blobs = request.config_dict[BLOBS]
+    size = await blobs.size(sha256)
+    if size is None:
+        raise NotFoundError(f"blob {sha256} is not stored")
+    chunks = blobs.stream(sha256)
+    try:
+        first = await anext(chunks, b"")
+        response = web.StreamResponse(headers={
+            "Content-Type": sniff_content_type(first),
+            "X-Content-Type-Options": "nosniff",
+            # User HTML must not run scripts with the viewer's origin.
+            "Content-Security-Policy": "sandbox",
+            "Cache-Control": "private, max-age=31536000, immutable",
+            "ETag": f'"{sha256}"'})
+        response.content_length = size
+        await response.prepare(request)
+        if request.method != "HEAD":
+            await response.write(first)
+            async for chunk in chunks:
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        await chunks.aclose()
+
+
+# -- batches -----------------------------------------------------------------------------
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    """Apply a batch of queue entries (see `tablelog_server.batches`)."""
+    raw = await request.read()  # at most max_body_bytes: aiohttp answers 413 past that
+    try:
+        # No max_size: wire.unpackb passes it to msgpack.unpackb, which has no such
+        # argument (reported); the body is already bounded above.
+        batch = wire.decode_batch(raw)
+    except ValueError as exc:  # wire.WireError: bad envelope or unknown major version
+        raise BadRequestError(str(exc)) from None
+    results = await apply_batch(batch, entity=_entity(request),
+                                metadata=request.config_dict[METADATA],
+                                blobs=request.config_dict[BLOBS])
+    return answer(request, {"results": results})
+
+
+# -- projects, runs, history ----------------------------------------------------------------
+
+
+async def list_projects(request: web.Request) -> web.Response:
+    """The key's entity's projects."""
+    projects = await request.config_dict[METADATA].projects(_entity(request))
+    return answer(request, {"projects": [
+        {"entity": p.entity, "name": p.name, "runs": p.runs} for p in projects]})
+
+
+async def list_runs(request: web.Request) -> web.Response:
+    """A project's runs."""
+    info = request.match_info
+    runs = await request.config_dict[METADATA].runs(info["entity"], info["project"])
+    if runs is None:
+        raise NotFoundError(f"no project {info['entity']}/{info['project']}")
+    return answer(request, {"runs": [run_plain(r) for r in runs]})
+
+
+async def get_run(request: web.Request) -> web.Response:
+    """One run."""
+    key = _run_key(request)
+    run = await request.config_dict[METADATA].run(key)
+    if run is None:
+        raise NotFoundError(f"no run {key.entity}/{key.project}/{key.run_id}")
+    return answer(request, run_plain(run))
+
+
+async def get_history(request: web.Request) -> web.Response:
+    """A page of a run's history; `next` is the offset of the next page, or null."""
+    key = _run_key(request)
+    offset = int_query(request, "offset", default=0)
+    limit = int_query(request, "limit", default=DEFAULT_PAGE_ROWS, minimum=1,
+                      maximum=MAX_PAGE_ROWS)
+    page = await request.config_dict[METADATA].history(key, offset, limit)
+    if page is None:
+        raise NotFoundError(f"no run {key.entity}/{key.project}/{key.run_id}")
+    end = page.offset + len(page.rows)
+    return answer(request, {"rows": [_unpack(r, None) for r in page.rows],
+                            "next": end if end < page.total else None})
+
+
+# -- artifacts and tables -------------------------------------------------------------------
+
+
+async def list_artifact_versions(request: web.Request) -> web.Response:
+    """Every version of an artifact, oldest first."""
+    info = request.match_info
+    versions = await request.config_dict[METADATA].artifact_versions(
+        info["entity"], info["project"], info["name"])
+    if not versions:
+        raise NotFoundError(f"no artifact {info['entity']}/{info['project']}/{info['name']}")
+    return answer(request, {"versions": [
+        {"version": v.label, "digest": v.digest, "aliases": list(v.aliases), "type": v.type,
+         "created": v.created, "run_id": v.run_id} for v in versions]})
+
+
+async def _artifact_version(request: web.Request) -> ArtifactVersionRecord:
+    info = request.match_info
+    ref_text = info["version"]
+    match = _VERSION_REF.match(ref_text)
+    if match is None and not wire.is_valid_name(ref_text):
+        raise BadRequestError(f"invalid alias {ref_text!r}")
+    ref: str | int = int(match.group(1)) if match else ref_text
+    record = await request.config_dict[METADATA].artifact_version(
+        info["entity"], info["project"], info["name"], ref)
+    if record is None:
+        raise NotFoundError(f"no version {ref_text!r} of artifact "
+                            f"{info['entity']}/{info['project']}/{info['name']}")
+    return record
+
+
+async def get_artifact_version(request: web.Request) -> web.Response:
+    """One artifact version and its manifest, by alias or ``vN``."""
+    v = await _artifact_version(request)
+    return answer(request, {
+        "name": v.name, "type": v.type, "version": v.label, "digest": v.digest,
+        "aliases": list(v.aliases), "description": v.description,
+        "metadata": _unpack(v.metadata, {}), "run_id": v.run_id,
+        "entries": _unpack(v.entries, {})})
+
+
+async def get_table(request: web.Request) -> web.Response:
+    """A page of a table entry of an artifact version: only the chunks it needs."""
+    version = await _artifact_version(request)
+    entry_name = request.match_info["entry"]
+    plain = wire.unpackb(version.entries).get(entry_name)
+    if plain is None:
+        raise NotFoundError(f"no entry {entry_name!r} in {version.name}:{version.label}")
+    try:
+        entry = wire.ManifestEntry.from_plain(plain)
+    except ValueError as exc:
+        raise UnreadableDataError(str(exc)) from None
+    if entry.kind != "table":
+        raise UnreadableDataError(f"entry {entry_name!r} is a {entry.kind}, not a table")
+    query = TableQuery(
+        offset=int_query(request, "offset", default=0),
+        limit=int_query(request, "limit", default=DEFAULT_PAGE_ROWS, minimum=1,
+                        maximum=MAX_PAGE_ROWS),
+        sort=request.query.get("sort") or None, desc=bool_query(request, "desc"),
+        q=request.query.get("q") or None)
+    page = await request.config_dict[TABLES].page(entry.sha256, query)
+    return answer(request, page.to_plain())
+
+
+def add_api_routes(app: web.Application) -> None:
+    """Register the API of docs/architecture.md on `app`."""
+    api = "/api/v1"
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get(f"{api}/whoami", whoami)
+    app.router.add_post(f"{api}/blobs/missing", missing_blobs)
+    app.router.add_put(f"{api}/blobs/{{sha256}}", put_blob)
+    app.router.add_get(f"{api}/blobs/{{sha256}}", get_blob)
+    app.router.add_post(f"{api}/batches", post_batch)
+    app.router.add_get(f"{api}/projects", list_projects)
+    app.router.add_get(f"{api}/runs/{{entity}}/{{project}}", list_runs)
+    app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}", get_run)
+    app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}/history", get_history)
+    app.router.add_get(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}",
+                       list_artifact_versions)
+    app.router.add_get(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}/{{version}}",
+                       get_artifact_version)
+    app.router.add_get(f"{api}/tables/{{entity}}/{{project}}/{{name}}/{{version}}/{{entry:.+}}",
+                       get_table)

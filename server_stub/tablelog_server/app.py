@@ -1,0 +1,54 @@
+"""The application factory: `create_app(config)` builds the aiohttp application;
+nothing starts until a runner starts it (see `tablelog_server.cli`).
+
+The stores open in a `cleanup_ctx` when the application starts and close when
+it stops, after in-flight requests have finished. Routes come from separate
+modules (`add_api_routes`; a web viewer can add its own next to it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from tablelog_server.api import add_api_routes
+from tablelog_server.auth import KeyRing
+from tablelog_server.blobs import FileBlobStore
+from tablelog_server.config import ServerConfig
+from tablelog_server.messages import auth_middleware, error_middleware
+from tablelog_server.sqlite_store import SqliteMetadataStore
+from tablelog_server.state import BLOBS, CONFIG, KEYS, METADATA, TABLES
+from tablelog_server.tables import TableReader
+
+
+def create_app(config: ServerConfig) -> web.Application:
+    """A ready-to-run application serving the tablelog HTTP API from `config.data_dir`."""
+    # The error middleware is outermost, so authentication failures answer as JSON too.
+    app = web.Application(client_max_size=config.max_body_bytes,
+                          middlewares=[error_middleware, auth_middleware])
+    app[CONFIG] = config
+    app[KEYS] = KeyRing(config.api_keys)
+    app.cleanup_ctx.append(_stores)
+    add_api_routes(app)
+    return app
+
+
+async def _stores(app: web.Application) -> AsyncIterator[None]:
+    """Open the metadata and blob stores for the application's lifetime."""
+    data_dir = app[CONFIG].data_dir
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    db_path = data_dir / "metadata.db"
+    # SQLite gives -wal and -shm the database file's mode: owner only for all three.
+    os.close(os.open(db_path, os.O_CREAT | os.O_WRONLY, 0o600))
+    metadata = await SqliteMetadataStore.open(db_path)
+    blobs = FileBlobStore(data_dir / "blobs")
+    app[METADATA] = metadata
+    app[BLOBS] = blobs
+    app[TABLES] = TableReader(blobs)
+    try:
+        yield
+    finally:
+        await blobs.close()
+        await metadata.close()

@@ -1,0 +1,78 @@
+"""Who is asking: ``Authorization: Bearer KEY`` checked against every configured
+key in constant time, and the rule that a key touches only its own entity.
+
+Keys never leave this module in any form that reaches a log: error messages
+say what was wrong, never which key was sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from tablelog import wire
+from tablelog_server.blobs import check_address
+from tablelog_server.errors import (
+    AuthenticationError,
+    BadRequestError,
+    PermissionDeniedError,
+)
+
+PUBLIC_ROUTES = frozenset({"/healthz"})
+"""Routes (by their canonical path) served without a key."""
+
+NAME_PARAMS = ("entity", "project", "run_id", "name")
+"""Path parameters that hold names; each must pass `wire.is_valid_name`."""
+
+
+class KeyRing:
+    """The accepted API keys, each mapped to the one entity it may read and write."""
+
+    def __init__(self, keys: Mapping[str, str]) -> None:
+        self._keys = [(key.encode(), entity) for key, entity in keys.items()]
+
+    def __repr__(self) -> str:
+        return f"KeyRing(<{len(self._keys)} keys>)"
+
+    def entity_for(self, authorization: str | None) -> str:
+        """The entity of the key in an Authorization header; `AuthenticationError`
+        when there is none or it is unknown."""
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("this route needs 'Authorization: Bearer <API key>'")
+        presented = token.encode("utf-8", "surrogateescape")
+        found: str | None = None
+        # Compare with every key, without stopping early, so timing says nothing
+        # about which key (or how much of one) matched.
+        for key, entity in self._keys:
+            if hmac.compare_digest(presented, key):
+                found = entity
+        if found is None:
+            raise AuthenticationError("unknown API key")
+        return found
+
+
+def request_entity(request: web.Request, keys: KeyRing) -> str:
+    """The entity of the request's key (the middleware has already checked it)."""
+    return keys.entity_for(request.headers.get("Authorization"))
+
+
+def check_request(request: web.Request, keys: KeyRing) -> None:
+    """Every route but the public ones: a known key (401), valid names and blob addresses
+    in the path (400), and no entity but the key's own (403)."""
+    resource = request.match_info.route.resource
+    if resource is not None and resource.canonical in PUBLIC_ROUTES:
+        return
+    entity = request_entity(request, keys)
+    params = request.match_info
+    for param in NAME_PARAMS:
+        if param in params and not wire.is_valid_name(params[param]):
+            raise BadRequestError(f"invalid {param.replace('_', ' ')} {params[param]!r}")
+    if "sha256" in params:
+        check_address(params["sha256"])
+    if "entity" in params and params["entity"] != entity:
+        raise PermissionDeniedError(f"this API key belongs to entity {entity!r}, "
+                                    f"not {params['entity']!r}")

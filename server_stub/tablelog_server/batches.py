@@ -1,0 +1,228 @@
+"""``POST /api/v1/batches`` without the HTTP: turn each entry's bytes into a
+validated `Change` (pure, no I/O), then apply them in order.
+
+Per entry, in this order of precedence:
+
+- its idempotency key was applied before            -> ``duplicate``
+- it cannot be decoded, is invalid, or names an
+  entity other than the key's                       -> ``rejected`` with a reason
+- an earlier entry of the same run in this batch
+  was held back for missing blobs                   -> ``deferred``
+- an artifact whose blobs are not all stored        -> ``missing_blobs`` with the list
+- otherwise the store applies it                    -> ``applied`` (or ``duplicate``/
+                                                       ``rejected`` if the store says so)
+
+A rejected entry never holds back the entries behind it: the agent dead-letters
+it, and waiting for it would block the run forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tablelog import wire
+from tablelog_server.blobs import BlobStore
+from tablelog_server.errors import EntryRejectedError
+from tablelog_server.metadata import (
+    ArtifactLog,
+    Change,
+    ConfigReplace,
+    HistoryAppend,
+    MetadataStore,
+    Outcome,
+    RunEnd,
+    RunKey,
+    RunStart,
+    SummaryReplace,
+)
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_TEXT = 65_536  # run names, notes, descriptions: generous, but bounded
+_VERSION_LIKE = re.compile(r"^v\d+$")
+
+
+@dataclass(frozen=True)
+class PlannedEntry:
+    """One batch entry after validation: a change to apply, or why it was rejected."""
+
+    id: int
+    change: Change | None = None
+    reason: str | None = None
+    required_blobs: tuple[str, ...] = ()
+
+
+async def apply_batch(batch: wire.BatchRequest, *, entity: str, metadata: MetadataStore,
+                      blobs: BlobStore) -> list[dict[str, Any]]:
+    """Apply a decoded batch sent with a key of `entity`; one result per entry, in order."""
+    ids = [entry_id for entry_id, _ in batch.entries]
+    applied_before = await metadata.applied_ids(entity, batch.queue_id, ids)
+    to_plan = [(i, d) for i, d in batch.entries if i not in applied_before]
+    # Decoding and re-encoding a large batch is CPU work: keep it off the event loop.
+    planned = await asyncio.to_thread(lambda: {i: plan_entry(i, d, entity) for i, d in to_plan})
+
+    results: list[dict[str, Any]] = []
+    to_apply: list[tuple[int, Change]] = []
+    apply_slots: list[int] = []  # index in `results` of each change in `to_apply`
+    held_back: set[RunKey] = set()
+    for entry_id, _ in batch.entries:
+        plan = planned.get(entry_id)
+        if entry_id in applied_before or plan is None:
+            results.append({"id": entry_id, "status": str(wire.Status.DUPLICATE)})
+            continue
+        if plan.change is None:
+            results.append({"id": entry_id, "status": str(wire.Status.REJECTED),
+                            "reason": plan.reason})
+            continue
+        if plan.change.run in held_back:
+            results.append({"id": entry_id, "status": str(wire.Status.DEFERRED)})
+            continue
+        missing = await blobs.missing(plan.required_blobs) if plan.required_blobs else []
+        if missing:
+            held_back.add(plan.change.run)
+            results.append({"id": entry_id, "status": str(wire.Status.MISSING_BLOBS),
+                            "missing": missing})
+            continue
+        apply_slots.append(len(results))
+        to_apply.append((entry_id, plan.change))
+        results.append({"id": entry_id})
+
+    for slot, outcome in zip(apply_slots, await metadata.apply(entity, batch.queue_id, to_apply),
+                             strict=True):
+        results[slot]["status"] = str(outcome.outcome)
+        if outcome.outcome is Outcome.REJECTED:
+            results[slot]["reason"] = outcome.reason
+    return results
+
+
+def plan_entry(entry_id: int, data: object, key_entity: str) -> PlannedEntry:
+    """Validate one entry's bytes; never raises for bad input."""
+    try:
+        change = entry_change(data, key_entity)
+    except (EntryRejectedError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # ValueError covers wire.WireError; the others are belts for encoding odd values.
+        return PlannedEntry(entry_id, reason=str(exc) or type(exc).__name__)
+    required: tuple[str, ...] = change.blobs if isinstance(change, ArtifactLog) else ()
+    return PlannedEntry(entry_id, change=change, required_blobs=required)
+
+
+def entry_change(data: object, key_entity: str) -> Change:
+    """The `Change` an entry asks for; `EntryRejectedError` (or WireError) says why not."""
+    if not isinstance(data, bytes):
+        raise EntryRejectedError("entry data must be msgpack bytes")
+    entry = wire.decode_entry(data)
+    entity = entry.entity if entry.entity is not None else key_entity
+    if entity != key_entity:
+        raise EntryRejectedError(f"the entry is for entity {entity!r} but the API key belongs "
+                                 f"to {key_entity!r} (forbidden)")
+    run = RunKey(entity, entry.project, entry.run_id)
+    body = entry.body
+    if entry.kind is wire.Kind.RUN:
+        config = _opt_map(body, "config")
+        tags = body.get("tags")
+        if tags is not None and (not isinstance(tags, list)
+                                 or not all(isinstance(t, str) for t in tags)):
+            raise EntryRejectedError("run 'tags' must be a list of strings")
+        return RunStart(run=run, name=_opt_text(body, "name"),
+                        config=None if config is None else wire.packb(config),
+                        tags=None if tags is None else tuple(tags),
+                        notes=_opt_text(body, "notes"), job_type=_opt_text(body, "job_type"),
+                        started_at=_opt_time(body, "started_at"))
+    if entry.kind is wire.Kind.HISTORY:
+        step = _int(body.get("step"), "history 'step'", minimum=0)
+        row = _map(body, "row")
+        if not all(isinstance(k, str) for k in row):
+            raise EntryRejectedError("history row keys must be strings")
+        merged = {"_step": step, **{k: v for k, v in row.items() if k != "_step"}}
+        return HistoryAppend(run=run, step=step, row=wire.packb(merged))
+    if entry.kind is wire.Kind.SUMMARY:
+        return SummaryReplace(run=run, summary=wire.packb(_map(body, "summary")))
+    if entry.kind is wire.Kind.CONFIG:
+        return ConfigReplace(run=run, config=wire.packb(_map(body, "config")))
+    if entry.kind is wire.Kind.RUN_END:
+        exit_code = _int(body.get("exit_code", 0), "run_end 'exit_code'", minimum=INT64_MIN)
+        ended_at = _opt_time(body, "ended_at")
+        return RunEnd(run=run, exit_code=exit_code,
+                      ended_at=time.time() if ended_at is None else ended_at)
+    return _artifact_change(run, body)
+
+
+def _artifact_change(run: RunKey, body: Mapping[str, Any]) -> ArtifactLog:
+    name, type_ = body.get("name"), body.get("type")
+    if not wire.is_valid_name(name):
+        raise EntryRejectedError(f"invalid artifact name {name!r}")
+    if not wire.is_valid_name(type_):
+        raise EntryRejectedError(f"invalid artifact type {type_!r}")
+    assert isinstance(name, str) and isinstance(type_, str)
+    raw_entries = _map(body, "entries")
+    entries: dict[str, wire.ManifestEntry] = {}
+    for entry_name, plain in raw_entries.items():
+        if not isinstance(entry_name, str) or not entry_name or len(entry_name) > 1024:
+            raise EntryRejectedError("artifact entry names must be strings of 1-1024 characters")
+        if not isinstance(plain, dict):
+            raise EntryRejectedError(f"artifact entry {entry_name!r} must be a map")
+        entries[entry_name] = wire.ManifestEntry.from_plain(plain)
+    digest = body.get("digest")
+    expected = wire.artifact_digest(entries)
+    if digest != expected:
+        raise EntryRejectedError(f"artifact digest {digest!r} does not match its entries "
+                                 f"(artifact_digest gives {expected})")
+    listed = body.get("blobs", [])
+    if not isinstance(listed, list) or not all(wire.is_sha256(b) for b in listed):
+        raise EntryRejectedError("artifact 'blobs' must be a list of sha256 hex digests")
+    aliases = body.get("aliases") or []
+    if not isinstance(aliases, list):
+        raise EntryRejectedError("artifact 'aliases' must be a list")
+    for alias in aliases:
+        if not wire.is_valid_name(alias) or _VERSION_LIKE.match(alias):
+            raise EntryRejectedError(f"invalid alias {alias!r} (names like v3 are versions)")
+    metadata = _opt_map(body, "metadata") or {}
+    return ArtifactLog(
+        run=run, name=name, type=type_, description=_opt_text(body, "description"),
+        metadata=wire.packb(metadata), digest=expected,
+        aliases=tuple(dict.fromkeys(["latest", *aliases])),
+        entries=wire.packb({k: e.to_plain() for k, e in entries.items()}),
+        blobs=tuple(dict.fromkeys([*wire.artifact_blobs(entries), *listed])))
+
+
+# -- field checks ----------------------------------------------------------------------
+
+
+def _map(body: Mapping[str, Any], key: str) -> dict[Any, Any]:
+    value = body.get(key)
+    if not isinstance(value, dict):
+        raise EntryRejectedError(f"{key!r} must be a map")
+    return value
+
+
+def _opt_map(body: Mapping[str, Any], key: str) -> dict[Any, Any] | None:
+    return None if body.get(key) is None else _map(body, key)
+
+
+def _opt_text(body: Mapping[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
+        raise EntryRejectedError(f"{key!r} must be a string of at most {MAX_TEXT} characters")
+    return value
+
+
+def _opt_time(body: Mapping[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value)):
+        raise EntryRejectedError(f"{key!r} must be seconds since the epoch")
+    return float(value)
+
+
+def _int(value: object, what: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            minimum <= value <= INT64_MAX):
+        raise EntryRejectedError(f"{what} must be an integer in [{minimum}, {INT64_MAX}]")
+    return value

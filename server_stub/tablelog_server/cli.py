@@ -1,0 +1,115 @@
+"""``tablelog server``: run the backend until SIGTERM or Ctrl-C.
+
+    tablelog server --host 127.0.0.1 --port 8765 --data-dir DIR --api-key KEY
+
+Keys: ``--api-key`` (repeatable; entity ``local`` unless ``--entity NAME``) and/or
+``--keys-file FILE`` mapping keys to entities; ``TABLELOG_API_KEY`` counts as an
+``--api-key`` when none is given. At least one key is required: the server
+never runs open.
+
+Shutdown: the signal handlers only set an event; the main coroutine then stops
+accepting connections, lets in-flight requests finish (up to
+``--shutdown-timeout`` seconds) and closes the stores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from tablelog_server.app import create_app
+from tablelog_server.config import DEFAULT_ENTITY, ServerConfig, load_keys_file
+from tablelog_server.errors import ConfigError, StorageError
+
+EXIT_USAGE = 2
+
+
+def _parser(defaults: ServerConfig) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tablelog server",
+                                description="Run the tablelog backend (HTTP API).")
+    p.add_argument("--host", default=defaults.host, help="address to listen on (%(default)s)")
+    p.add_argument("--port", type=int, default=defaults.port, help="port (%(default)s)")
+    p.add_argument("--data-dir", type=Path, default=defaults.data_dir,
+                   help="metadata.db and blobs/ live here (TABLELOG_SERVER_DIR; %(default)s)")
+    p.add_argument("--api-key", action="append", default=[], metavar="KEY",
+                   help="accept this key (repeatable; default TABLELOG_API_KEY)")
+    p.add_argument("--entity", default=DEFAULT_ENTITY,
+                   help="entity of the --api-key keys (%(default)s)")
+    p.add_argument("--keys-file", type=Path, metavar="FILE",
+                   help='keys and their entities: JSON {"KEY": "entity"} or lines "KEY ENTITY"')
+    p.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes,
+                   help="largest request body other than a blob (%(default)s)")
+    p.add_argument("--max-blob-bytes", type=int, default=defaults.max_blob_bytes,
+                   help="largest blob (%(default)s)")
+    p.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout_s,
+                   help="seconds in-flight requests get at shutdown (%(default)s)")
+    p.add_argument("--log-level", default="INFO", help="logging level (%(default)s)")
+    return p
+
+
+def config_from_args(argv: list[str] | None) -> tuple[ServerConfig, str]:
+    """The configuration the arguments (over the environment) describe, and the log level."""
+    env = ServerConfig.from_env()
+    args = _parser(env).parse_args(argv)
+    plain_keys = args.api_key or list(env.api_keys)
+    keys = dict.fromkeys(plain_keys, args.entity)
+    if args.keys_file is not None:
+        for key, entity in load_keys_file(args.keys_file).items():
+            if keys.get(key, entity) != entity:
+                raise ConfigError("a key is given for two different entities")
+            keys[key] = entity
+    if not keys:
+        raise ConfigError("no API key: pass --api-key KEY or --keys-file FILE, "
+                          "or set TABLELOG_API_KEY (the server never runs without keys)")
+    config = ServerConfig(data_dir=args.data_dir, api_keys=keys, host=args.host, port=args.port,
+                          max_body_bytes=args.max_body_bytes, max_blob_bytes=args.max_blob_bytes,
+                          shutdown_timeout_s=args.shutdown_timeout)
+    return config, str(args.log_level).upper()
+
+
+def _announce(url: str) -> None:
+    print(f"tablelog server listening on {url}", flush=True)
+
+
+async def serve(config: ServerConfig, *, ready: Callable[[str], None] = _announce) -> None:
+    """Serve `config` until SIGTERM/SIGINT, then shut down gracefully."""
+    runner = web.AppRunner(create_app(config), shutdown_timeout=config.shutdown_timeout_s)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        host, port = runner.addresses[0][:2]
+        ready(f"http://{f'[{host}]' if ':' in host else host}:{port}")
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``tablelog server`` (and ``python -m tablelog_server``)."""
+    try:
+        config, level = config_from_args(argv)
+    except ConfigError as exc:
+        print(f"tablelog server: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(config))
+    except (StorageError, OSError) as exc:
+        print(f"tablelog server: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,128 @@
+"""The server's configuration: one frozen dataclass, built from the environment
+and overridden by command-line arguments (see `tablelog_server.cli`).
+
+| variable             | meaning                           | default                          |
+|----------------------|-----------------------------------|----------------------------------|
+| TABLELOG_SERVER_DIR  | where metadata.db and blobs/ live | user data dir + ``/server``      |
+| TABLELOG_API_KEY     | one key, for entity ``local``     | none (then the CLI needs a key)  |
+| TABLELOG_SERVER_HOST | address to listen on              | 127.0.0.1                        |
+| TABLELOG_SERVER_PORT | port to listen on                 | 8765                             |
+
+A keys file maps keys to entities, either as a JSON object ``{"KEY": "entity"}``
+or as lines ``KEY ENTITY`` (blank lines and ``#`` comments ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import platformdirs
+
+from tablelog import wire
+from tablelog_server.errors import ConfigError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_ENTITY = "local"
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """TABLELOG_SERVER_DIR, else ``<user data dir>/tablelog/server``."""
+    env = os.environ if env is None else env
+    value = env.get("TABLELOG_SERVER_DIR")
+    if value:
+        return Path(value).expanduser()
+    return Path(platformdirs.user_data_dir("tablelog")) / "server"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """Everything the server needs to run; pass it to `create_app`.
+
+    `api_keys` maps each accepted key to the one entity it may read and write.
+    """
+
+    data_dir: Path
+    api_keys: Mapping[str, str] = field(default_factory=dict)
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_body_bytes: int = 64 * MiB
+    max_blob_bytes: int = 2 * GiB
+    shutdown_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        # Freeze the mapping too, so nobody adds a key to a running server by accident.
+        object.__setattr__(self, "api_keys", MappingProxyType(dict(self.api_keys)))
+        for key, entity in self.api_keys.items():
+            check_key(key)
+            if not wire.is_valid_name(entity):
+                raise ConfigError(f"invalid entity name {entity!r} (use 1-128 of A-Za-z0-9_.-)")
+        if self.max_body_bytes <= 0 or self.max_blob_bytes <= 0:
+            raise ConfigError("size limits must be positive")
+
+    def __repr__(self) -> str:
+        # Never show keys, not even in a traceback or a debug log line.
+        return (f"ServerConfig(data_dir={self.data_dir!r}, api_keys=<{len(self.api_keys)} keys>, "
+                f"host={self.host!r}, port={self.port!r}, "
+                f"max_body_bytes={self.max_body_bytes}, max_blob_bytes={self.max_blob_bytes})")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServerConfig:
+        """Settings from the environment (see the module docstring)."""
+        env = os.environ if env is None else env
+        key = env.get("TABLELOG_API_KEY")
+        try:
+            port = int(env.get("TABLELOG_SERVER_PORT") or DEFAULT_PORT)
+        except ValueError:
+            raise ConfigError("TABLELOG_SERVER_PORT must be an integer") from None
+        return cls(data_dir=default_data_dir(env),
+                   api_keys={key: DEFAULT_ENTITY} if key else {},
+                   host=env.get("TABLELOG_SERVER_HOST") or DEFAULT_HOST, port=port)
+
+
+def check_key(key: object) -> str:
+    """A usable API key: a non-empty string without whitespace (it travels in a header)."""
+    if (not isinstance(key, str) or not key or not key.isprintable()
+            or any(c.isspace() for c in key)):
+        raise ConfigError("an API key must be a non-empty string of printable, non-space "
+                          "characters")
+    return key
+
+
+def load_keys_file(path: Path) -> dict[str, str]:
+    """Read a keys file: a JSON object ``{"KEY": "entity"}`` or lines ``KEY ENTITY``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read keys file {path}: {exc.strerror}") from None
+    if text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"keys file {path} is not valid JSON: line {exc.lineno}") from None
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in obj.items()):
+            raise ConfigError(f"keys file {path}: every key and entity must be a string")
+        keys: dict[str, str] = dict(obj)
+    else:
+        keys = {}
+        for lineno, line in enumerate(text.splitlines(), 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            parts = line.split()
+            if len(parts) != 2:
+                # The line may hold a key: say where, never what.
+                raise ConfigError(f"keys file {path}, line {lineno}: expected 'KEY ENTITY'")
+            keys[parts[0]] = parts[1]
+    for key, entity in keys.items():
+        check_key(key)
+        if not wire.is_valid_name(entity):
+            raise ConfigError(f"keys file {path}: invalid entity name {entity!r}")
+    return keys

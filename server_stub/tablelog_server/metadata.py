@@ -1,0 +1,222 @@
+"""The metadata store interface: what the handlers need from a database, and
+nothing more, so that PostgreSQL can stand in for SQLite later.
+
+Writes arrive as `Change` values (one per batch entry), already validated and
+with every user value already msgpack-encoded: the store keeps those bytes
+opaquely and hands them back as they came. A store applies each change and
+records its idempotency key in the same transaction, so that a replayed entry
+is recognised (`duplicate`) and never applied twice.
+
+Reads return small frozen records. Every method is a coroutine; a store with a
+blocking driver runs it off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """Where a run lives: entity, project and run id (all valid wire names)."""
+
+    entity: str
+    project: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """A ``run`` entry: create the run, or resume it (update what is given, keep history)."""
+
+    run: RunKey
+    name: str | None
+    config: bytes | None  # msgpack of the config map; None keeps what is stored
+    tags: tuple[str, ...] | None
+    notes: str | None
+    job_type: str | None
+    started_at: float | None
+
+
+@dataclass(frozen=True)
+class HistoryAppend:
+    """A ``history`` entry: one more row, msgpack of ``{"_step": step, **row}``."""
+
+    run: RunKey
+    step: int
+    row: bytes
+
+
+@dataclass(frozen=True)
+class SummaryReplace:
+    """A ``summary`` entry: the whole summary after the update (msgpack)."""
+
+    run: RunKey
+    summary: bytes
+
+
+@dataclass(frozen=True)
+class ConfigReplace:
+    """A ``config`` entry: the whole config after the update (msgpack)."""
+
+    run: RunKey
+    config: bytes
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """A ``run_end`` entry: state becomes finished (exit code 0) or failed."""
+
+    run: RunKey
+    exit_code: int
+    ended_at: float
+
+
+@dataclass(frozen=True)
+class ArtifactLog:
+    """An ``artifact`` entry: same digest -> the existing version, else the next one.
+
+    `aliases` move to that version (``latest`` is always among them); `entries`
+    is msgpack of ``{entry_name: ManifestEntry.to_plain()}``; `blobs` lists every
+    blob the version needs (the caller has checked they are all stored).
+    """
+
+    run: RunKey
+    name: str
+    type: str
+    description: str | None
+    metadata: bytes
+    digest: str
+    aliases: tuple[str, ...]
+    entries: bytes
+    blobs: tuple[str, ...]
+
+
+Change = RunStart | HistoryAppend | SummaryReplace | ConfigReplace | RunEnd | ArtifactLog
+
+
+class Outcome(StrEnum):
+    """What `MetadataStore.apply` did with one change (the wire statuses it can decide)."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The store's verdict on one change; `reason` says why it was rejected."""
+
+    outcome: Outcome
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    """A project and how many runs it holds."""
+
+    entity: str
+    name: str
+    runs: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored; `config` and `summary` are msgpack bytes."""
+
+    entity: str
+    project: str
+    run_id: str
+    name: str | None
+    state: str
+    config: bytes | None
+    summary: bytes | None
+    tags: tuple[str, ...]
+    notes: str | None
+    job_type: str | None
+    started_at: float | None
+    ended_at: float | None
+    exit_code: int | None
+    history_rows: int
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """Rows ``[offset, offset + len(rows))`` of a run's history (msgpack each) and
+    how many rows the run has in all."""
+
+    rows: list[bytes]
+    offset: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ArtifactVersionRecord:
+    """One version of an artifact; `metadata` and `entries` are msgpack bytes."""
+
+    entity: str
+    project: str
+    name: str
+    type: str
+    version: int
+    digest: str
+    aliases: tuple[str, ...]
+    description: str | None
+    metadata: bytes
+    entries: bytes
+    run_id: str
+    created: float
+
+    @property
+    def label(self) -> str:
+        """The version as users write it: ``v0``, ``v1``, …"""
+        return f"v{self.version}"
+
+
+class MetadataStore(Protocol):
+    """Entities, projects, runs, history, artifact versions and applied idempotency keys."""
+
+    async def applied_ids(self, entity: str, queue_id: str, ids: Sequence[int]) -> set[int]:
+        """Which of `ids` (from queue `queue_id`, sent by `entity`'s key) were applied."""
+        ...
+
+    async def apply(self, entity: str, queue_id: str,
+                    changes: Sequence[tuple[int, Change]]) -> list[ApplyResult]:
+        """Apply changes in order, each with its idempotency key ``(queue_id, id)``
+        recorded atomically with it; one result per change. A change that cannot be
+        applied is rejected alone; the others still apply."""
+        ...
+
+    async def projects(self, entity: str) -> list[ProjectRecord]:
+        """The entity's projects, by name."""
+        ...
+
+    async def runs(self, entity: str, project: str) -> list[RunRecord] | None:
+        """The project's runs, oldest first; None when there is no such project."""
+        ...
+
+    async def run(self, key: RunKey) -> RunRecord | None:
+        """One run, or None."""
+        ...
+
+    async def history(self, key: RunKey, offset: int, limit: int) -> HistoryPage | None:
+        """A page of the run's history rows, in the order they were logged; None when
+        there is no such run."""
+        ...
+
+    async def artifact_versions(self, entity: str, project: str,
+                                name: str) -> list[ArtifactVersionRecord]:
+        """Every version of an artifact, oldest first (empty when there is none)."""
+        ...
+
+    async def artifact_version(self, entity: str, project: str, name: str,
+                               ref: str | int) -> ArtifactVersionRecord | None:
+        """One version, by alias (str) or version number (int); None when unknown."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads; no call may follow."""
+        ...

@@ -1,0 +1,361 @@
+"""`SqliteMetadataStore`: the `MetadataStore` on one SQLite file (``metadata.db``).
+
+sqlite3 blocks, so every call runs on a thread: writes on one writer thread
+(SQLite has one writer anyway, and one thread keeps `BEGIN IMMEDIATE` from
+ever waiting on ourselves), reads on a few reader threads with their own
+connections (WAL lets them read while a batch commits).
+
+A batch is one transaction; each change inside it sits in a SAVEPOINT, so a
+change that turns out to be invalid (e.g. an artifact logged again with another
+type) is rolled back and rejected alone while its neighbours commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tablelog_server.errors import EntryRejectedError
+from tablelog_server.metadata import (
+    ApplyResult,
+    ArtifactLog,
+    ArtifactVersionRecord,
+    Change,
+    ConfigReplace,
+    HistoryAppend,
+    HistoryPage,
+    Outcome,
+    ProjectRecord,
+    RunEnd,
+    RunKey,
+    RunRecord,
+    RunStart,
+    SummaryReplace,
+)
+from tablelog_server.sqlite_schema import connect, migrate, transaction
+
+T = TypeVar("T")
+
+_RUN_COLUMNS = ("e.name, p.name, r.run_id, r.name, r.state, r.config, r.summary, r.tags, "
+                "r.notes, r.job_type, r.started_at, r.ended_at, r.exit_code, r.history_rows")
+_RUN_FROM = ("runs r JOIN projects p ON p.id = r.project_id "
+             "JOIN entities e ON e.id = p.entity_id")
+_VERSION_COLUMNS = ("e.name, p.name, a.name, a.type, v.version, v.digest, v.description, "
+                    "v.metadata, v.entries, v.run_id, v.created, v.id")
+_VERSION_FROM = ("artifact_versions v JOIN artifacts a ON a.id = v.artifact_id "
+                 "JOIN projects p ON p.id = a.project_id JOIN entities e ON e.id = p.entity_id")
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(entity=row[0], project=row[1], run_id=row[2], name=row[3], state=row[4],
+                     config=row[5], summary=row[6], tags=tuple(json.loads(row[7])),
+                     notes=row[8], job_type=row[9], started_at=row[10], ended_at=row[11],
+                     exit_code=row[12], history_rows=row[13])
+
+
+class SqliteMetadataStore:
+    """Metadata in ``<data_dir>/metadata.db``. Open with `open()`, end with `close()`."""
+
+    def __init__(self, path: Path, *, readers: int = 4) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tablelog-db-write")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="tablelog-db-read")
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteMetadataStore:
+        """Open (creating or migrating) the database at `path`."""
+        store = cls(path)
+        try:
+            await store._write(migrate)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    # -- threads and connections --------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, lambda: fn(self._conn()))
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn = self._conn()
+            with transaction(conn, write=False):
+                return fn(conn)
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, run)
+
+    async def close(self) -> None:
+        """Wait for running calls, then close every connection."""
+        def shutdown() -> None:
+            self._writer.shutdown(wait=True)
+            self._readers.shutdown(wait=True)
+            with self._connections_lock:
+                for conn in self._connections:
+                    conn.close()
+                self._connections.clear()
+
+        await asyncio.to_thread(shutdown)
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def applied_ids(self, entity: str, queue_id: str, ids: Sequence[int]) -> set[int]:
+        """Which of `ids` were applied under `(entity, queue_id)`."""
+        def query(conn: sqlite3.Connection) -> set[int]:
+            found: set[int] = set()
+            unique = sorted(set(ids))
+            for start in range(0, len(unique), 500):  # stay under SQLite's variable limit
+                part = unique[start:start + 500]
+                marks = ",".join("?" * len(part))
+                found.update(r[0] for r in conn.execute(
+                    f"SELECT entry_id FROM applied_keys WHERE entity = ? AND queue_id = ? "
+                    f"AND entry_id IN ({marks})", (entity, queue_id, *part)))
+            return found
+
+        return await self._read(query)
+
+    async def apply(self, entity: str, queue_id: str,
+                    changes: Sequence[tuple[int, Change]]) -> list[ApplyResult]:
+        """Apply `changes` in one transaction, each in its own savepoint."""
+        if not changes:
+            return []
+        return await self._write(lambda conn: self._apply_sync(conn, entity, queue_id, changes))
+
+    def _apply_sync(self, conn: sqlite3.Connection, entity: str, queue_id: str,
+                    changes: Sequence[tuple[int, Change]]) -> list[ApplyResult]:
+        results: list[ApplyResult] = []
+        now = time.time()
+        with transaction(conn):
+            for entry_id, change in changes:
+                if conn.execute(
+                        "SELECT 1 FROM applied_keys WHERE entity = ? AND queue_id = ? "
+                        "AND entry_id = ?", (entity, queue_id, entry_id)).fetchone():
+                    results.append(ApplyResult(Outcome.DUPLICATE))
+                    continue
+                conn.execute("SAVEPOINT entry")
+                try:
+                    _apply_change(conn, change, now)
+                    conn.execute("INSERT INTO applied_keys (entity, queue_id, entry_id, "
+                                 "applied_at) VALUES (?, ?, ?, ?)",
+                                 (entity, queue_id, entry_id, now))
+                except (EntryRejectedError, OverflowError) as exc:
+                    conn.execute("ROLLBACK TO entry")
+                    conn.execute("RELEASE entry")
+                    results.append(ApplyResult(Outcome.REJECTED, str(exc)))
+                else:
+                    conn.execute("RELEASE entry")
+                    results.append(ApplyResult(Outcome.APPLIED))
+        return results
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def projects(self, entity: str) -> list[ProjectRecord]:
+        """The entity's projects with their run counts, by name."""
+        def query(conn: sqlite3.Connection) -> list[ProjectRecord]:
+            return [ProjectRecord(entity, name, runs) for name, runs in conn.execute(
+                "SELECT p.name, (SELECT count(*) FROM runs r WHERE r.project_id = p.id) "
+                "FROM projects p JOIN entities e ON e.id = p.entity_id WHERE e.name = ? "
+                "ORDER BY p.name", (entity,))]
+
+        return await self._read(query)
+
+    async def runs(self, entity: str, project: str) -> list[RunRecord] | None:
+        """The project's runs, oldest first; None when the project does not exist."""
+        def query(conn: sqlite3.Connection) -> list[RunRecord] | None:
+            if _project_id(conn, entity, project, create=False) is None:
+                return None
+            return [_run_record(r) for r in conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE e.name = ? AND p.name = ? "
+                "ORDER BY r.created, r.id", (entity, project))]
+
+        return await self._read(query)
+
+    async def run(self, key: RunKey) -> RunRecord | None:
+        """One run, or None."""
+        def query(conn: sqlite3.Connection) -> RunRecord | None:
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} "
+                "WHERE e.name = ? AND p.name = ? AND r.run_id = ?",
+                (key.entity, key.project, key.run_id)).fetchone()
+            return None if row is None else _run_record(row)
+
+        return await self._read(query)
+
+    async def history(self, key: RunKey, offset: int, limit: int) -> HistoryPage | None:
+        """Rows with ``offset <= seq < offset + limit``; None when there is no such run."""
+        def query(conn: sqlite3.Connection) -> HistoryPage | None:
+            found = conn.execute(
+                f"SELECT r.id, r.history_rows FROM {_RUN_FROM} "
+                "WHERE e.name = ? AND p.name = ? AND r.run_id = ?",
+                (key.entity, key.project, key.run_id)).fetchone()
+            if found is None:
+                return None
+            rows = [r[0] for r in conn.execute(
+                "SELECT row FROM history WHERE run = ? AND seq >= ? AND seq < ? ORDER BY seq",
+                (found[0], offset, offset + limit))]
+            return HistoryPage(rows=rows, offset=offset, total=found[1])
+
+        return await self._read(query)
+
+    async def artifact_versions(self, entity: str, project: str,
+                                name: str) -> list[ArtifactVersionRecord]:
+        """Every version of the artifact, oldest first."""
+        def query(conn: sqlite3.Connection) -> list[ArtifactVersionRecord]:
+            rows = conn.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} "
+                "WHERE e.name = ? AND p.name = ? AND a.name = ? ORDER BY v.version",
+                (entity, project, name)).fetchall()
+            return [_version_record(conn, r) for r in rows]
+
+        return await self._read(query)
+
+    async def artifact_version(self, entity: str, project: str, name: str,
+                               ref: str | int) -> ArtifactVersionRecord | None:
+        """One version by alias (str) or number (int)."""
+        def query(conn: sqlite3.Connection) -> ArtifactVersionRecord | None:
+            where = "e.name = ? AND p.name = ? AND a.name = ?"
+            if isinstance(ref, int):
+                sql = f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} WHERE {where} " \
+                      "AND v.version = ?"
+            else:
+                sql = (f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} "
+                       "JOIN artifact_aliases al ON al.version_id = v.id "
+                       f"WHERE {where} AND al.alias = ?")
+            row = conn.execute(sql, (entity, project, name, ref)).fetchone()
+            return None if row is None else _version_record(conn, row)
+
+        return await self._read(query)
+
+
+def _version_record(conn: sqlite3.Connection, row: Sequence[Any]) -> ArtifactVersionRecord:
+    aliases = tuple(r[0] for r in conn.execute(
+        "SELECT alias FROM artifact_aliases WHERE version_id = ? ORDER BY alias", (row[11],)))
+    return ArtifactVersionRecord(
+        entity=row[0], project=row[1], name=row[2], type=row[3], version=row[4],
+        digest=row[5], aliases=aliases, description=row[6], metadata=row[7], entries=row[8],
+        run_id=row[9], created=row[10])
+
+
+# -- applying one change (inside the batch transaction) ----------------------------------
+
+
+def _entity_id(conn: sqlite3.Connection, name: str, *, create: bool) -> int | None:
+    row = conn.execute("SELECT id FROM entities WHERE name = ?", (name,)).fetchone()
+    if row is not None or not create:
+        return None if row is None else int(row[0])
+    cur = conn.execute("INSERT INTO entities (name, created) VALUES (?, ?)", (name, time.time()))
+    return int(cur.lastrowid)  # type: ignore[arg-type]
+
+
+def _project_id(conn: sqlite3.Connection, entity: str, project: str, *,
+                create: bool) -> int | None:
+    entity_id = _entity_id(conn, entity, create=create)
+    if entity_id is None:
+        return None
+    row = conn.execute("SELECT id FROM projects WHERE entity_id = ? AND name = ?",
+                       (entity_id, project)).fetchone()
+    if row is not None or not create:
+        return None if row is None else int(row[0])
+    cur = conn.execute("INSERT INTO projects (entity_id, name, created) VALUES (?, ?, ?)",
+                       (entity_id, project, time.time()))
+    return int(cur.lastrowid)  # type: ignore[arg-type]
+
+
+def _ensure_run(conn: sqlite3.Connection, key: RunKey, now: float) -> tuple[int, int]:
+    """The run's row id and project id, creating entity, project and run as needed
+    (an entry may reach us before its run's ``run`` entry, e.g. if that one was
+    dead-lettered)."""
+    project_id = _project_id(conn, key.entity, key.project, create=True)
+    assert project_id is not None
+    row = conn.execute("SELECT id FROM runs WHERE project_id = ? AND run_id = ?",
+                       (project_id, key.run_id)).fetchone()
+    if row is not None:
+        return int(row[0]), project_id
+    cur = conn.execute(
+        "INSERT INTO runs (project_id, run_id, state, started_at, created, updated) "
+        "VALUES (?, ?, 'running', ?, ?, ?)", (project_id, key.run_id, now, now, now))
+    return int(cur.lastrowid), project_id  # type: ignore[arg-type]
+
+
+def _apply_change(conn: sqlite3.Connection, change: Change, now: float) -> None:
+    run_pk, project_id = _ensure_run(conn, change.run, now)
+    if isinstance(change, RunStart):
+        tags = None if change.tags is None else json.dumps(list(change.tags))
+        conn.execute(
+            "UPDATE runs SET name = coalesce(?, name), config = coalesce(?, config), "
+            "tags = coalesce(?, tags), notes = coalesce(?, notes), "
+            "job_type = coalesce(?, job_type), started_at = coalesce(?, started_at), "
+            "state = 'running', ended_at = NULL, exit_code = NULL, updated = ? WHERE id = ?",
+            (change.name, change.config, tags, change.notes, change.job_type,
+             change.started_at, now, run_pk))
+    elif isinstance(change, HistoryAppend):
+        (seq,) = conn.execute(
+            "UPDATE runs SET history_rows = history_rows + 1, updated = ? WHERE id = ? "
+            "RETURNING history_rows - 1", (now, run_pk)).fetchone()
+        conn.execute("INSERT INTO history (run, seq, step, row) VALUES (?, ?, ?, ?)",
+                     (run_pk, seq, change.step, change.row))
+    elif isinstance(change, SummaryReplace):
+        conn.execute("UPDATE runs SET summary = ?, updated = ? WHERE id = ?",
+                     (change.summary, now, run_pk))
+    elif isinstance(change, ConfigReplace):
+        conn.execute("UPDATE runs SET config = ?, updated = ? WHERE id = ?",
+                     (change.config, now, run_pk))
+    elif isinstance(change, RunEnd):
+        conn.execute(
+            "UPDATE runs SET state = ?, exit_code = ?, ended_at = ?, updated = ? WHERE id = ?",
+            ("finished" if change.exit_code == 0 else "failed", change.exit_code,
+             change.ended_at, now, run_pk))
+    else:
+        _log_artifact(conn, change, project_id, now)
+
+
+def _log_artifact(conn: sqlite3.Connection, change: ArtifactLog, project_id: int,
+                  now: float) -> None:
+    row = conn.execute("SELECT id, type FROM artifacts WHERE project_id = ? AND name = ?",
+                       (project_id, change.name)).fetchone()
+    if row is None:
+        artifact_id = conn.execute(
+            "INSERT INTO artifacts (project_id, name, type, created) VALUES (?, ?, ?, ?)",
+            (project_id, change.name, change.type, now)).lastrowid
+    elif row[1] != change.type:
+        raise EntryRejectedError(f"artifact {change.name!r} has type {row[1]!r}; "
+                                 f"cannot log a version of type {change.type!r}")
+    else:
+        artifact_id = row[0]
+    found = conn.execute("SELECT id FROM artifact_versions WHERE artifact_id = ? AND digest = ?",
+                         (artifact_id, change.digest)).fetchone()
+    if found is not None:
+        version_id = found[0]  # same content: the same version, whatever run logs it
+    else:
+        (version,) = conn.execute(
+            "SELECT coalesce(max(version) + 1, 0) FROM artifact_versions WHERE artifact_id = ?",
+            (artifact_id,)).fetchone()
+        version_id = conn.execute(
+            "INSERT INTO artifact_versions (artifact_id, version, digest, description, "
+            "metadata, entries, run_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (artifact_id, version, change.digest, change.description, change.metadata,
+             change.entries, change.run.run_id, now)).lastrowid
+    for alias in change.aliases:
+        conn.execute("INSERT OR REPLACE INTO artifact_aliases (artifact_id, alias, version_id) "
+                     "VALUES (?, ?, ?)", (artifact_id, alias, version_id))

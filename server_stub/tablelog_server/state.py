@@ -1,0 +1,28 @@
+"""Typed keys for what the application holds (`web.AppKey`), in one place so that
+route modules (the API now, a web viewer later) can reach the stores without
+importing `tablelog_server.app`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tablelog_server.auth import KeyRing
+from tablelog_server.blobs import BlobStore
+from tablelog_server.config import ServerConfig
+from tablelog_server.metadata import MetadataStore
+from tablelog_server.tables import TableReader
+
+CONFIG = web.AppKey("config", ServerConfig)
+"""The `ServerConfig` the application was made with."""
+
+KEYS = web.AppKey("keys", KeyRing)
+"""The accepted API keys and the entity each belongs to."""
+
+METADATA = web.AppKey[MetadataStore]("metadata")
+"""The metadata store; set while the application runs (see `app._stores`)."""
+
+BLOBS = web.AppKey[BlobStore]("blobs")
+"""The blob store; set while the application runs."""
+
+TABLES = web.AppKey("tables", TableReader)
+"""Reads pages of stored tables, with its caches; set while the application runs."""
