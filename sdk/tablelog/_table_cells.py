@@ -1,0 +1,177 @@
+"""Pieces of `Table` that touch no table state: turning inputs into cells,
+comparing cells, and wording errors.
+
+Inputs become cells column by column where that is cheaper: a numeric 2-D
+ndarray or a DataFrame column is converted with one ``tolist()``, which gives
+plain Python values (wandb keeps numpy scalars; they compare equal).
+pandas is imported only when a DataFrame is actually given or asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tablelog.dtypes import DType, admits_none, is_missing, type_of
+from tablelog.errors import TableRowError, TableTypeError
+
+_UTC = _dt.UTC
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_NUMERIC_KINDS = "biuf"
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def column_list(columns: Sequence[Any], limit: int = 6) -> str:
+    """'a, b, c, …' naming the first `limit` columns."""
+    names = [str(c) for c in columns[:limit]]
+    return ", ".join(names + (["…"] if len(columns) > limit else []))
+
+
+def row_length_error(columns: Sequence[Any], found: int, row: int) -> TableRowError:
+    """The error for a row with the wrong number of cells."""
+    return TableRowError(f"Table expects {len(columns)} columns ({column_list(columns)}), "
+                         f"got {found} values in row {row}")
+
+
+def cell_type_error(column: Any, dtype: DType, value: Any, row: int) -> TableTypeError:
+    """The error for a cell that does not fit its column's type."""
+    if is_missing(value):
+        return TableTypeError(f"Column {column!r} does not accept None (it is not optional; "
+                              f"expects {dtype.describe()}), got {short_repr(value)} in row {row}")
+    return TableTypeError(f"Column {column!r} expects {dtype.describe()}, got "
+                          f"{short_repr(value)} of type {type(value).__name__} "
+                          f"({type_of(value).describe()}) in row {row}")
+
+
+def cast_error(column: Any, dtype: DType, value: Any, row: int) -> TableTypeError:
+    """The error for an existing cell that a new column type rejects (wandb's wording first)."""
+    found = "None" if is_missing(value) else type_of(value).describe()
+    extra = "" if not is_missing(value) or admits_none(dtype) else " (not optional)"
+    return TableTypeError(f"Existing data {short_repr(value)}, of type {found} cannot be cast "
+                          f"to {dtype.describe()}{extra}: column {column!r}, row {row}")
+
+
+# ---------------------------------------------------------------------------
+# inputs
+
+
+def _missing_to_none(values: list[Any]) -> list[Any]:
+    # pandas.NA / NaT cannot travel on the wire; NaN floats stay (they already count as None)
+    return [None if is_missing(v) and type(v) is not float else v for v in values]
+
+
+def frame_columns(frame: Any) -> tuple[list[Any], list[list[Any]]]:
+    """A DataFrame's column labels and one list of cells per column."""
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - pandas is optional
+        raise TableTypeError("a DataFrame was given but pandas cannot be imported") from exc
+    if not isinstance(frame, pd.DataFrame):
+        raise TableTypeError(f"dataframe must be a pandas.DataFrame, got {type(frame).__name__}")
+    labels = [c if isinstance(c, str) else c.item() if isinstance(c, np.integer)
+              else c if isinstance(c, int) and not isinstance(c, bool) else str(c)
+              for c in frame.columns]
+    values: list[list[Any]] = []
+    for j in range(frame.shape[1]):
+        series = frame.iloc[:, j]
+        kind = getattr(series.dtype, "kind", "O")
+        if isinstance(series.dtype, np.dtype) and kind in _NUMERIC_KINDS:
+            values.append(series.to_numpy().tolist())
+        elif kind == "M":  # datetimes: tolist() gives Timestamps; keep stdlib datetimes
+            values.append([None if v is pd.NaT else v.to_pydatetime() for v in series.tolist()])
+        elif series.isna().any():
+            values.append(_missing_to_none(series.tolist()))
+        else:
+            values.append(series.tolist())
+    return labels, values
+
+
+def ndarray_columns(array: np.ndarray[Any, Any]) -> list[list[Any]] | None:
+    """Per-column cells of a numeric 2-D array (None for other dtypes: go row by row)."""
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        return None
+    return [array[:, j].tolist() for j in range(array.shape[1])]
+
+
+def column_values(data: Any, name: Any) -> list[Any]:
+    """The cells of a column given to `add_column`: a list or an ndarray."""
+    if isinstance(data, list):
+        return list(data)
+    if isinstance(data, np.ndarray):
+        if data.ndim == 1 and data.dtype.kind in _NUMERIC_KINDS:
+            return data.tolist()  # type: ignore[no-any-return]
+        return list(data)
+    raise TableTypeError(f"add_column({name!r}, data) needs data as a list or numpy array, "
+                         f"got {type(data).__name__}")
+
+
+# ---------------------------------------------------------------------------
+# comparing cells
+
+
+def _as_utc_ms(value: Any) -> int | None:
+    """A timestamp as ms since the epoch, naive taken as UTC (the precision stored)."""
+    if isinstance(value, np.datetime64):
+        return int(value.astype("datetime64[ms]").astype(np.int64))
+    if isinstance(value, _dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=_UTC)
+        return (aware - _EPOCH) // _dt.timedelta(milliseconds=1)
+    if isinstance(value, _dt.date):
+        return _as_utc_ms(_dt.datetime(value.year, value.month, value.day))
+    return None
+
+
+def cells_equal(a: Any, b: Any) -> bool:
+    """Cell equality as tables compare it: numpy-aware, None == NaN, media by ``==``,
+    timestamps by instant at millisecond precision (naive counts as UTC)."""
+    if a is b:
+        return True
+    if is_missing(a) or is_missing(b):
+        return is_missing(a) and is_missing(b)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        try:
+            left, right = np.asarray(a), np.asarray(b)
+            if left.shape != right.shape:
+                return False
+            if left.dtype.kind in _NUMERIC_KINDS and right.dtype.kind in _NUMERIC_KINDS:
+                return bool(np.array_equal(left, right, equal_nan=True))
+            return all(cells_equal(x, y) for x, y in zip(left.ravel().tolist(),
+                                                         right.ravel().tolist(), strict=True))
+        except (ValueError, TypeError):
+            return False
+    ta, tb = _as_utc_ms(a), _as_utc_ms(b)
+    if ta is not None or tb is not None:
+        return ta == tb
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(cells_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(cells_equal(a[k], b[k]) for k in a)
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):
+        return False
+
+
+def rows_difference(columns: Sequence[Any], rows_a: Sequence[Sequence[Any]],
+                    rows_b: Sequence[Sequence[Any]]) -> str | None:
+    """The first cell that differs between two equally long lists of rows, or None."""
+    for i, (ra, rb) in enumerate(zip(rows_a, rows_b, strict=True)):
+        try:
+            if ra == rb:  # plain rows: one C-level comparison
+                continue
+        except (ValueError, TypeError):  # arrays in cells
+            pass
+        if len(ra) != len(rb):
+            return f"row {i} has {len(ra)} cells in one table and {len(rb)} in the other"
+        for name, a, b in zip(columns, ra, rb, strict=True):
+            if not cells_equal(a, b):
+                return f"row {i}, column {name!r}: {short_repr(a)} != {short_repr(b)}"
+    return None

@@ -1,0 +1,530 @@
+"""`Table`: rows and typed columns, with the API of ``wandb.Table``.
+
+A Table is a value: it does no I/O and knows nothing about runs. Each column
+has a `DType` (see `tablelog.dtypes`), fixed by the column's first non-None
+value unless `dtype` declares it. Appending a row checks every cell against a
+per-column set of exact classes first (``type(v) in fast``), so plain rows
+cost a few set lookups; only unusual values go through the general check.
+Bulk constructors check column by column.
+
+Where wandb differs, on purpose: duplicate column names are rejected; bad
+arguments raise `ValueError`/`TypeError` subclasses (`tablelog.errors`) with a
+message instead of a bare ``assert``; a row limit is never enforced here (the
+run layer enforces `Table.MAX_ARTIFACT_ROWS` when logging, and never truncates).
+
+Hooks for the run layer (private, stable):
+
+- ``_structure_version``: bumped by every change that can alter existing rows
+  or columns (add_column, add_computed_columns, cast, set_pk, set_fk); not by
+  appends, whose count is ``len(table.data)``.
+- ``_mutation_hook``: called with the operation's name after each successful
+  change (add_data, add_row, add_column, add_computed_columns, cast, set_pk, set_fk).
+- ``_column_types_plain()`` and ``Table._from_wire(...)``: the column types as
+  plain data, and a fast rebuild (no per-cell checks) from what was stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tablelog import _table_cells as cells
+from tablelog.dtypes import (
+    ANY,
+    OPTIONAL_UNKNOWN,
+    PRIMARY_KEY,
+    UNKNOWN,
+    DType,
+    ForeignKeyType,
+    check_column,
+    dtype_from_plain,
+    dtype_from_spec,
+)
+from tablelog.dtypes import optional as optional_type
+from tablelog.errors import IncrementalTableError, TableRowError, TableTypeError, WireError
+from tablelog.media import Media
+
+LOG_MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
+_set_contains = frozenset.__contains__
+DEFAULT_COLUMNS = ("Input", "Output", "Expected")
+
+
+class _TableIndex(int):
+    """A row index that remembers its table (values of `Table.get_index`)."""
+
+    _table: Table | None
+
+    def __new__(cls, index: int, table: Table | None = None) -> _TableIndex:
+        obj = super().__new__(cls, index)
+        obj._table = table
+        return obj
+
+
+class _TableKey(str):
+    """A key cell that remembers the table and column it points into."""
+
+    _table: Table | None
+    _col_name: Any
+
+    def __new__(cls, value: str, table: Table | None = None,
+                col_name: Any = None) -> _TableKey:
+        obj = super().__new__(cls, value)
+        obj._table, obj._col_name = table, col_name
+        return obj
+
+
+class Table:
+    """A table of rows with typed columns, as ``wandb.Table``.
+
+    Build it from `data` (a list of rows, a 2-D ndarray or a DataFrame),
+    `rows` (older name for `data`) or `dataframe` (columns come from the
+    frame); `columns` defaults to Input, Output, Expected. `dtype` is one type
+    for every column or a list with one per column; `optional` (default True)
+    lets columns hold None; `allow_mixed_types` lets a column hold values of
+    different types. `log_mode` is IMMUTABLE, MUTABLE or INCREMENTAL.
+    """
+
+    MAX_ROWS: ClassVar[int] = 10_000
+    MAX_ARTIFACT_ROWS: ClassVar[int] = 200_000
+    _MAX_EMBEDDING_DIMENSIONS: ClassVar[int] = 150
+    _log_type: ClassVar[str] = "table"
+
+    def __init__(self, columns: Sequence[Any] | None = None, data: Any = None,
+                 rows: Any = None, dataframe: Any = None, dtype: Any = None,
+                 optional: bool | Sequence[bool] = True, allow_mixed_types: bool = False,
+                 log_mode: str | None = "IMMUTABLE") -> None:
+        self._init_state(log_mode)
+        if dataframe is None and data is not None and _is_dataframe(data):
+            dataframe, data = data, None
+        if dataframe is not None:
+            labels, values = cells.frame_columns(dataframe)
+            self._init_columns(labels, dtype, optional, allow_mixed_types)
+            self._extend_by_columns(values)
+            return
+        self._init_columns(DEFAULT_COLUMNS if columns is None else columns,
+                           dtype, optional, allow_mixed_types)
+        data = rows if data is None else data
+        if data is None:
+            return
+        if isinstance(data, np.ndarray):
+            if data.ndim != 2:
+                raise TableRowError(f"Table data as an ndarray must be 2-D (rows, columns), "
+                                    f"got shape {data.shape}")
+            by_column = cells.ndarray_columns(data)
+            if by_column is not None and data.shape[1] == len(self.columns):
+                self._extend_by_columns(by_column)
+            else:
+                self._extend_by_rows(list(data))
+        elif isinstance(data, list):
+            self._extend_by_rows(data)
+        else:
+            raise TableTypeError(f"Table data must be a list of rows, a 2-D numpy array or a "
+                                 f"pandas DataFrame, got {type(data).__name__}")
+
+    # -- setup ------------------------------------------------------------------
+
+    def _init_state(self, log_mode: str | None) -> None:
+        if log_mode not in LOG_MODES:
+            raise TableRowError(f"Invalid log_mode: {log_mode!r}; expected one of "
+                                f"{', '.join(LOG_MODES)}")
+        self.log_mode: str = log_mode
+        self.columns: list[Any] = []
+        self.data: list[list[Any]] = []
+        self._types: list[DType] = []
+        self._fast: list[frozenset[type]] = []
+        self._positions: dict[Any, int] = {}
+        self._keys: dict[int, tuple[Table | None, Any]] = {}  # column -> (table, column) linked
+        self._pk: int | None = None
+        self._structure_version = 0
+        self._mutation_hook: Callable[[str], None] | None = None
+
+    def _init_columns(self, columns: Any, dtype: Any, optional_: bool | Sequence[bool],
+                      allow_mixed_types: bool) -> None:
+        if not isinstance(columns, list | tuple):
+            raise TableTypeError(f"columns argument expects a `list` object, "
+                                 f"got {type(columns).__name__}")
+        for name in columns:
+            if isinstance(name, bool) or not isinstance(name, str | int):
+                hint = (" (rows passed as the first argument? use Table(data=...))"
+                        if isinstance(name, list | tuple) else "")
+                raise TableTypeError(f"columns argument expects a list of strings or ints, "
+                                     f"got {cells.short_repr(name)}{hint}")
+        self._add_column_names(list(columns))
+        n = len(self.columns)
+        dtypes = [ANY] * n if allow_mixed_types else self._per_column(dtype, "dtype")
+        optionals = self._per_column(optional_, "optional")
+        for j, (spec, opt) in enumerate(zip(dtypes, optionals, strict=True)):
+            base = dtype_from_spec(spec)
+            self._types.append(UNKNOWN)
+            self._fast.append(frozenset())
+            self._set_type(j, optional_type(base) if opt else base)
+
+    def _per_column(self, value: Any, what: str) -> list[Any]:
+        if not isinstance(value, list):
+            return [value] * len(self.columns)
+        if len(value) != len(self.columns):
+            raise TableRowError(f"{what} as a list needs one entry per column "
+                                f"({len(self.columns)}), got {len(value)}")
+        return value
+
+    def _add_column_names(self, names: list[Any]) -> None:
+        for name in names:
+            if name in self._positions or names.count(name) > 1:
+                raise TableRowError(f"duplicate column name {name!r}: column names must be "
+                                    f"unique")
+        for name in names:
+            self._positions[name] = len(self.columns)
+            self.columns.append(name)
+
+    def _set_type(self, j: int, dtype: DType) -> None:
+        self._types[j] = dtype
+        # key columns skip the fast path: their cells get wrapped as _TableKey
+        self._fast[j] = frozenset() if j in self._keys else dtype.fast_types
+
+    def _position(self, name: Any) -> int:
+        j = self._positions.get(name)
+        if j is None:
+            raise TableRowError(f"no column named {name!r}; columns are "
+                                f"{cells.column_list(self.columns, 20)}")
+        return j
+
+    def _changed(self, operation: str, *, structure: bool) -> None:
+        if structure:
+            self._structure_version += 1
+        hook = self._mutation_hook
+        if hook is not None:
+            hook(operation)
+
+    # -- adding rows ------------------------------------------------------------
+
+    def add_data(self, *data: Any) -> None:
+        """Append one row: one value per column, in column order."""
+        self._append_row(data, "add_data")
+
+    def add_row(self, *row: Any) -> None:
+        """Deprecated alias of `add_data`."""
+        self._append_row(row, "add_row")
+
+    def _append_row(self, values: tuple[Any, ...], operation: str) -> None:
+        fast = self._fast
+        # the hot path: every cell's exact class is one its column takes as is
+        if len(values) == len(fast) and all(map(_set_contains, fast, map(type, values))):
+            self.data.append(list(values))
+        else:
+            self.data.append(self._checked_row(values))
+        hook = self._mutation_hook
+        if hook is not None:
+            hook(operation)
+
+    def _checked_row(self, values: tuple[Any, ...]) -> list[Any]:
+        """The general check of one row; types change only if the whole row fits."""
+        if len(values) != len(self._fast):
+            raise cells.row_length_error(self.columns, len(values), len(self.data))
+        row = list(values)
+        new_types = list(self._types)
+        for j, value in enumerate(row):
+            if type(value) in self._fast[j]:
+                continue
+            new = new_types[j].assign(value)
+            if new is None:
+                raise cells.cell_type_error(self.columns[j], new_types[j], value, len(self.data))
+            new_types[j] = new
+        for j, dtype in enumerate(new_types):
+            if dtype is not self._types[j]:
+                self._set_type(j, dtype)
+        for j, (table, col) in self._keys.items():
+            row[j] = _TableKey(row[j], table, col)
+        return row
+
+    def _checked_columns(self, values: Sequence[Sequence[Any]], start_row: int) -> list[DType]:
+        """Check whole columns; raise for the earliest failing row, as row by row would."""
+        new_types: list[DType] = []
+        first_failure: tuple[int, int, DType] | None = None
+        for j, column in enumerate(values):
+            dtype, failed = check_column(self._types[j], column)
+            new_types.append(dtype)
+            if failed is not None and (first_failure is None or failed < first_failure[0]):
+                first_failure = (failed, j, dtype)
+        if first_failure is not None:
+            i, j, dtype = first_failure
+            raise cells.cell_type_error(self.columns[j], dtype, values[j][i], start_row + i)
+        return new_types
+
+    def _extend_by_rows(self, rows: list[Any]) -> None:
+        with _gc_paused():
+            self._extend_by_rows_unpaused(rows)
+
+    def _extend_by_rows_unpaused(self, rows: list[Any]) -> None:
+        n = len(self.columns)
+        try:
+            copied = [list(r) for r in rows]
+        except TypeError as exc:
+            raise TableTypeError(f"each row must be a list of values: {exc}") from None
+        bad = None
+        if set(map(len, copied)) - {n}:
+            bad = next(i for i, r in enumerate(copied) if len(r) != n)
+        valid = copied if bad is None else copied[:bad]
+        columns = [list(map(itemgetter(j), valid)) for j in range(n)]
+        new_types = self._checked_columns(columns, len(self.data))
+        if bad is not None:
+            raise cells.row_length_error(self.columns, len(copied[bad]), len(self.data) + bad)
+        self._commit(new_types, copied)
+
+    def _extend_by_columns(self, values: list[list[Any]]) -> None:
+        new_types = self._checked_columns(values, len(self.data))
+        with _gc_paused():
+            rows = [list(r) for r in zip(*values, strict=True)]
+        self._commit(new_types, rows)
+
+    def _commit(self, new_types: list[DType], rows: list[list[Any]]) -> None:
+        for j, dtype in enumerate(new_types):
+            if dtype is not self._types[j]:
+                self._set_type(j, dtype)
+        self.data.extend(rows)
+
+    # -- adding and retyping columns --------------------------------------------
+
+    def _check_not_incremental(self, operation: str) -> None:
+        if self.log_mode == "INCREMENTAL":
+            raise IncrementalTableError(
+                f"Operation '{operation}' is not supported for tables with "
+                f"log_mode='INCREMENTAL'. Use a different log mode like 'MUTABLE' or 'IMMUTABLE'.")
+
+    def add_column(self, name: str, data: Any, optional: bool = False) -> None:
+        """Add a column of `data` (a list or ndarray, one value per row).
+
+        On a table with no columns yet, `data` makes the rows. A failure leaves
+        the table unchanged.
+        """
+        self._check_not_incremental("add_column")
+        self._add_columns({name: cells.column_values(data, name)}, optional)
+        self._changed("add_column", structure=True)
+
+    def add_computed_columns(self, fn: Callable[[int, dict[Any, Any]], dict[str, Any]]) -> None:
+        """Add the columns `fn(index, row_as_dict)` returns for every row (a dict each)."""
+        self._check_not_incremental("add_computed_columns")
+        results = [fn(i, dict(zip(self.columns, row, strict=True)))
+                   for i, row in enumerate(self.data)]
+        if not results:
+            return
+        for i, result in enumerate(results):
+            if not isinstance(result, dict):
+                raise TableTypeError(f"add_computed_columns: fn must return a dict, got "
+                                     f"{type(result).__name__} for row {i}")
+            if result.keys() != results[0].keys():
+                raise TableRowError(f"add_computed_columns: fn returned keys {list(result)} for "
+                                    f"row {i} but {list(results[0])} for row 0")
+        self._add_columns({k: [r[k] for r in results] for k in results[0]}, False)
+        self._changed("add_computed_columns", structure=True)
+
+    def _add_columns(self, new: dict[Any, list[Any]], optional_: bool) -> None:
+        """Validate every new column first, then add them all (nothing changes on error)."""
+        types: list[DType] = []
+        for name, values in new.items():
+            if not isinstance(name, str):
+                raise TableTypeError(f"column names added later must be strings, got {name!r}")
+            if name in self._positions:
+                raise TableRowError(f"duplicate column name {name!r}: the table already has it")
+            if self.columns and len(values) != len(self.data):
+                raise TableRowError(f"Column {name!r} needs {len(self.data)} values (one per "
+                                    f"row), got {len(values)}")
+            start = OPTIONAL_UNKNOWN if optional_ else UNKNOWN
+            dtype, failed = check_column(start, values)
+            if failed is not None:
+                raise cells.cast_error(name, dtype, values[failed], failed)
+            types.append(dtype)
+        if not self.columns:
+            self.data = [[] for _ in next(iter(new.values()), [])]
+        for (name, values), dtype in zip(new.items(), types, strict=True):
+            for row, value in zip(self.data, values, strict=True):
+                row.append(value)
+            self._add_column_names([name])
+            self._types.append(dtype)
+            self._fast.append(dtype.fast_types)
+
+    def cast(self, col_name: Any, dtype: Any, optional: bool = False) -> DType:
+        """Set a column's type, checking every existing cell; returns the new type.
+
+        Note wandb's default: ``optional=False``, so existing None cells fail.
+        """
+        j = self._position(col_name)
+        if j in self._keys:
+            raise TableRowError(f"column {col_name!r} is a key column; its type cannot change")
+        new = self._cast_checked(j, dtype_from_spec(dtype), optional)
+        self._set_type(j, new)
+        self._changed("cast", structure=True)
+        return new
+
+    def _cast_checked(self, j: int, dtype: DType, optional_: bool) -> DType:
+        target = optional_type(dtype) if optional_ else dtype
+        values = [row[j] for row in self.data]
+        new, failed = check_column(target, values)
+        if failed is not None:
+            raise cells.cast_error(self.columns[j], new, values[failed], failed)
+        return new
+
+    # -- keys -------------------------------------------------------------------
+
+    def set_pk(self, col_name: Any) -> None:
+        """Make a string column the table's primary key (no None; one per table)."""
+        j = self._position(col_name)
+        if self._pk is not None and self._pk != j:
+            raise TableRowError(f"the table already has primary key column "
+                                f"{self.columns[self._pk]!r}; it can have only one")
+        if j in self._keys and self._pk != j:
+            raise TableRowError(f"column {col_name!r} is already a foreign key")
+        self._make_key(j, PRIMARY_KEY, self, col_name)
+        self._pk = j
+        self._changed("set_pk", structure=True)
+
+    def set_fk(self, col_name: Any, table: Table, table_col: Any) -> None:
+        """Make a string column a foreign key into `table`'s column `table_col`."""
+        j = self._position(col_name)
+        if not isinstance(table, Table):
+            raise TableTypeError(f"set_fk needs a Table to point into, got {type(table).__name__}")
+        table._position(table_col)
+        if j in self._keys:
+            raise TableRowError(f"column {col_name!r} is already a key column")
+        self._make_key(j, ForeignKeyType(table, table_col), table, table_col)
+        self._changed("set_fk", structure=True)
+
+    def _make_key(self, j: int, dtype: DType, table: Table, col: Any) -> None:
+        new = self._cast_checked(j, dtype, False)
+        self._keys[j] = (table, col)
+        self._set_type(j, new)
+        for row in self.data:
+            row[j] = _TableKey(row[j], table, col)
+
+    # -- reading ------------------------------------------------------------------
+
+    def get_column(self, name: Any, convert_to: str | None = None) -> Any:
+        """The column's cells as a list, or with ``convert_to="numpy"`` as an ndarray
+        (media cells become their data arrays: an Image column stacks to (N, H, W, C))."""
+        if convert_to not in (None, "numpy"):
+            raise TableRowError(f"convert_to must be None or 'numpy', got {convert_to!r}")
+        j = self._position(name)
+        values = [row[j] for row in self.data]
+        if convert_to is None:
+            return values
+        return np.array([v.to_data_array() if isinstance(v, Media) else v for v in values])
+
+    def get_index(self) -> list[_TableIndex]:
+        """Row indexes 0..n-1, linked to this table (cells made from them link back)."""
+        return [_TableIndex(i, self) for i in range(len(self.data))]
+
+    def index_ref(self, index: int) -> _TableIndex:
+        """One linked row index."""
+        if not 0 <= index < len(self.data):
+            raise TableRowError(f"row index {index} out of range (table has "
+                                f"{len(self.data)} rows)")
+        return _TableIndex(index, self)
+
+    def iterrows(self) -> Iterator[tuple[_TableIndex, list[Any]]]:
+        """Yield ``(index, row)`` for every row."""
+        for i, row in enumerate(self.data):
+            yield _TableIndex(i, self), row
+
+    def get_dataframe(self) -> Any:
+        """The table as a pandas DataFrame (pandas is imported here, on demand)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.data, columns=self.columns)
+
+    @property
+    def _column_types(self) -> dict[Any, DType]:
+        """Column name -> its current type."""
+        return dict(zip(self.columns, self._types, strict=True))
+
+    def _to_table_json(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "data": self.data}
+
+    # -- run-layer hooks ------------------------------------------------------------
+
+    def _column_types_plain(self) -> list[Any]:
+        """One plain (msgpack-able) type description per column, optional-ness included."""
+        return [t.to_plain() for t in self._types]
+
+    @classmethod
+    def _from_wire(cls, columns: Sequence[Any], column_types_plain: Sequence[Any],
+                   rows: Sequence[Sequence[Any]], log_mode: str = "IMMUTABLE") -> Table:
+        """Rebuild a stored table without checking its cells (they were checked when logged)."""
+        if len(columns) != len(column_types_plain):
+            raise WireError(f"table has {len(columns)} columns but "
+                            f"{len(column_types_plain)} column types")
+        types = [dtype_from_plain(plain) for plain in column_types_plain]
+        return cls._from_typed_rows(columns, types, rows, log_mode)
+
+    @classmethod
+    def _from_typed_rows(cls, columns: Sequence[Any], types: Sequence[DType],
+                         rows: Sequence[Sequence[Any]], log_mode: str = "IMMUTABLE") -> Table:
+        """A table with these columns, types and rows, trusted as they are (no cell checks)."""
+        table = cls.__new__(cls)
+        table._init_state(log_mode)
+        table._add_column_names(list(columns))
+        for j, dtype in enumerate(types):
+            table._types.append(dtype)
+            table._fast.append(frozenset())
+            if dtype == PRIMARY_KEY:
+                table._pk, table._keys[j] = j, (table, columns[j])
+            table._set_type(j, dtype)
+        table.data = [r if type(r) is list else list(r) for r in rows]
+        return table
+
+    # -- comparing --------------------------------------------------------------------
+
+    def _difference(self, other: Table) -> str | None:
+        if list(self.columns) != list(other.columns):
+            return f"columns differ: {self.columns} != {other.columns}"
+        if len(self.data) != len(other.data):
+            return f"row counts differ: {len(self.data)} != {len(other.data)}"
+        for name, a, b in zip(self.columns, self._types, other._types, strict=True):
+            if a != b:
+                return f"column {name!r} types differ: {a.describe()} != {b.describe()}"
+        return cells.rows_difference(self.columns, self.data, other.data)
+
+    def _eq_debug(self, other: object, should_assert: bool = False) -> bool:
+        """Equality that can say why not: with `should_assert`, raise AssertionError
+        naming the first difference (a test helper, as in wandb)."""
+        reason = ("not a Table" if not isinstance(other, Table) else self._difference(other))
+        if reason is not None and should_assert:
+            raise AssertionError(reason)
+        return reason is None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Table):
+            return NotImplemented
+        return self is other or self._difference(other) is None
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"<Table {len(self.columns)} columns ({cells.column_list(self.columns)}), "
+                f"{len(self.data)} rows, log_mode={self.log_mode}>")
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many row lists at once.
+
+    Each new list is a tracked container, so 200k rows trigger dozens of
+    collections that find nothing (rows hold plain values) and triple the
+    build time. Paused only for the bulk copy, and only if it was enabled.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _is_dataframe(value: object) -> bool:
+    cls = type(value)
+    return cls.__name__ == "DataFrame" and cls.__module__.split(".")[0] == "pandas"
