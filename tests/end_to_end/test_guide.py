@@ -32,8 +32,8 @@ def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
 
 
 def _sync(env: dict[str, str], queue_dir: Path) -> None:
-    _run([sys.executable, "-m", "tablelog_agent.cli", "sync", "--dir", str(queue_dir),
-          "--timeout", "60"], env)
+    tablelog = Path(sys.executable).with_name("tablelog")  # the console script
+    _run([str(tablelog), "sync", "--dir", str(queue_dir), "--timeout", "60"], env)
 
 
 def _read_back(server: ServerProcess, tmp_path: Path, workdir: Path) -> dict[str, object]:
