@@ -328,7 +328,7 @@ def init(project: str | None = None, entity: str | None = None, name: str | None
                   name=name, run_config=config, tags=tags or (), notes=notes,
                   job_type=job_type, resume=resume)
         _active = run
-    if settings.mode == "online":
+    if settings.mode == "online" and settings.agent_autostart:
         from tablelog.spawn import ensure_agent
 
         ensure_agent(settings)

@@ -9,6 +9,8 @@
 | TABLELOG_PROJECT    | default project for init()                      | uncategorized            |
 | TABLELOG_ENTITY     | default entity for init()                       | the key's own entity     |
 | TABLELOG_QUEUE_MAX_BYTES | cap on pending queue bytes (0 = no cap)    | 0                        |
+| TABLELOG_AGENT_AUTOSTART | online mode starts an agent if none runs   | 1                        |
+| TABLELOG_AGENT_IDLE_EXIT | seconds a started agent stays idle, then exits | 60                   |
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class SdkConfig:
     entity: str | None = None
     queue_max_bytes: int | None = None
     agent_idle_exit_s: float = 60.0
+    agent_autostart: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SdkConfig:
@@ -61,4 +64,5 @@ class SdkConfig:
                    project=env.get("TABLELOG_PROJECT") or "uncategorized",
                    entity=env.get("TABLELOG_ENTITY") or None,
                    queue_max_bytes=cap or None,
-                   agent_idle_exit_s=float(env.get("TABLELOG_AGENT_IDLE_EXIT") or 60.0))
+                   agent_idle_exit_s=float(env.get("TABLELOG_AGENT_IDLE_EXIT") or 60.0),
+                   agent_autostart=(env.get("TABLELOG_AGENT_AUTOSTART") or "1") != "0")
