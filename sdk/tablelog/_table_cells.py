@@ -1,10 +1,5 @@
-"""Pieces of `Table` that touch no table state: turning inputs into cells,
-comparing cells, and wording errors.
-
-Inputs become cells column by column where that is cheaper: a numeric 2-D
-ndarray or a DataFrame column is converted with one ``tolist()``, which gives
-plain Python values (wandb keeps numpy scalars; they compare equal).
-pandas is imported only when a DataFrame is actually given or asked for.
+"""Cells of a `Table` apart from any table: linked key and index values,
+comparing cells, and the wording of cell errors.
 """
 
 from __future__ import annotations
@@ -21,6 +16,35 @@ from tablelog.errors import TableRowError, TableTypeError
 _UTC = _dt.UTC
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _NUMERIC_KINDS = "biuf"
+
+
+class TableIndex(int):
+    """A row index that remembers its table (values of `Table.get_index`).
+
+    Put into another table, it makes that column a foreign index into this one.
+    """
+
+    _table: Any
+
+    def __new__(cls, index: int, table: Any = None) -> TableIndex:
+        obj = super().__new__(cls, index)
+        obj._table = table
+        return obj
+
+
+class TableKey(str):
+    """A key cell that remembers the table and column it belongs to (see `Table.set_pk`).
+
+    Put into another table, it makes that column a foreign key into this one.
+    """
+
+    _table: Any
+    _col_name: Any
+
+    def __new__(cls, value: str, table: Any = None, col_name: Any = None) -> TableKey:
+        obj = super().__new__(cls, value)
+        obj._table, obj._col_name = table, col_name
+        return obj
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
@@ -57,60 +81,6 @@ def cast_error(column: Any, dtype: DType, value: Any, row: int) -> TableTypeErro
     extra = "" if not is_missing(value) or admits_none(dtype) else " (not optional)"
     return TableTypeError(f"Existing data {short_repr(value)}, of type {found} cannot be cast "
                           f"to {dtype.describe()}{extra}: column {column!r}, row {row}")
-
-
-# ---------------------------------------------------------------------------
-# inputs
-
-
-def _missing_to_none(values: list[Any]) -> list[Any]:
-    # pandas.NA / NaT cannot travel on the wire; NaN floats stay (they already count as None)
-    return [None if is_missing(v) and type(v) is not float else v for v in values]
-
-
-def frame_columns(frame: Any) -> tuple[list[Any], list[list[Any]]]:
-    """A DataFrame's column labels and one list of cells per column."""
-    try:
-        import pandas as pd
-    except ImportError as exc:  # pragma: no cover - pandas is optional
-        raise TableTypeError("a DataFrame was given but pandas cannot be imported") from exc
-    if not isinstance(frame, pd.DataFrame):
-        raise TableTypeError(f"dataframe must be a pandas.DataFrame, got {type(frame).__name__}")
-    labels = [c if isinstance(c, str) else c.item() if isinstance(c, np.integer)
-              else c if isinstance(c, int) and not isinstance(c, bool) else str(c)
-              for c in frame.columns]
-    values: list[list[Any]] = []
-    for j in range(frame.shape[1]):
-        series = frame.iloc[:, j]
-        kind = getattr(series.dtype, "kind", "O")
-        if isinstance(series.dtype, np.dtype) and kind in _NUMERIC_KINDS:
-            values.append(series.to_numpy().tolist())
-        elif kind == "M":  # datetimes: tolist() gives Timestamps; keep stdlib datetimes
-            values.append([None if v is pd.NaT else v.to_pydatetime() for v in series.tolist()])
-        elif series.isna().any():
-            values.append(_missing_to_none(series.tolist()))
-        else:
-            values.append(series.tolist())
-    return labels, values
-
-
-def ndarray_columns(array: np.ndarray[Any, Any]) -> list[list[Any]] | None:
-    """Per-column cells of a numeric 2-D array (None for other dtypes: go row by row)."""
-    if array.dtype.kind not in _NUMERIC_KINDS:
-        return None
-    return [array[:, j].tolist() for j in range(array.shape[1])]
-
-
-def column_values(data: Any, name: Any) -> list[Any]:
-    """The cells of a column given to `add_column`: a list or an ndarray."""
-    if isinstance(data, list):
-        return list(data)
-    if isinstance(data, np.ndarray):
-        if data.ndim == 1 and data.dtype.kind in _NUMERIC_KINDS:
-            return data.tolist()  # type: ignore[no-any-return]
-        return list(data)
-    raise TableTypeError(f"add_column({name!r}, data) needs data as a list or numpy array, "
-                         f"got {type(data).__name__}")
 
 
 # ---------------------------------------------------------------------------

@@ -36,8 +36,10 @@ def media_from_encoded(kind: str, data: bytes, meta: dict[str, Any]) -> Media:
 # ---------------------------------------------------------------------------
 # audio
 
-_PCM_WIDTHS: dict[np.dtype[Any], int] = {np.dtype(np.uint8): 1, np.dtype(np.int16): 2, np.dtype(np.int32): 4}
-_PCM_DTYPES: dict[int, np.dtype[Any]] = {1: np.dtype(np.uint8), 2: np.dtype("<i2"), 4: np.dtype("<i4")}
+_PCM_WIDTHS: dict[np.dtype[Any], int] = {
+    np.dtype(np.uint8): 1, np.dtype(np.int16): 2, np.dtype(np.int32): 4}
+_PCM_DTYPES: dict[int, np.dtype[Any]] = {
+    1: np.dtype(np.uint8), 2: np.dtype("<i2"), 4: np.dtype("<i4")}
 
 
 def _to_pcm(samples: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

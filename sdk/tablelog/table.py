@@ -25,17 +25,15 @@ Hooks for the run layer (private, stable):
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Callable, Iterator, Sequence
-from operator import itemgetter
 from typing import Any, ClassVar
 
 import numpy as np
 
+from tablelog import _table_build as build
 from tablelog import _table_cells as cells
+from tablelog._table_cells import TableIndex, TableKey
 from tablelog.dtypes import (
-    ANY,
     OPTIONAL_UNKNOWN,
     PRIMARY_KEY,
     UNKNOWN,
@@ -54,28 +52,8 @@ _set_contains = frozenset.__contains__
 DEFAULT_COLUMNS = ("Input", "Output", "Expected")
 
 
-class _TableIndex(int):
-    """A row index that remembers its table (values of `Table.get_index`)."""
-
-    _table: Table | None
-
-    def __new__(cls, index: int, table: Table | None = None) -> _TableIndex:
-        obj = super().__new__(cls, index)
-        obj._table = table
-        return obj
-
-
-class _TableKey(str):
-    """A key cell that remembers the table and column it points into."""
-
-    _table: Table | None
-    _col_name: Any
-
-    def __new__(cls, value: str, table: Table | None = None,
-                col_name: Any = None) -> _TableKey:
-        obj = super().__new__(cls, value)
-        obj._table, obj._col_name = table, col_name
-        return obj
+_TableIndex = TableIndex  # wandb's names, for code that inspects cells
+_TableKey = TableKey
 
 
 class Table:
@@ -94,37 +72,37 @@ class Table:
     _MAX_EMBEDDING_DIMENSIONS: ClassVar[int] = 150
     _log_type: ClassVar[str] = "table"
 
+    log_mode: str
+    columns: list[Any]
+    data: list[list[Any]]  # rows; a plain list, as in wandb
+    _types: list[DType]  # one per column
+    _fast: list[frozenset[type]]  # per column: classes accepted with no further check
+    _positions: dict[Any, int]  # column name -> index
+    _keys: dict[int, tuple[Table | None, Any]]  # key column -> (table, column) it links to
+    _pk: int | None
+    _structure_version: int
+    _mutation_hook: Callable[[str], None] | None
+
     def __init__(self, columns: Sequence[Any] | None = None, data: Any = None,
                  rows: Any = None, dataframe: Any = None, dtype: Any = None,
                  optional: bool | Sequence[bool] = True, allow_mixed_types: bool = False,
                  log_mode: str | None = "IMMUTABLE") -> None:
         self._init_state(log_mode)
-        if dataframe is None and data is not None and _is_dataframe(data):
+        if dataframe is None and data is not None and build.is_dataframe(data):
             dataframe, data = data, None
+        values = None
         if dataframe is not None:
-            labels, values = cells.frame_columns(dataframe)
-            self._init_columns(labels, dtype, optional, allow_mixed_types)
-            self._extend_by_columns(values)
-            return
-        self._init_columns(DEFAULT_COLUMNS if columns is None else columns,
-                           dtype, optional, allow_mixed_types)
-        data = rows if data is None else data
-        if data is None:
-            return
-        if isinstance(data, np.ndarray):
-            if data.ndim != 2:
-                raise TableRowError(f"Table data as an ndarray must be 2-D (rows, columns), "
-                                    f"got shape {data.shape}")
-            by_column = cells.ndarray_columns(data)
-            if by_column is not None and data.shape[1] == len(self.columns):
-                self._extend_by_columns(by_column)
-            else:
-                self._extend_by_rows(list(data))
-        elif isinstance(data, list):
-            self._extend_by_rows(data)
+            columns, values = build.frame_columns(dataframe)
+        elif columns is None:
+            columns = list(DEFAULT_COLUMNS)
+        self._add_column_names(build.check_column_names(columns))
+        types = build.column_types(len(self.columns), dtype, optional, allow_mixed_types)
+        if values is not None:
+            self.data, types = build.rows_from_columns(self.columns, types, values)
         else:
-            raise TableTypeError(f"Table data must be a list of rows, a 2-D numpy array or a "
-                                 f"pandas DataFrame, got {type(data).__name__}")
+            self.data, types = build.rows_from_data(self.columns, types,
+                                                    rows if data is None else data)
+        self._types, self._fast = types, [t.fast_types for t in types]
 
     # -- setup ------------------------------------------------------------------
 
@@ -132,58 +110,25 @@ class Table:
         if log_mode not in LOG_MODES:
             raise TableRowError(f"Invalid log_mode: {log_mode!r}; expected one of "
                                 f"{', '.join(LOG_MODES)}")
-        self.log_mode: str = log_mode
-        self.columns: list[Any] = []
-        self.data: list[list[Any]] = []
-        self._types: list[DType] = []
-        self._fast: list[frozenset[type]] = []
-        self._positions: dict[Any, int] = {}
-        self._keys: dict[int, tuple[Table | None, Any]] = {}  # column -> (table, column) linked
-        self._pk: int | None = None
+        self.log_mode = log_mode
+        self.columns = []
+        self.data = []
+        self._types = []
+        self._fast = []
+        self._positions = {}
+        self._keys = {}
+        self._pk = None
         self._structure_version = 0
-        self._mutation_hook: Callable[[str], None] | None = None
-
-    def _init_columns(self, columns: Any, dtype: Any, optional_: bool | Sequence[bool],
-                      allow_mixed_types: bool) -> None:
-        if not isinstance(columns, list | tuple):
-            raise TableTypeError(f"columns argument expects a `list` object, "
-                                 f"got {type(columns).__name__}")
-        for name in columns:
-            if isinstance(name, bool) or not isinstance(name, str | int):
-                hint = (" (rows passed as the first argument? use Table(data=...))"
-                        if isinstance(name, list | tuple) else "")
-                raise TableTypeError(f"columns argument expects a list of strings or ints, "
-                                     f"got {cells.short_repr(name)}{hint}")
-        self._add_column_names(list(columns))
-        n = len(self.columns)
-        dtypes = [ANY] * n if allow_mixed_types else self._per_column(dtype, "dtype")
-        optionals = self._per_column(optional_, "optional")
-        for j, (spec, opt) in enumerate(zip(dtypes, optionals, strict=True)):
-            base = dtype_from_spec(spec)
-            self._types.append(UNKNOWN)
-            self._fast.append(frozenset())
-            self._set_type(j, optional_type(base) if opt else base)
-
-    def _per_column(self, value: Any, what: str) -> list[Any]:
-        if not isinstance(value, list):
-            return [value] * len(self.columns)
-        if len(value) != len(self.columns):
-            raise TableRowError(f"{what} as a list needs one entry per column "
-                                f"({len(self.columns)}), got {len(value)}")
-        return value
+        self._mutation_hook = None
 
     def _add_column_names(self, names: list[Any]) -> None:
-        for name in names:
-            if name in self._positions or names.count(name) > 1:
-                raise TableRowError(f"duplicate column name {name!r}: column names must be "
-                                    f"unique")
         for name in names:
             self._positions[name] = len(self.columns)
             self.columns.append(name)
 
     def _set_type(self, j: int, dtype: DType) -> None:
         self._types[j] = dtype
-        # key columns skip the fast path: their cells get wrapped as _TableKey
+        # key columns skip the fast path: their cells get wrapped as TableKey
         self._fast[j] = frozenset() if j in self._keys else dtype.fast_types
 
     def _position(self, name: Any) -> int:
@@ -238,54 +183,8 @@ class Table:
             if dtype is not self._types[j]:
                 self._set_type(j, dtype)
         for j, (table, col) in self._keys.items():
-            row[j] = _TableKey(row[j], table, col)
+            row[j] = TableKey(row[j], table, col)
         return row
-
-    def _checked_columns(self, values: Sequence[Sequence[Any]], start_row: int) -> list[DType]:
-        """Check whole columns; raise for the earliest failing row, as row by row would."""
-        new_types: list[DType] = []
-        first_failure: tuple[int, int, DType] | None = None
-        for j, column in enumerate(values):
-            dtype, failed = check_column(self._types[j], column)
-            new_types.append(dtype)
-            if failed is not None and (first_failure is None or failed < first_failure[0]):
-                first_failure = (failed, j, dtype)
-        if first_failure is not None:
-            i, j, dtype = first_failure
-            raise cells.cell_type_error(self.columns[j], dtype, values[j][i], start_row + i)
-        return new_types
-
-    def _extend_by_rows(self, rows: list[Any]) -> None:
-        with _gc_paused():
-            self._extend_by_rows_unpaused(rows)
-
-    def _extend_by_rows_unpaused(self, rows: list[Any]) -> None:
-        n = len(self.columns)
-        try:
-            copied = [list(r) for r in rows]
-        except TypeError as exc:
-            raise TableTypeError(f"each row must be a list of values: {exc}") from None
-        bad = None
-        if set(map(len, copied)) - {n}:
-            bad = next(i for i, r in enumerate(copied) if len(r) != n)
-        valid = copied if bad is None else copied[:bad]
-        columns = [list(map(itemgetter(j), valid)) for j in range(n)]
-        new_types = self._checked_columns(columns, len(self.data))
-        if bad is not None:
-            raise cells.row_length_error(self.columns, len(copied[bad]), len(self.data) + bad)
-        self._commit(new_types, copied)
-
-    def _extend_by_columns(self, values: list[list[Any]]) -> None:
-        new_types = self._checked_columns(values, len(self.data))
-        with _gc_paused():
-            rows = [list(r) for r in zip(*values, strict=True)]
-        self._commit(new_types, rows)
-
-    def _commit(self, new_types: list[DType], rows: list[list[Any]]) -> None:
-        for j, dtype in enumerate(new_types):
-            if dtype is not self._types[j]:
-                self._set_type(j, dtype)
-        self.data.extend(rows)
 
     # -- adding and retyping columns --------------------------------------------
 
@@ -302,7 +201,7 @@ class Table:
         the table unchanged.
         """
         self._check_not_incremental("add_column")
-        self._add_columns({name: cells.column_values(data, name)}, optional)
+        self._add_columns({name: build.column_values(data, name)}, optional)
         self._changed("add_column", structure=True)
 
     def add_computed_columns(self, fn: Callable[[int, dict[Any, Any]], dict[str, Any]]) -> None:
@@ -398,7 +297,7 @@ class Table:
         self._keys[j] = (table, col)
         self._set_type(j, new)
         for row in self.data:
-            row[j] = _TableKey(row[j], table, col)
+            row[j] = TableKey(row[j], table, col)
 
     # -- reading ------------------------------------------------------------------
 
@@ -413,21 +312,21 @@ class Table:
             return values
         return np.array([v.to_data_array() if isinstance(v, Media) else v for v in values])
 
-    def get_index(self) -> list[_TableIndex]:
+    def get_index(self) -> list[TableIndex]:
         """Row indexes 0..n-1, linked to this table (cells made from them link back)."""
-        return [_TableIndex(i, self) for i in range(len(self.data))]
+        return [TableIndex(i, self) for i in range(len(self.data))]
 
-    def index_ref(self, index: int) -> _TableIndex:
+    def index_ref(self, index: int) -> TableIndex:
         """One linked row index."""
         if not 0 <= index < len(self.data):
             raise TableRowError(f"row index {index} out of range (table has "
                                 f"{len(self.data)} rows)")
-        return _TableIndex(index, self)
+        return TableIndex(index, self)
 
-    def iterrows(self) -> Iterator[tuple[_TableIndex, list[Any]]]:
+    def iterrows(self) -> Iterator[tuple[TableIndex, list[Any]]]:
         """Yield ``(index, row)`` for every row."""
         for i, row in enumerate(self.data):
-            yield _TableIndex(i, self), row
+            yield TableIndex(i, self), row
 
     def get_dataframe(self) -> Any:
         """The table as a pandas DataFrame (pandas is imported here, on demand)."""
@@ -505,26 +404,3 @@ class Table:
     def __repr__(self) -> str:
         return (f"<Table {len(self.columns)} columns ({cells.column_list(self.columns)}), "
                 f"{len(self.data)} rows, log_mode={self.log_mode}>")
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many row lists at once.
-
-    Each new list is a tracked container, so 200k rows trigger dozens of
-    collections that find nothing (rows hold plain values) and triple the
-    build time. Paused only for the bulk copy, and only if it was enabled.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _is_dataframe(value: object) -> bool:
-    cls = type(value)
-    return cls.__name__ == "DataFrame" and cls.__module__.split(".")[0] == "pandas"

@@ -1,0 +1,332 @@
+"""Structured column types and inference: what type a column takes from a value.
+
+`type_of` maps a column's first value to its type; `check_column` checks a
+whole column of values against a type, fast path first. See `tablelog.dtypes`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tablelog._dtype_base import (
+    BOOL_CLASSES,
+    BOOLEAN,
+    FLOAT_CLASSES,
+    INT_CLASSES,
+    NONE,
+    NUMBER,
+    SEQUENCE_CLASSES,
+    STRING,
+    TIMESTAMP,
+    DType,
+    SimpleType,
+    UnionType,
+    is_missing,
+    optional,
+)
+from tablelog._media_base import Media
+
+
+class UnknownType(SimpleType):
+    """No value seen yet: the first non-missing value decides the type."""
+
+    wb_type = "unknown"
+
+    def accepts(self, value: Any) -> bool:
+        return False
+
+    def assign(self, value: Any) -> DType | None:
+        return None if is_missing(value) else type_of(value)
+
+    def describe(self) -> str:
+        return "any one type"
+
+
+class ForeignKeyType(DType):
+    """A string column pointing at another table's key column (`Table.set_fk`)."""
+
+    wb_type = "foreignKey"
+
+    def __init__(self, table: Any = None, col_name: str | None = None) -> None:
+        self.table = table  # not part of equality: a link, not a type
+        self.col_name = col_name
+
+    def assign(self, value: Any) -> DType | None:
+        return self if isinstance(value, str) else None
+
+    def params(self) -> dict[str, Any]:
+        return {"col_name": self.col_name}
+
+    def describe(self) -> str:
+        return f"foreign key to column {self.col_name!r} (string)"
+
+
+class ForeignIndexType(DType):
+    """An int column of row indexes into another table (values of `Table.get_index`)."""
+
+    wb_type = "foreignIndex"
+
+    def __init__(self, table: Any = None) -> None:
+        self.table = table
+
+    def assign(self, value: Any) -> DType | None:
+        ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        return self if ok else None
+
+    def describe(self) -> str:
+        return "row index (int)"
+
+
+class MediaType(DType):
+    """Media values of one kind: image, audio, video or html."""
+
+    wb_type = "media"
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def assign(self, value: Any) -> DType | None:
+        return self if isinstance(value, Media) and value._kind == self.kind else None
+
+    @property
+    def fast_types(self) -> frozenset[type]:
+        cls = Media.registry().get(self.kind)
+        return frozenset() if cls is None else frozenset({cls})
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"wb_type": f"{self.kind}-file"}
+
+    def describe(self) -> str:
+        return self.kind.capitalize()
+
+
+class PythonObjectType(DType):
+    """Any other object, matched by its class name."""
+
+    wb_type = "pythonObject"
+
+    def __init__(self, class_name: str) -> None:
+        self.class_name = class_name
+
+    def assign(self, value: Any) -> DType | None:
+        return self if type(value).__name__ == self.class_name else None
+
+    def params(self) -> dict[str, Any]:
+        return {"class_name": self.class_name}
+
+    def describe(self) -> str:
+        return f"object of class {self.class_name}"
+
+
+class ConstType(DType):
+    """Exactly one value (a `dtype` given as a plain value)."""
+
+    wb_type = "const"
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def assign(self, value: Any) -> DType | None:
+        try:
+            return self if bool(value == self.value) else None
+        except (ValueError, TypeError):
+            return None
+
+    def params(self) -> dict[str, Any]:
+        return {"val": self.value if isinstance(self.value, int | float | str | bool)
+                else repr(self.value)}
+
+    def describe(self) -> str:
+        return f"the constant {self.value!r}"
+
+
+class TableCellType(DType):
+    """A Table as a cell value; once seen, later tables must have the same columns."""
+
+    wb_type = "table"
+
+    def __init__(self, columns: Sequence[Any] | None = None) -> None:
+        self.columns = None if columns is None else list(columns)
+
+    def assign(self, value: Any) -> DType | None:
+        if getattr(type(value), "_log_type", None) != "table":
+            return None
+        if self.columns is None:
+            return TableCellType(value.columns)
+        return self if list(value.columns) == self.columns else None
+
+    def params(self) -> dict[str, Any] | None:
+        return None if self.columns is None else {"columns": self.columns}
+
+    def describe(self) -> str:
+        return "Table" if self.columns is None else f"Table with columns {self.columns}"
+
+
+class ListType(DType):
+    """A list, tuple or set whose elements all fit one element type (None elements too)."""
+
+    wb_type = "list"
+
+    def __init__(self, element: DType | None = None) -> None:
+        self.element = element if element is not None else UNKNOWN
+
+    def assign(self, value: Any) -> DType | None:
+        if not isinstance(value, SEQUENCE_CLASSES):
+            return None
+        element = self.element
+        for item in value:
+            new = element.assign(item)
+            if new is None:
+                if not is_missing(item):
+                    return None
+                new = optional(element)
+            element = new
+        return self if element is self.element else ListType(element)
+
+    def params(self) -> dict[str, Any]:
+        return {"element_type": self.element.to_plain()}
+
+    def describe(self) -> str:
+        return f"list of {self.element.describe()}"
+
+
+class DictType(DType):
+    """A dict whose key set is fixed by the first value; each key has its own type.
+
+    A later dict may leave out a key only if that key's type admits None; a key
+    whose first value was None may take any one type afterwards.
+    """
+
+    wb_type = "typedDict"
+
+    def __init__(self, fields: Mapping[Any, DType]) -> None:
+        self.fields = dict(fields)
+
+    @classmethod
+    def of(cls, value: Mapping[Any, Any]) -> DictType:
+        return cls({k: OPTIONAL_UNKNOWN if is_missing(v) else type_of(v)
+                    for k, v in value.items()})
+
+    def assign(self, value: Any) -> DType | None:
+        if not isinstance(value, dict):
+            return None
+        if not self.fields and value:  # declared as plain `dict`: the first value decides
+            return DictType.of(value)
+        fields = self.fields
+        changed: dict[Any, DType] = {}
+        for key, field_type in fields.items():
+            item = value.get(key)  # a missing key counts as None
+            new = field_type.assign(item)
+            if new is None:
+                return None
+            if new is not field_type:
+                changed[key] = new
+        if any(key not in fields for key in value):
+            return None
+        return DictType({**fields, **changed}) if changed else self
+
+    def params(self) -> dict[str, Any]:
+        return {"type_map": {k: t.to_plain() for k, t in self.fields.items()}}
+
+    def describe(self) -> str:
+        inner = ", ".join(f"{k!r}: {t.describe()}" for k, t in self.fields.items())
+        return "{" + inner + "}"
+
+
+class NDArrayType(DType):
+    """A numpy array of one fixed shape (a nested list of that shape is accepted)."""
+
+    wb_type = "ndarray"
+
+    def __init__(self, shape: Sequence[int] | None = None) -> None:
+        self.shape = None if shape is None else tuple(int(n) for n in shape)
+
+    def assign(self, value: Any) -> DType | None:
+        if isinstance(value, np.ndarray):
+            shape: tuple[int, ...] = value.shape
+        elif isinstance(value, list | tuple):
+            try:
+                shape = np.shape(value)
+            except ValueError:  # ragged
+                return None
+        else:
+            return None
+        if self.shape is None:
+            return NDArrayType(shape)
+        return self if shape == self.shape else None
+
+    def params(self) -> dict[str, Any]:
+        return {"shape": None if self.shape is None else list(self.shape)}
+
+    def describe(self) -> str:
+        return "ndarray" if self.shape is None else f"ndarray of shape {self.shape}"
+
+
+UNKNOWN = UnknownType()
+OPTIONAL_UNKNOWN = UnionType([UNKNOWN, NONE])
+
+
+_EXACT: dict[type, DType] = {
+    **{cls: NUMBER for cls in INT_CLASSES | FLOAT_CLASSES},
+    **{cls: BOOLEAN for cls in BOOL_CLASSES},
+    str: STRING, _dt.datetime: TIMESTAMP, _dt.date: TIMESTAMP, np.datetime64: TIMESTAMP,
+}
+
+
+def type_of(value: Any) -> DType:
+    """The type a column takes when `value` is its first non-missing value."""
+    if is_missing(value):
+        return NONE
+    exact = _EXACT.get(type(value))
+    if exact is not None:
+        return exact
+    table = getattr(value, "_table", None)
+    if table is not None:  # cells taken from another table link to it
+        if isinstance(value, str):
+            return ForeignKeyType(table, getattr(value, "_col_name", None))
+        if isinstance(value, int):
+            return ForeignIndexType(table)
+    for simple in (BOOLEAN, NUMBER, STRING, TIMESTAMP):
+        if simple.accepts(value):
+            return simple
+    if isinstance(value, Media):
+        return MediaType(value._kind)
+    if isinstance(value, np.ndarray):
+        return NDArrayType(value.shape)
+    if isinstance(value, SEQUENCE_CLASSES):
+        return ListType().assign(value) or PythonObjectType(type(value).__name__)
+    if isinstance(value, dict):
+        return DictType.of(value)
+    if getattr(type(value), "_log_type", None) == "table":
+        return TableCellType(value.columns)
+    return PythonObjectType(type(value).__name__)
+
+
+def check_column(dtype: DType, values: Sequence[Any]) -> tuple[DType, int | None]:
+    """Check `values` in order against a column of type `dtype`.
+
+    Returns the column's resulting type and the index of the first value that
+    does not fit (None if all fit). When every value's class is in the type's
+    fast set this is one set comparison; otherwise values outside the fast set
+    go through `assign` one by one, and after each refinement (e.g. Unknown ->
+    Number) the set comparison is tried again.
+    """
+    kinds = set(map(type, values))
+    fast = dtype.fast_types
+    if kinds <= fast:
+        return dtype, None
+    for i, value in enumerate(values):
+        if type(value) in fast:
+            continue
+        new = dtype.assign(value)
+        if new is None:
+            return dtype, i
+        if new is not dtype:
+            dtype, fast = new, new.fast_types
+            if kinds <= fast:  # every class seen is now fine as is
+                return dtype, None
+    return dtype, None
