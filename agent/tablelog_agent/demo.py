@@ -11,6 +11,7 @@ logging cost the loop, and stops what it started (unless --keep).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -137,10 +138,8 @@ def _stop_agent(queue_dir: Path) -> None:
 
     pid = lock_holder(queue_dir)
     if pid:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
 
 def main(argv: list[str] | None = None) -> int:

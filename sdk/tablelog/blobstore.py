@@ -8,6 +8,7 @@ that exists is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -150,10 +151,8 @@ class BlobStore:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _as_queue_error(exc: OSError) -> QueueError:

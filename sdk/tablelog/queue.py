@@ -118,6 +118,10 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 def _create_schema(conn: sqlite3.Connection) -> None:
     db = sqlite_utils.Database(conn)
+
+    def table(name: str) -> sqlite_utils.db.Table:
+        return db.table(name)
+
     if "entries" not in db.table_names():
         conn.execute("""
             CREATE TABLE IF NOT EXISTS entries (
@@ -125,20 +129,20 @@ def _create_schema(conn: sqlite3.Connection) -> None:
                 run TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
                 size INTEGER NOT NULL, blobs BLOB, blob_bytes INTEGER NOT NULL DEFAULT 0,
                 created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT)""")
-    db["dead_letters"].create({
+    table("dead_letters").create({
         "id": int, "run": str, "kind": str, "payload": bytes, "size": int, "blobs": bytes,
         "blob_bytes": int, "created": float, "attempts": int, "last_error": str,
         "reason": str, "dead_at": float}, pk="id", if_not_exists=True)
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db["runs"].create({"run": str, "state": bytes, "updated": float}, pk="run",
+    table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    table("runs").create({"run": str, "state": bytes, "updated": float}, pk="run",
                       if_not_exists=True)
-    db["artifacts"].create({
+    table("artifacts").create({
         "project": str, "name": str, "digest": str, "version": int, "type": str,
         "manifest": bytes, "created": float, "run": str}, pk=("project", "name", "digest"),
         if_not_exists=True)
-    db["artifact_aliases"].create({"project": str, "name": str, "alias": str, "digest": str},
+    table("artifact_aliases").create({"project": str, "name": str, "alias": str, "digest": str},
                                   pk=("project", "name", "alias"), if_not_exists=True)
-    db["agent_state"].create({"key": str, "value": bytes}, pk="key", if_not_exists=True)
+    table("agent_state").create({"key": str, "value": bytes}, pk="key", if_not_exists=True)
     conn.execute("CREATE INDEX IF NOT EXISTS entries_run ON entries(run, id)")
 
 
@@ -320,16 +324,17 @@ class Queue:
         """Put dead letters back in the queue under their original ids (so their
         idempotency keys do not change); returns how many."""
         with self.transaction() as conn:
-            where, params = "", ()
+            where = ""
+            params_t: tuple[int, ...] = ()
             if ids is not None:
                 id_list = list(ids)
                 where = f" WHERE id IN ({','.join('?' * len(id_list))})"
-                params = tuple(id_list)
+                params_t = tuple(id_list)
             conn.execute(
                 "INSERT INTO entries(id, run, kind, payload, size, blobs, blob_bytes, created,"
                 " attempts, last_error) SELECT id, run, kind, payload, size, blobs, blob_bytes,"
-                f" created, 0, reason FROM dead_letters{where}", params)
-            return int(conn.execute(f"DELETE FROM dead_letters{where}", params).rowcount)
+                f" created, 0, reason FROM dead_letters{where}", params_t)
+            return int(conn.execute(f"DELETE FROM dead_letters{where}", params_t).rowcount)
 
     def stats(self) -> QueueStats:
         with self._lock:

@@ -10,6 +10,7 @@ the run's end and returns.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import secrets
 import string
@@ -21,10 +22,10 @@ from typing import Any
 
 from tablelog import wire
 from tablelog.artifact import Artifact, PendingTable, check_row_limit
-from tablelog.settings import SdkConfig
 from tablelog.errors import IncrementalTableError, RunError
 from tablelog.queue import Queue
 from tablelog.run_data import Config, Summary, plain_value
+from tablelog.settings import SdkConfig
 from tablelog.writer import (
     ArtifactRequest,
     EntryRequest,
@@ -177,35 +178,37 @@ class Run:
             return TableLog(key, value, art, kind="joined-table")
         if not isinstance(value, Table):
             return None
+        from tablelog.snapshot import log_state
+
         check_row_limit(value)
         mode = value.log_mode
         if mode == "INCREMENTAL":
             return self._incremental_log(key, value)
         version = (value._structure_version, len(value.data))
-        logged = getattr(value, "_tl_logged", None)
-        if logged is not None and (mode == "IMMUTABLE" or logged == version):
+        state = log_state(value)
+        if state.logged is not None and (mode == "IMMUTABLE" or state.logged == version):
             return TableLog(key, value, None)  # no change (or IMMUTABLE): same version again
         art = Artifact(self._table_artifact_name(key), "run_table")
         art.add(value, key)
-        value._tl_logged = version
+        state.logged = version
         if mode == "IMMUTABLE":
             value._mutation_hook = _immutable_warning
         return TableLog(key, value, art)
 
     def _incremental_log(self, key: str, table: Any) -> TableLog:
-        from tablelog.snapshot import take_snapshot
+        from tablelog.snapshot import log_state, take_snapshot
 
-        owner = getattr(table, "_tl_run", None)
-        if owner is not None and owner != self.id:
+        state = log_state(table)
+        if state.run_id is not None and state.run_id != self.id:
             raise IncrementalTableError("An INCREMENTAL Table can only be logged to one run; "
                                         "create a new Table for this run")
-        table._tl_run = self.id
-        done = getattr(table, "_tl_incr_rows", None)
+        state.run_id = self.id
+        done = state.incremental_rows
         if done == len(table.data):  # logged before, nothing new: same version again
             return TableLog(key, table, None, incremental=True)
         art = Artifact(self._table_artifact_name(key), "run_table")
         art._pending[key] = PendingTable(take_snapshot(table, start_row=done or 0))
-        table._tl_incr_rows = len(table.data)
+        state.incremental_rows = len(table.data)
         return TableLog(key, table, art, incremental=True)
 
     def _table_artifact_name(self, key: str) -> str:
@@ -368,7 +371,6 @@ def _finish_at_exit() -> None:
     """Process exit without finish(): flush within a bounded time, never hang."""
     run = _active
     if run is not None:
-        try:
+        # exiting anyway: what the writer could not persist was already reported
+        with contextlib.suppress(Exception):
             run.finish(timeout=EXIT_FLUSH_TIMEOUT_S, quiet=True)
-        except Exception:  # exiting anyway; the writer's data is already on disk or reported
-            pass

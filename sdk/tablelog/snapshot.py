@@ -6,7 +6,7 @@ Two halves with one contract:
 - `take_snapshot(table)` runs on the training thread. It copies only what
   correctness needs: the schema and the rows that are not already covered by
   full chunks written for this same table object (the writer records those on
-  the table in `_tl_chunks`). A table that grows by 1,000 rows copies 1,000
+  the table's `TableLogState`). A table that grows by 1,000 rows copies 1,000
   rows, not the whole table.
 - `write_snapshot(snapshot, sink)` runs on the writer thread: it encodes rows
   into chunks of `wire.CHUNK_ROWS` (boundaries at fixed multiples from row 0,
@@ -19,6 +19,8 @@ the new rows' chunks to the chunks of earlier increments of the same run key.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +52,39 @@ class ChunkCache:
         return sum(c.ref.nrows for c in self.chunks)
 
 
+@dataclass
+class TableLogState:
+    """What the run layer remembers about one table object between logs.
+
+    Kept beside the table (not on it), keyed by identity and dropped when the
+    table is garbage-collected. `chunks` and `ref` are written by the writer
+    thread, the rest by the training thread.
+    """
+
+    chunks: ChunkCache | None = None  # full chunks already stored for this object
+    ref: wire.TableRef | None = None  # the version its last log produced
+    logged: tuple[int, int] | None = None  # (structure version, rows) at last log
+    run_id: str | None = None  # INCREMENTAL: the one run it may be logged to
+    incremental_rows: int | None = None  # INCREMENTAL: rows already logged
+
+
+_STATES: dict[int, TableLogState] = {}
+_STATES_LOCK = threading.Lock()
+
+
+def log_state(table: Any) -> TableLogState:
+    """The run layer's state for `table`, created on first use."""
+    key = id(table)
+    state = _STATES.get(key)
+    if state is None:
+        with _STATES_LOCK:
+            state = _STATES.get(key)
+            if state is None:
+                state = _STATES[key] = TableLogState()
+                weakref.finalize(table, _STATES.pop, key, None)
+    return state
+
+
 @dataclass(frozen=True)
 class TableSnapshot:
     """A table as it was when logged; rows[i] is the table's row base_rows + i."""
@@ -78,7 +113,7 @@ def take_snapshot(table: Any, *, start_row: int | None = None) -> TableSnapshot:
     if start_row is not None:
         first = start_row
     else:
-        cache: ChunkCache | None = getattr(table, "_tl_chunks", None)
+        cache = log_state(table).chunks
         if cache is not None and cache.structure_version == version and cache.rows <= len(data):
             base = tuple(cache.chunks)
         first = sum(c.ref.nrows for c in base)
@@ -132,7 +167,7 @@ def write_snapshot(snap: TableSnapshot, sink: BlobSink,
             if c.ref.nrows != wire.CHUNK_ROWS:
                 break
             prefix.append(c)
-        snap.table._tl_chunks = ChunkCache(snap.structure_version, prefix)
+        log_state(snap.table).chunks = ChunkCache(snap.structure_version, prefix)
     manifest = wire.TableManifest(snap.columns, snap.column_types, [c.ref for c in chunks],
                                   snap.log_mode, increments)
     data = manifest.to_bytes()

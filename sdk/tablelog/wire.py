@@ -304,7 +304,7 @@ def decode_entry(data: bytes) -> Entry:
         raise WireError("entry must be a map")
     version = check_version(obj.get("v"))
     try:
-        kind = Kind(obj.get("kind"))
+        kind = Kind(str(obj.get("kind")))
     except ValueError:
         raise WireError(f"unknown entry kind {obj.get('kind')!r}") from None
     entity = obj.get("entity")
@@ -317,7 +317,7 @@ def decode_entry(data: bytes) -> Entry:
         raise WireError(f"invalid run id {run_id!r}")
     if not isinstance(body, dict):
         raise WireError("entry body must be a map")
-    return Entry(kind, entity, project, run_id, body, version)
+    return Entry(kind, entity, str(project), str(run_id), body, version)
 
 
 def encode_batch(queue_id: str, entries: Iterable[tuple[int, bytes]]) -> bytes:

@@ -39,7 +39,7 @@ from tablelog.artifact import (
 from tablelog.errors import QueueFullError, TablelogError
 from tablelog.queue import LocalArtifact, NewEntry, Queue
 from tablelog.reader import LocalBlobSource
-from tablelog.snapshot import WrittenChunk, write_snapshot
+from tablelog.snapshot import WrittenChunk, log_state, write_snapshot
 
 log = logging.getLogger("tablelog")
 
@@ -270,7 +270,8 @@ class Writer:
                    artifacts: list[tuple[LocalArtifact, Artifact]]) -> None:
         row = dict(req.row)
         for t in req.tables:
-            ref = getattr(t.table, "_tl_ref", None)
+            state = log_state(t.table)
+            ref = state.ref
             if t.artifact is not None or ref is None:
                 art = t.artifact
                 if art is None:  # its first write was lost; write it now
@@ -282,7 +283,7 @@ class Writer:
                 kind = "incremental-table" if t.incremental else t.kind
                 ref = wire.TableRef(art.name, t.key, digest, int(entry.meta.get("nrows", 0)),
                                     int(entry.meta.get("ncols", 0)), kind)
-                t.table._tl_ref = ref
+                state.ref = ref
             row[t.key] = ref
         blobs: list[str] = []
         resolve = self._media_resolver(blobs)
@@ -341,11 +342,11 @@ class Writer:
                                                    {"source_name": pending.path.name})
                 blob_bytes += size
         digest = wire.artifact_digest(written)
+        blobs = wire.artifact_blobs(written)
         body = {"name": art.name, "type": art.type, "description": art.description,
                 "metadata": art.metadata, "aliases": sorted(set(aliases)), "digest": digest,
-                "entries": {k: v.to_plain() for k, v in written.items()},
-                "blobs": wire.artifact_blobs(written)}
-        entry = self._entry(wire.Kind.ARTIFACT, body, tuple(body["blobs"]), blob_bytes)
+                "entries": {k: v.to_plain() for k, v in written.items()}, "blobs": blobs}
+        entry = self._entry(wire.Kind.ARTIFACT, body, tuple(blobs), blob_bytes)
         entries.append(entry)
         artifacts.append((LocalArtifact(self.run.project, art.name, digest, art.type,
                                         wire.packb(body), self.run.key, tuple(aliases)), art))
