@@ -17,18 +17,21 @@ from tablelog_server.api import add_api_routes
 from tablelog_server.auth import KeyRing
 from tablelog_server.blobs import FileBlobStore
 from tablelog_server.config import ServerConfig
-from tablelog_server.messages import auth_middleware, error_middleware
+from tablelog_server.lifecycle import InflightRequests
+from tablelog_server.middleware import auth_middleware, error_middleware
 from tablelog_server.sqlite_store import SqliteMetadataStore
-from tablelog_server.state import BLOBS, CONFIG, KEYS, METADATA, TABLES
+from tablelog_server.state import BLOBS, CONFIG, INFLIGHT, KEYS, METADATA, TABLES
 from tablelog_server.tables import TableReader
 
 
 def create_app(config: ServerConfig) -> web.Application:
     """A ready-to-run application serving the tablelog HTTP API from `config.data_dir`."""
-    # The error middleware is outermost, so authentication failures answer as JSON too.
+    inflight = InflightRequests()
+    # The error middleware is outside auth, so authentication failures answer as JSON too.
     app = web.Application(client_max_size=config.max_body_bytes,
-                          middlewares=[error_middleware, auth_middleware])
+                          middlewares=[inflight.middleware, error_middleware, auth_middleware])
     app[CONFIG] = config
+    app[INFLIGHT] = inflight
     app[KEYS] = KeyRing(config.api_keys)
     app.cleanup_ctx.append(_stores)
     add_api_routes(app)

@@ -8,8 +8,8 @@ Keys: ``--api-key`` (repeatable; entity ``local`` unless ``--entity NAME``) and/
 never runs open.
 
 Shutdown: the signal handlers only set an event; the main coroutine then stops
-accepting connections, lets in-flight requests finish (up to
-``--shutdown-timeout`` seconds) and closes the stores.
+listening, lets in-flight requests finish (up to ``--shutdown-timeout`` seconds;
+see `tablelog_server.lifecycle`) and closes the stores.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from aiohttp import web
 from tablelog_server.app import create_app
 from tablelog_server.config import DEFAULT_ENTITY, ServerConfig, load_keys_file
 from tablelog_server.errors import ConfigError, StorageError
+from tablelog_server.lifecycle import stop_gracefully
+from tablelog_server.state import INFLIGHT
 
 EXIT_USAGE = 2
 
@@ -80,7 +82,8 @@ def _announce(url: str) -> None:
 
 async def serve(config: ServerConfig, *, ready: Callable[[str], None] = _announce) -> None:
     """Serve `config` until SIGTERM/SIGINT, then shut down gracefully."""
-    runner = web.AppRunner(create_app(config), shutdown_timeout=config.shutdown_timeout_s)
+    app = create_app(config)
+    runner = web.AppRunner(app, shutdown_timeout=config.shutdown_timeout_s)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -95,7 +98,7 @@ async def serve(config: ServerConfig, *, ready: Callable[[str], None] = _announc
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await runner.cleanup()
+        await stop_gracefully(runner, app[INFLIGHT], config.shutdown_timeout_s)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,4 @@
-"""Request and answer bodies: JSON or msgpack both ways, query parameters, and
-the middleware that turns errors into ``{"error": ...}`` answers.
+"""Request and answer bodies: JSON or msgpack both ways, and query parameters.
 
 Answers are msgpack when the client sends ``Accept: application/msgpack``, else
 JSON; both carry the same plain data (what `wire.jsonable` makes).
@@ -8,18 +7,13 @@ JSON; both carry the same plain data (what `wire.jsonable` makes).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from tablelog import wire
-from tablelog_server.auth import check_request
-from tablelog_server.errors import AuthenticationError, BadRequestError, RequestError
-from tablelog_server.state import KEYS
-
-log = logging.getLogger("tablelog_server")
+from tablelog_server.errors import BadRequestError
 
 MSGPACK = "application/msgpack"
 _MSGPACK_TYPES = frozenset({MSGPACK, "application/x-msgpack"})
@@ -76,39 +70,3 @@ def int_query(request: web.Request, name: str, *, default: int, minimum: int = 0
 def bool_query(request: web.Request, name: str) -> bool:
     """A flag: 1/true/yes/on (any case) mean true."""
     return request.query.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _http_error_text(exc: web.HTTPException) -> str:
-    # aiohttp's default text is "404: Not Found"; keep real messages (e.g. the 413's).
-    text = exc.text or ""
-    return exc.reason if not text or text.startswith(f"{exc.status}:") else text
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error as ``{"error": ...}`` with its status; a bug answers 500 and is logged."""
-    try:
-        return await handler(request)
-    except RequestError as exc:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else {}
-        return answer(request, {"error": str(exc)}, status=exc.status, headers=headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        headers = {k: v for k, v in exc.headers.items() if k in ("Allow",)}
-        return answer(request, {"error": _http_error_text(exc)}, status=exc.status,
-                      headers=headers)
-    except ConnectionError:
-        raise  # the client went away: nothing to answer
-    except Exception:
-        # Method and path only: headers (which hold the key) are never logged.
-        log.exception("unexpected error serving %s %s", request.method, request.path)
-        return answer(request, {"error": "internal server error"}, status=500)
-
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """401 without a known key, 400 for bad names in the path, 403 for another entity.
-    It runs for unknown paths too, so a 404 tells nothing to a client without a key."""
-    check_request(request, request.config_dict[KEYS])
-    return await handler(request)

@@ -9,11 +9,15 @@ from aiohttp import web
 from tablelog_server.auth import KeyRing
 from tablelog_server.blobs import BlobStore
 from tablelog_server.config import ServerConfig
+from tablelog_server.lifecycle import InflightRequests
 from tablelog_server.metadata import MetadataStore
 from tablelog_server.tables import TableReader
 
 CONFIG = web.AppKey("config", ServerConfig)
 """The `ServerConfig` the application was made with."""
+
+INFLIGHT = web.AppKey("inflight", InflightRequests)
+"""Counts running requests so that shutdown can wait for them (see `lifecycle`)."""
 
 KEYS = web.AppKey("keys", KeyRing)
 """The accepted API keys and the entity each belongs to."""
