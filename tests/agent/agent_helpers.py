@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -81,14 +85,20 @@ def get_json(url: str, path: str, *, key: str = API_KEY) -> Any:
 
 
 def history_steps(url: str, project: str, run_id: str) -> list[int]:
-    """Every `_step` the server holds for a run, following pagination."""
+    """Every `_step` the server holds for a run, following pagination ([] for a run
+    the server does not know yet)."""
     steps: list[int] = []
     offset: int | None = 0
     for _ in range(10_000):  # bounded: 10k pages
         if offset is None:
             return steps
-        page = get_json(url, f"/api/v1/runs/{ENTITY}/{project}/{run_id}/history"
-                             f"?offset={offset}&limit=1000")
+        try:
+            page = get_json(url, f"/api/v1/runs/{ENTITY}/{project}/{run_id}/history"
+                                 f"?offset={offset}&limit=1000")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404 and not steps:
+                return []
+            raise
         steps.extend(int(r["_step"]) for r in page["rows"])
         offset = page.get("next")
     raise AssertionError("history pagination did not end")
@@ -109,3 +119,88 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 60
                            "import sys; from tablelog_agent.cli import main; "
                            "sys.exit(main(sys.argv[1:]))", *args],
                           env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+async def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll `predicate()` (bounded) for conditions no event announces, e.g. a server's
+    state as seen from outside."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+class AgentProcess:
+    """`python -m tablelog_agent` in a subprocess with its own NOTIFY_SOCKET, so tests
+    learn readiness from the agent itself (READY=1) instead of sleeping."""
+
+    def __init__(self, directory: Path, url: str, sock_dir: Path, *args: str,
+                 watchdog_usec: int | None = None, key: str = API_KEY) -> None:
+        self.directory, self.url, self.args = directory, url, args
+        self.sock_path = sock_dir / f"notify-{os.getpid()}-{id(self)}.sock"
+        self.watchdog_usec = watchdog_usec
+        self.key = key
+        self.messages: list[str] = []
+        self.proc: Any = None
+        self._sock: Any = None
+
+    async def start(self) -> AgentProcess:
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(self.sock_path))
+        self._sock.setblocking(False)
+        env = cli_env(self.directory, self.url, TABLELOG_API_KEY=self.key,
+                      NOTIFY_SOCKET=str(self.sock_path))
+        if self.watchdog_usec:
+            env["WATCHDOG_USEC"] = str(self.watchdog_usec)
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tablelog_agent", "--dir", str(self.directory), *self.args,
+            env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        return self
+
+    async def next_message(self, timeout: float = 20.0) -> str:
+        loop = asyncio.get_running_loop()
+        data = await asyncio.wait_for(loop.sock_recv(self._sock, 4096), timeout)
+        text: str = data.decode()
+        self.messages.append(text)
+        return text
+
+    async def wait_for_message(self, line: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = await self.next_message(max(0.01, deadline - time.monotonic()))
+            if line in message.splitlines():
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {line} from the agent")
+
+    def drain_messages(self) -> list[str]:
+        """Every message received so far, reading what is waiting without blocking."""
+        while True:
+            try:
+                self.messages.append(self._sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
+
+    async def ready(self, timeout: float = 20.0) -> AgentProcess:
+        await self.wait_for_message("READY=1", timeout)
+        return self
+
+    async def wait(self, timeout: float = 20.0) -> tuple[int, str]:
+        """Exit status and stderr (kills it if it outlives `timeout`)."""
+        try:
+            _, err = await asyncio.wait_for(self.proc.communicate(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+            raise
+        return int(self.proc.returncode), err.decode()
+
+    async def close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.communicate()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            self.sock_path.unlink(missing_ok=True)

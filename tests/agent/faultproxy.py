@@ -17,7 +17,9 @@ that matches and has uses left is applied (and spends one use). Effects:
 `status` answers without calling the server; `cut="request"` reads part of the
 body, then drops the connection; `cut="response"` forwards, then sends half
 the answer and drops the connection; `delay_s` waits first (alone, or before
-another effect). Unmatched requests are forwarded untouched.
+another effect); `hold_response_s` lets the server handle the request, then
+waits before answering (the window where the server applied a batch the
+client has not heard about: kill the client there). Unmatched requests are forwarded untouched.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"error": "injected by faultproxy"}'
     delay_s: float = 0.0
+    hold_response_s: float = 0.0  # forward, then wait this long before answering
     cut: Literal["request", "response"] | None = None
     times: int | None = 1  # None: forever
+    hits: int = 0  # how many requests it was applied to so far
 
     def matches(self, method: str, path: str, body: bytes | None) -> bool | None:
         """Whether this fault applies; None when that depends on a body not read yet."""
@@ -85,6 +89,7 @@ class FaultProxy:
         self._faults: list[Fault] = []
         self._log: list[Seen] = []
         self._mutex = threading.Lock()
+        self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.port = 0
@@ -121,7 +126,8 @@ class FaultProxy:
         app = web.Application(client_max_size=1 << 31)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._session = aiohttp.ClientSession(auto_decompress=False)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # Held or delayed handlers must not hold up close() for their whole delay.
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
@@ -129,6 +135,7 @@ class FaultProxy:
         return self
 
     async def close(self) -> None:
+        self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -172,6 +179,7 @@ class FaultProxy:
                 if fault.matches(method, path, body) is True:
                     if fault.times is not None:
                         fault.times -= 1
+                    fault.hits += 1
                     return fault
         return None
 
@@ -188,7 +196,7 @@ class FaultProxy:
             body = await request.read()
         fault = self._take_fault(request.method, request.path, body)
         if fault is not None and fault.delay_s:
-            await asyncio.sleep(fault.delay_s)
+            await self._pause(fault.delay_s)
         if fault is not None and fault.cut == "request":
             if body is None:
                 await request.content.readany()  # some of it, then hang up
@@ -201,6 +209,8 @@ class FaultProxy:
             return web.Response(status=fault.status, body=fault.body, headers=fault.headers,
                                 content_type="application/json")
         status, headers, answer = await self._forward(request, body)
+        if fault is not None and fault.hold_response_s:
+            await self._pause(fault.hold_response_s)
         if fault is not None and fault.cut == "response":
             self._record(request, None, True, len(body))
             response = web.StreamResponse(status=status, headers=headers)
@@ -210,6 +220,10 @@ class FaultProxy:
             return _drop(request, response)
         self._record(request, status, fault is not None, len(body))
         return web.Response(status=status, headers=headers, body=answer)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
 
     async def _forward(self, request: web.Request, body: bytes
                        ) -> tuple[int, dict[str, str], bytes]:
