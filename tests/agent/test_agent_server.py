@@ -259,10 +259,11 @@ def test_sync_of_a_moved_directory_uploads_everything(tmp_path: Path, live_serve
     copy = tmp_path / "usb" / "copy"
     copy.parent.mkdir()
     shutil.move(original, copy)
-    done = run_cli("sync", "--dir", str(copy), env=cli_env(tmp_path / "elsewhere",
-                                                           live_server.url))
+    done = run_cli("sync", "--dir", str(copy), "--progress",
+                   env=cli_env(tmp_path / "elsewhere", live_server.url))
     assert done.returncode == 0, done.stderr
     assert "delivered 302 entries" in done.stderr and "0 left" in done.stderr
+    assert "302/302 entries" in done.stderr  # the (forced) progress bar
     assert history_steps(live_server.url, "proj", "r1") == list(range(300))
     version = get_json(live_server.url, "/api/v1/artifacts/local/proj/samples/latest")
     assert set(version["entries"]) == {"img.png"}
