@@ -7,6 +7,7 @@ checks and the entity rule are enforced for every route by
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -22,7 +23,7 @@ from tablelog_server.errors import (
     PayloadTooLargeError,
     UnreadableDataError,
 )
-from tablelog_server.messages import answer, bool_query, int_query, read_data
+from tablelog_server.messages import answer, answer_built, bool_query, int_query, read_data
 from tablelog_server.metadata import ArtifactVersionRecord, RunKey, RunRecord
 from tablelog_server.state import BLOBS, CONFIG, KEYS, METADATA, TABLES
 from tablelog_server.tables import TableQuery
@@ -132,7 +133,7 @@ async def post_batch(request: web.Request) -> web.Response:
     try:
         # No max_size: wire.unpackb passes it to msgpack.unpackb, which has no such
         # argument (reported); the body is already bounded above.
-        batch = wire.decode_batch(raw)
+        batch = await asyncio.to_thread(wire.decode_batch, raw)
     except ValueError as exc:  # wire.WireError: bad envelope or unknown major version
         raise BadRequestError(str(exc)) from None
     results = await apply_batch(batch, entity=_entity(request),
@@ -179,8 +180,9 @@ async def get_history(request: web.Request) -> web.Response:
     if page is None:
         raise NotFoundError(f"no run {key.entity}/{key.project}/{key.run_id}")
     end = page.offset + len(page.rows)
-    return answer(request, {"rows": [_unpack(r, None) for r in page.rows],
-                            "next": end if end < page.total else None})
+    return await answer_built(request, lambda: {
+        "rows": [_unpack(r, None) for r in page.rows],
+        "next": end if end < page.total else None})
 
 
 # -- artifacts and tables -------------------------------------------------------------------
@@ -243,7 +245,7 @@ async def get_table(request: web.Request) -> web.Response:
         sort=request.query.get("sort") or None, desc=bool_query(request, "desc"),
         q=request.query.get("q") or None)
     page = await request.config_dict[TABLES].page(entry.sha256, query)
-    return answer(request, page.to_plain())
+    return await answer_built(request, page.to_plain)
 
 
 def add_api_routes(app: web.Application) -> None:

@@ -52,7 +52,8 @@ def _parser(defaults: ServerConfig) -> argparse.ArgumentParser:
                    help="largest blob (%(default)s)")
     p.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout_s,
                    help="seconds in-flight requests get at shutdown (%(default)s)")
-    p.add_argument("--log-level", default="INFO", help="logging level (%(default)s)")
+    p.add_argument("--log-level", default="INFO", type=str.upper,
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(%(default)s)")
     return p
 
 
@@ -73,7 +74,7 @@ def config_from_args(argv: list[str] | None) -> tuple[ServerConfig, str]:
     config = ServerConfig(data_dir=args.data_dir, api_keys=keys, host=args.host, port=args.port,
                           max_body_bytes=args.max_body_bytes, max_blob_bytes=args.max_blob_bytes,
                           shutdown_timeout_s=args.shutdown_timeout)
-    return config, str(args.log_level).upper()
+    return config, str(args.log_level)
 
 
 def _announce(url: str) -> None:
@@ -92,7 +93,8 @@ async def serve(config: ServerConfig, *, ready: Callable[[str], None] = _announc
         await site.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        host, port = runner.addresses[0][:2]
+        port = runner.addresses[0][1]  # the real one, should --port be 0
+        host = config.host
         ready(f"http://{f'[{host}]' if ':' in host else host}:{port}")
         await stop.wait()
     finally:

@@ -3,6 +3,7 @@ thin authenticated client over an in-process test server."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,9 +85,10 @@ class Api:
         return sha
 
     async def put_blobs(self, blobs: dict[str, bytes]) -> None:
-        """Upload several blobs."""
-        for data in blobs.values():
-            await self.put_blob(data)
+        """Upload several blobs, a few at a time."""
+        pending = list(blobs.values())
+        for start in range(0, len(pending), 8):
+            await asyncio.gather(*(self.put_blob(d) for d in pending[start:start + 8]))
 
     async def send(self, entries: Sequence[bytes], *, queue_id: str = "queue-1",
                    ids: Sequence[int] | None = None) -> list[dict[str, Any]]:

@@ -167,3 +167,14 @@ async def test_non_table_entry_and_unreadable_table(api: Api) -> None:
     await api.send([entry("artifact", artifact_body("mixed", entries, type_="dataset"))])
     await api.get("/api/v1/tables/local/proj/mixed/latest/pic", status=422)
     await api.get("/api/v1/tables/local/proj/mixed/latest/broken", status=422)
+
+
+async def test_a_200k_row_table_pages_and_sorts(api: Api) -> None:
+    n = 200_000  # Table.MAX_ARTIFACT_ROWS
+    rows = [[i, f"r{i % 977}", (i * 7919) % n] for i in range(n)]
+    await log_table(api, rows, name="big")
+    path = "/api/v1/tables/local/proj/big/latest/preds"
+    page = await api.get(path, offset=n - 3, limit=10)
+    assert page["nrows"] == n and page["rows"] == rows[-3:]
+    top = await api.get(path, sort="score", desc="yes", limit=3)
+    assert [r[2] for r in top["rows"]] == [n - 1, n - 2, n - 3]

@@ -100,7 +100,7 @@ def check(status: int) -> None:
     assert status < 500, status
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=300)
 @given(body=batch_bodies())
 async def test_batches(client: TestClient[Any, Any], body: bytes) -> None:
     resp = await client.post("/api/v1/batches", data=body, headers=AUTH)
@@ -108,7 +108,7 @@ async def test_batches(client: TestClient[Any, Any], body: bytes) -> None:
     await resp.read()
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=400)
 @given(body=st.binary(max_size=64) | (plain | st.lists(sha, max_size=3)).map(
     lambda v: msgpack.packb({"sha256": v}, use_bin_type=True)), as_msgpack=st.booleans())
 async def test_missing_blobs(client: TestClient[Any, Any], body: bytes, as_msgpack: bool
