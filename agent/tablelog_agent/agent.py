@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from tenacity import RetryCallState
 
-from tablelog.queue import Queue, QueueStats
+from tablelog.queue import Queue, QueuedEntry, QueueStats
 from tablelog_agent.client import UploadClient
 from tablelog_agent.config import AgentConfig, redact_url
 from tablelog_agent.delivery import BatchDelivery
@@ -67,6 +67,7 @@ class Agent:
         self._client: UploadClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping_sent = False
+        self._ahead: asyncio.Task[list[QueuedEntry]] | None = None  # the next batch, read early
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -165,6 +166,7 @@ class Agent:
             if not worker.done():
                 worker.cancel()
                 await asyncio.gather(worker, return_exceptions=True)
+            await self._drop_ahead()
         self.counters.state = AgentStatus.STOPPED
         return RunResult(reason, self.counters.entries_acked, self.counters.dead_lettered)
 
@@ -194,22 +196,48 @@ class Agent:
 
     async def _deliver_next(self, delivery: BatchDelivery) -> bool:
         """Claim the oldest batch and settle it, retrying forever; False when none is pending."""
-        queue, cfg = self._require_queue(), self.config
+        cfg = self.config
         async for attempt in retrying(base_s=cfg.backoff_base_s, cap_s=cfg.backoff_cap_s,
                                       sleep=self._sleep, before_sleep=self._on_retry):
             with attempt:
                 if self._stop.is_set():
                     raise _Stopped
-                batch = await asyncio.to_thread(
-                    queue.claim_batch, max_entries=cfg.batch_max_entries,
-                    max_bytes=cfg.batch_max_bytes)
+                batch = await self._claim()
                 if not batch:
                     return False
                 self.counters.state = AgentStatus.UPLOADING
-                await delivery.deliver(batch)
+                # Read the next batch from SQLite while this one is on the wire.
+                self._ahead = asyncio.create_task(self._claim_after(batch[-1].id))
+                try:
+                    await delivery.deliver(batch)
+                except BaseException:
+                    await self._drop_ahead()  # the unsettled entries go first next time
+                    raise
                 self.counters.record_success()
                 return True
         raise AssertionError("unreachable: tenacity retries forever")  # pragma: no cover
+
+    async def _claim(self) -> list[QueuedEntry]:
+        """The batch claimed ahead, if it holds anything; else the oldest pending entries
+        (which also picks up dead letters re-queued under their old, lower ids)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            batch = await ahead
+            if batch:
+                return batch
+        return await self._claim_after(0)
+
+    async def _claim_after(self, after_id: int) -> list[QueuedEntry]:
+        cfg = self.config
+        return await asyncio.to_thread(
+            self._require_queue().claim_batch, max_entries=cfg.batch_max_entries,
+            max_bytes=cfg.batch_max_bytes, after_id=after_id)
+
+    async def _drop_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
 
     def _on_retry(self, retry_state: RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
