@@ -231,13 +231,12 @@ def packb(obj: Any, *, resolve: Resolver | None = None) -> bytes:
 
 
 def unpackb(data: bytes | bytearray | memoryview, *, max_size: int = 0) -> Any:
-    """Decode bytes made by `packb`. Raises WireError for anything malformed."""
-    kwargs: dict[str, Any] = {}
-    if max_size:
-        kwargs = {"max_buffer_size": max_size}
+    """Decode bytes made by `packb`. Raises WireError for anything malformed, or
+    for input longer than `max_size` (when given)."""
+    if max_size and len(data) > max_size:
+        raise WireError(f"message of {len(data)} bytes is over the limit of {max_size}")
     try:
-        return msgpack.unpackb(data, raw=False, ext_hook=_ext_hook, strict_map_key=False,
-                               **kwargs)
+        return msgpack.unpackb(data, raw=False, ext_hook=_ext_hook, strict_map_key=False)
     except Exception as exc:  # msgpack raises many unrelated types on garbage
         raise WireError(f"malformed msgpack: {exc}") from exc
 
