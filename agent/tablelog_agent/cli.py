@@ -67,9 +67,16 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "variable: arguments are visible to other users in `ps`)")
 
 
+class _BadSettings(Exception):
+    """Settings that AgentConfig refused; reported as a usage error."""
+
+
 def config_from_args(args: argparse.Namespace, **overrides: object) -> AgentConfig:
-    return AgentConfig.from_env(dir=args.dir, base_url=args.base_url, api_key=args.api_key,
-                                **overrides)
+    try:
+        return AgentConfig.from_env(dir=args.dir, base_url=args.base_url,
+                                    api_key=args.api_key, **overrides)
+    except ValueError as exc:  # e.g. a base URL that is not http(s)
+        raise _BadSettings(f"tablelog {args.command}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,17 +86,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_passthrough(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "agent":
-            return run_agent(args)
-        if args.command == "sync":
-            return _cmd_sync(args)
-        if args.command == "status":
-            return _cmd_status(args)
-        if args.command == "retry-dead":
-            return _cmd_retry_dead(args)
-    except ValueError as exc:  # bad settings (URL, limits): say so, no traceback
-        print(f"tablelog {args.command}: {exc}", file=sys.stderr)
+        return _dispatch(args)
+    except _BadSettings as exc:
+        print(exc, file=sys.stderr)
         return EXIT_UNAVAILABLE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "agent":
+        return run_agent(args)
+    if args.command == "sync":
+        return _cmd_sync(args)
+    if args.command == "status":
+        return _cmd_status(args)
+    if args.command == "retry-dead":
+        return _cmd_retry_dead(args)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 

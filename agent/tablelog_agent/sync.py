@@ -83,8 +83,10 @@ class Progress:
 
 
 async def sync(config: AgentConfig, *, timeout_s: float, progress: bool | None = None,
-               out: TextIO = sys.stderr) -> SyncOutcome:
-    """Drain the queue at config.dir (or watch the agent that does); see the module doc."""
+               out: TextIO | None = None) -> SyncOutcome:
+    """Drain the queue at config.dir (or watch the agent that does); see the module doc.
+    Progress goes to `out` (default: sys.stderr at call time)."""
+    out = out or sys.stderr
     started = time.monotonic()
     outcome = SyncOutcome()
     for _ in range(_TAKEOVERS):

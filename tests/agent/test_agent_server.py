@@ -32,6 +32,7 @@ from faultproxy import Fault, FaultProxy
 
 from tablelog.queue import NewEntry, Queue
 from tablelog_agent.agent import Agent, StopReason
+from tablelog_agent.cli import main
 from tablelog_agent.lock import lock_holder
 
 
@@ -189,37 +190,48 @@ async def test_idle_exit_flag_used_by_the_sdk(tmp_path: Path, live_server: Any,
     assert history_steps(live_server.url, "proj", "r1") == list(range(20))
 
 
-def test_dead_letters_status_and_retry_dead(tmp_path: Path, live_server: Any) -> None:
+def test_dead_letters_status_and_retry_dead(tmp_path: Path, live_server: Any,
+                                           capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     q = tmp_path / "q"
-    env = cli_env(q, live_server.url)
+    for key, value in cli_env(q, live_server.url).items():
+        monkeypatch.setenv(key, value)
     with Queue(q) as queue:
         queue.put_many([run_entry("proj", "r1"), history_entry("proj", "r1", 0),
                         NewEntry(run="proj/r1", kind="history", payload=b"\xc1 not msgpack"),
                         history_entry("proj", "r1", 1)])
-    done = run_cli("sync", "--dir", str(q), env=env)
-    assert done.returncode == 1
-    assert "1 dead-lettered" in done.stderr and "retry-dead" in done.stderr
+    code, _, err = cli(capsys, "sync", "--dir", str(q))
+    assert code == 1
+    assert "1 dead-lettered" in err and "retry-dead" in err
     assert history_steps(live_server.url, "proj", "r1") == [0, 1]
 
-    status = run_cli("status", "--dir", str(q), "--json", env=env)
-    assert status.returncode == 0, status.stderr
-    report = json.loads(status.stdout)
+    code, out, _ = cli(capsys, "status", "--dir", str(q), "--json")
+    assert code == 0
+    report = json.loads(out)
     assert report["queue"]["pending"] == 0 and report["queue"]["dead"] == 1
     (dead,) = report["queue"]["dead_letters"]
     assert dead["kind"] == "history" and "rejected by the server" in dead["reason"]
     assert report["server"]["ok"] is True
     agent = report["agent"]
-    assert agent["running"] is False and agent["pid_alive"] is False
+    assert agent["running"] is False and agent["pid_alive"] is True  # it was this process
     assert agent["entries_acked"] == 3 and agent["last_heartbeat"] > 0
-    text = run_cli("status", "--dir", str(q), env=env)
-    assert "dead       1 entries" in text.stdout and "rejected by the server" in text.stdout
-    for output in (status.stdout, text.stdout, text.stderr, done.stderr):
+    code, text, _ = cli(capsys, "status", "--dir", str(q))
+    assert "dead       1 entries" in text and "rejected by the server" in text
+    for output in (out, text, err):
         assert API_KEY not in output
 
-    again = run_cli("retry-dead", "--dir", str(q), env=env)
-    assert again.returncode == 0 and "re-queued 1 dead letter" in again.stdout
+    code, out, _ = cli(capsys, "retry-dead", "--dir", str(q))
+    assert code == 0 and "re-queued 1 dead letter" in out
     with Queue(q) as queue:
         assert queue.stats().pending == 1 and queue.stats().dead == 0
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`tablelog ARGS` in this process; (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 async def test_status_while_an_agent_runs_and_server_down(
@@ -269,15 +281,16 @@ def test_sync_of_a_moved_directory_uploads_everything(tmp_path: Path, live_serve
     assert set(version["entries"]) == {"img.png"}
 
 
-def test_sync_gives_up_when_the_server_stays_unreachable(tmp_path: Path) -> None:
+def test_sync_gives_up_when_the_server_stays_unreachable(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     q = tmp_path / "q"
     fill(q, "proj", ["r1"], 5)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{s.getsockname()[1]}"
-    done = run_cli("sync", "--dir", str(q), "--timeout", "1", env=cli_env(q, dead_url))
-    assert done.returncode == 3
-    assert "gave up" in done.stderr and "6 left" in done.stderr
+    code, _, err = cli(capsys, "sync", "--dir", str(q), "--timeout", "1", "--base-url", dead_url)
+    assert code == 3
+    assert "gave up" in err and "6 left" in err and "Connect" in err
     with Queue(q) as queue:
         assert queue.stats().pending == 6 and queue.stats().dead == 0
 
@@ -298,8 +311,8 @@ async def test_sync_waits_for_the_running_agent_instead_of_competing(
     assert proxy.count(path="/api/v1/batches") >= 3  # the agent did the work, not sync
 
 
-def test_real_server_413_for_a_blob_dead_letters_its_artifact(tmp_path: Path,
-                                                              server_factory: Any) -> None:
+def test_real_server_413_for_a_blob_dead_letters_its_artifact(
+        tmp_path: Path, server_factory: Any, capsys: pytest.CaptureFixture[str]) -> None:
     server = server_factory(extra_args=["--max-blob-bytes", "100000"])
     q = tmp_path / "q"
     with Queue(q) as queue:
@@ -307,8 +320,9 @@ def test_real_server_413_for_a_blob_dead_letters_its_artifact(tmp_path: Path,
                         artifact_entry(queue, "proj", "r1", "huge", {"x": b"x" * 400_000}),
                         artifact_entry(queue, "proj", "r1", "small", {"y": b"y" * 1000}),
                         history_entry("proj", "r1", 0)])
-    done = run_cli("sync", "--dir", str(q), "--timeout", "10", env=cli_env(q, server.url))
-    assert done.returncode == 1, done.stderr
+    code, _, err = cli(capsys, "sync", "--dir", str(q), "--timeout", "10",
+                       "--base-url", server.url, "--api-key", API_KEY)
+    assert code == 1, err
     with Queue(q) as queue:
         (dead,) = queue.dead_letters()
     assert dead.kind == "artifact" and "413" in dead.reason

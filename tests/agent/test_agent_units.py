@@ -125,7 +125,9 @@ def test_cli_usage_errors_and_missing_queue(tmp_path: Path, capsys: pytest.Captu
     assert exc.value.code == 2
     assert main(["sync", "--dir", str(tmp_path / "none")]) == 1
     assert "no queue" in capsys.readouterr().err
-    assert main(["sync", "--dir", str(tmp_path), "--base-url", "ftp://x"]) in (1, 2)
+    assert main(["sync", "--dir", str(tmp_path), "--base-url", "ftp://u:pw@x"]) == 2
+    err = capsys.readouterr().err
+    assert "base URL must be http" in err and "pw" not in err
 
 
 def test_cli_passes_server_and_demo_through(tmp_path: Path) -> None:
