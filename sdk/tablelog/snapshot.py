@@ -1,17 +1,25 @@
-"""Table snapshots: what `run.log` copies on the caller's thread, and how the
+"""Table snapshots: what `run.log` takes on the caller's thread, and how the
 writer thread turns a snapshot into content-addressed chunks.
 
 Two halves with one contract:
 
-- `take_snapshot(table)` runs on the training thread. It copies only what
-  correctness needs: the schema and the rows that are not already covered by
-  full chunks written for this same table object (the writer records those on
-  the table's `TableLogState`). A table that grows by 1,000 rows copies 1,000
-  rows, not the whole table.
-- `write_snapshot(snapshot, sink)` runs on the writer thread: it encodes rows
-  into chunks of `wire.CHUNK_ROWS` (boundaries at fixed multiples from row 0,
-  so earlier chunks hash the same and are never written twice), hands every
-  blob to `sink`, and returns the manifest entry for the table.
+- `take_snapshot(table)` runs on the training thread and costs O(new rows)
+  pointer copies, no per-row allocation: it keeps the schema, the row count,
+  and a shallow slice of the rows that are not already covered by full chunks
+  of the previous snapshot of the same table object. Chunk boundaries sit at
+  fixed multiples of `wire.CHUNK_ROWS`, so the caller knows which chunks the
+  previous snapshot *will* have produced without waiting for the writer.
+- `write_snapshot(snapshot, sink)` runs on the writer thread, in log order: it
+  takes the previous snapshot's chunks (already written, since the writer is
+  FIFO), encodes the new rows into chunks, hands every blob to `sink`, and
+  returns the manifest entry for the table.
+
+Why a shallow slice is a faithful snapshot: Table only ever appends rows and
+appends cells to the end of rows (add_column); the snapshot records its column
+count and the writer encodes `row[:ncols]`, so later appends do not leak in.
+Replacing a cell of an already-logged row through `table.data[i][j] = x`
+bypasses the Table API and is not tracked (as in wandb, where `.data` is also
+the live list).
 
 INCREMENTAL tables chunk at increment boundaries instead: each log appends
 the new rows' chunks to the chunks of earlier increments of the same run key.
@@ -22,10 +30,11 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tablelog import wire
+from tablelog.errors import TablelogError
 
 # sink(data) -> sha256: store bytes as a blob (idempotent)
 BlobSink = Callable[[bytes], str]
@@ -39,17 +48,24 @@ class WrittenChunk:
     media: tuple[str, ...] = ()
 
 
-@dataclass
-class ChunkCache:
-    """Full chunks the writer stored for one table object, valid while the table's
-    structure version is unchanged (only appends since)."""
+class TableSnapshot:
+    """A table as it was when logged: rows [first, first + len(rows)) are new,
+    rows before `first` are the first `first // CHUNK_ROWS` chunks of `base`."""
 
-    structure_version: int
-    chunks: list[WrittenChunk] = field(default_factory=list)
+    def __init__(self, table: Any, *, first: int, base: TableSnapshot | None) -> None:
+        self.columns: list[str] = list(table.columns)
+        self.column_types: list[Any] = table._column_types_plain()
+        self.log_mode: str = table.log_mode
+        self.structure_version: int = table._structure_version
+        self.first = first
+        self.base = base
+        self.rows: list[list[Any]] = table.data[first:]  # shallow: see the module docstring
+        self.nrows = first + len(self.rows)
+        self.written: list[WrittenChunk] | None = None  # set by the writer
 
     @property
-    def rows(self) -> int:
-        return sum(c.ref.nrows for c in self.chunks)
+    def new_cells(self) -> int:
+        return len(self.rows) * max(1, len(self.columns))
 
 
 @dataclass
@@ -57,11 +73,11 @@ class TableLogState:
     """What the run layer remembers about one table object between logs.
 
     Kept beside the table (not on it), keyed by identity and dropped when the
-    table is garbage-collected. `chunks` and `ref` are written by the writer
-    thread, the rest by the training thread.
+    table is garbage-collected. `ref` is written by the writer thread, the rest
+    by the training thread.
     """
 
-    chunks: ChunkCache | None = None  # full chunks already stored for this object
+    last: TableSnapshot | None = None  # the previous snapshot, for chunk reuse
     ref: wire.TableRef | None = None  # the version its last log produced
     logged: tuple[int, int] | None = None  # (structure version, rows) at last log
     run_id: str | None = None  # INCREMENTAL: the one run it may be logged to
@@ -85,41 +101,23 @@ def log_state(table: Any) -> TableLogState:
     return state
 
 
-@dataclass(frozen=True)
-class TableSnapshot:
-    """A table as it was when logged; rows[i] is the table's row base_rows + i."""
-
-    columns: list[str]
-    column_types: list[Any]
-    log_mode: str
-    base: tuple[WrittenChunk, ...]
-    rows: list[list[Any]]
-    structure_version: int
-    table: Any  # the live table, only to record the chunk cache on it afterwards
-
-    @property
-    def nrows(self) -> int:
-        return sum(c.ref.nrows for c in self.base) + len(self.rows)
-
-
 def take_snapshot(table: Any, *, start_row: int | None = None) -> TableSnapshot:
-    """Copy what the writer needs from `table`, on the caller's thread.
+    """Snapshot `table` on the caller's thread (no per-row copies).
 
-    start_row (INCREMENTAL) copies only the rows from there on, with no base.
+    start_row (INCREMENTAL) takes only the rows from there on, with no base.
     """
-    version = table._structure_version
-    data = table.data
-    base: tuple[WrittenChunk, ...] = ()
     if start_row is not None:
-        first = start_row
-    else:
-        cache = log_state(table).chunks
-        if cache is not None and cache.structure_version == version and cache.rows <= len(data):
-            base = tuple(cache.chunks)
-        first = sum(c.ref.nrows for c in base)
-    rows = [list(r) for r in data[first:]]
-    return TableSnapshot(list(table.columns), table._column_types_plain(), table.log_mode, base,
-                         rows, version, table)
+        return TableSnapshot(table, first=start_row, base=None)
+    state = log_state(table)
+    prev = state.last
+    first, base = 0, None
+    if (prev is not None and prev.structure_version == table._structure_version
+            and prev.nrows <= len(table.data)):
+        first = prev.nrows - prev.nrows % wire.CHUNK_ROWS
+        base = prev if first else None
+    snap = TableSnapshot(table, first=first, base=base)
+    state.last = snap
+    return snap
 
 
 @dataclass(frozen=True)
@@ -132,16 +130,19 @@ class WrittenTable:
     blob_bytes: int
 
 
-def _encode_chunk(rows: list[list[Any]], sink: BlobSink,
-                  resolve: Callable[[Any, list[str]], Any]) -> WrittenChunk:
+MediaResolver = Callable[[Any, list[str]], Any]
+
+
+def _encode_chunk(rows: list[list[Any]], ncols: int, sink: BlobSink,
+                  resolve: MediaResolver) -> WrittenChunk:
     media: list[str] = []
-    data = wire.encode_rows(rows, resolve=lambda obj: resolve(obj, media))
+    cells = [r if len(r) == ncols else r[:ncols] for r in rows]
+    data = wire.encode_rows(cells, resolve=lambda obj: resolve(obj, media))
     sha = sink(data)
     return WrittenChunk(wire.ChunkRef(sha, len(rows), len(data)), tuple(dict.fromkeys(media)))
 
 
-def write_snapshot(snap: TableSnapshot, sink: BlobSink,
-                   resolve: Callable[[Any, list[str]], Any], *,
+def write_snapshot(snap: TableSnapshot, sink: BlobSink, resolve: MediaResolver, *,
                    incremental_base: list[WrittenChunk] | None = None,
                    increments: int = 0) -> WrittenTable:
     """Chunk, encode and store a snapshot; `resolve(obj, media_shas)` turns a media
@@ -150,24 +151,21 @@ def write_snapshot(snap: TableSnapshot, sink: BlobSink,
     For INCREMENTAL logs, `incremental_base` holds the chunks of earlier
     increments; the new rows become new chunks after them.
     """
-    new: list[WrittenChunk] = []
     if incremental_base is not None:
         chunks = list(incremental_base)
-        for i in range(0, len(snap.rows), wire.CHUNK_ROWS):
-            new.append(_encode_chunk(snap.rows[i:i + wire.CHUNK_ROWS], sink, resolve))
-        chunks += new
+    elif snap.base is not None:
+        if snap.base.written is None:
+            raise TablelogError("an earlier log of this table was not persisted, so this "
+                                "log, which builds on it, cannot be either")
+        chunks = snap.base.written[:snap.first // wire.CHUNK_ROWS]
     else:
-        chunks = list(snap.base)
-        for i in range(0, len(snap.rows), wire.CHUNK_ROWS):
-            new.append(_encode_chunk(snap.rows[i:i + wire.CHUNK_ROWS], sink, resolve))
-        chunks += new
-        # Only a prefix of full chunks can be reused by the next log of this object.
-        prefix: list[WrittenChunk] = []
-        for c in chunks:
-            if c.ref.nrows != wire.CHUNK_ROWS:
-                break
-            prefix.append(c)
-        log_state(snap.table).chunks = ChunkCache(snap.structure_version, prefix)
+        chunks = []
+    ncols = len(snap.columns)
+    new = [_encode_chunk(snap.rows[i:i + wire.CHUNK_ROWS], ncols, sink, resolve)
+           for i in range(0, len(snap.rows), wire.CHUNK_ROWS)]
+    chunks += new
+    snap.written = chunks
+    snap.rows, snap.base = [], None  # done with them: free the references
     manifest = wire.TableManifest(snap.columns, snap.column_types, [c.ref for c in chunks],
                                   snap.log_mode, increments)
     data = manifest.to_bytes()

@@ -103,8 +103,8 @@ def _cost(req: Request) -> int:
         n = len(req.row) + 1
         for t in req.tables:
             if t.artifact is not None:
-                n += sum(len(p.snapshot.rows) * max(1, len(p.snapshot.columns))
-                         for p in t.artifact._pending.values() if isinstance(p, PendingTable))
+                n += sum(p.snapshot.new_cells for p in t.artifact._pending.values()
+                         if isinstance(p, PendingTable))
         return n
     return 1
 
@@ -127,6 +127,7 @@ class Writer:
         self._closed = False
         self._warned: set[str] = set()
         self._summary_dirty = False
+        self._touched: list[str] = []  # blobs written (unsynced) for the current group
         self._thread = threading.Thread(target=self._loop, name="tablelog-writer", daemon=True)
         self._thread.start()
 
@@ -210,6 +211,7 @@ class Writer:
                                 f"{reason}. Training goes on; `run.not_persisted` lists them.")
 
     def _write_group(self, group: list[Request]) -> None:
+        self._touched = []
         entries: list[NewEntry] = []
         artifacts: list[tuple[LocalArtifact, Artifact]] = []
         for req in group:
@@ -236,11 +238,20 @@ class Writer:
         with self._cond:
             extra = dict(self._state_extra)
         state = {"summary": self.summary, "incremental": self.incremental, **extra}
+        touched, self._touched = self._touched, []
+        self.queue.blobs.sync(touched)
         _, versions = self.queue.commit(entries, [a for a, _ in artifacts],
                                         {self.run.key: wire.packb(state)})
         for (local, art), version in zip(artifacts, versions, strict=True):
             art.version = f"v{version}"
             art.aliases = sorted({"latest", *local.aliases})
+
+    def _put_blob(self, data: bytes) -> str:
+        """Store a blob without its own fsync; `_write_group` syncs them all at once
+        before the commit that makes entries referencing them visible."""
+        sha = self.queue.blobs.put(data, fsync=False)
+        self._touched.append(sha)
+        return sha
 
     def _add_summary_entry(self, entries: list[NewEntry]) -> None:
         """One summary entry per commit at most: the whole summary, if it changed."""
@@ -261,7 +272,7 @@ class Writer:
             if kind is None:
                 raise TypeError(f"cannot log a value of type {type(obj).__name__}")
             data, meta = obj._encode()
-            sha = self.queue.blobs.put(data)
+            sha = self._put_blob(data)
             blobs.append(sha)
             return wire.MediaRef(kind, sha, len(data), meta)
         return resolve
@@ -300,7 +311,7 @@ class Writer:
                         ) -> tuple[str, dict[str, wire.ManifestEntry]]:
         written: dict[str, wire.ManifestEntry] = {}
         blob_bytes = 0
-        sink = self.queue.blobs.put
+        sink = self._put_blob
         for name, pending in art._pending.items():
             if isinstance(pending, PendingTable):
                 media_blobs: list[str] = []
@@ -337,7 +348,8 @@ class Writer:
                                                    meta)
                 blob_bytes += len(data)
             elif isinstance(pending, PendingFile):
-                sha, size = self.queue.blobs.put_file(pending.path)
+                sha, size = self.queue.blobs.put_file(pending.path, fsync=False)
+                self._touched.append(sha)
                 written[name] = wire.ManifestEntry("file", sha, size,
                                                    {"source_name": pending.path.name})
                 blob_bytes += size
