@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import time
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ from tablelog_agent.lock import AgentLock
 from tablelog_agent.retry import retrying
 from tablelog_agent.sdnotify import Notifier
 from tablelog_agent.state import AgentCounters, AgentStatus
+
+log = logging.getLogger(__name__)
 
 
 class StopReason(StrEnum):
@@ -77,10 +80,10 @@ class Agent:
         try:
             self._queue = await asyncio.to_thread(Queue, self.config.dir)
             self._client = await UploadClient(self.config).__aenter__()
+            await self._write_state()
         except BaseException:
             await self._close_resources()
             raise
-        await self._write_state()
         self._tasks = [asyncio.create_task(self._heartbeat(), name="tablelog-heartbeat")]
         if self._notifier.watchdog_interval_s:
             self._tasks.append(asyncio.create_task(self._watchdog(), name="tablelog-watchdog"))
@@ -126,10 +129,6 @@ class Agent:
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
         self._stop.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
 
     @contextlib.contextmanager
     def signals_handled(self) -> Iterator[None]:
@@ -214,6 +213,7 @@ class Agent:
                     await self._drop_ahead()  # the unsettled entries go first next time
                     raise
                 self.counters.record_success()
+                log.info("settled %d entries (ids %d-%d)", len(batch), batch[0].id, batch[-1].id)
                 return True
         raise AssertionError("unreachable: tenacity retries forever")  # pragma: no cover
 
@@ -245,6 +245,7 @@ class Agent:
         self.counters.state = AgentStatus.BACKING_OFF
         wait = retry_state.upcoming_sleep
         self.counters.next_retry_at = time.time() + wait
+        log.warning("retrying in %.1fs: %s", wait, exc)
         if isinstance(exc, RetryableError):
             self._notifier.status(f"backing off {wait:.1f}s: {exc}"[:200])
 

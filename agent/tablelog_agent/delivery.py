@@ -14,6 +14,7 @@ is dead-lettered.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from tablelog_agent.config import AgentConfig
 from tablelog_agent.errors import PermanentError, RetryableError
 from tablelog_agent.state import AgentCounters
 
+log = logging.getLogger(__name__)
 _SETTLED = frozenset({wire.Status.APPLIED, wire.Status.DUPLICATE})
 
 
@@ -115,6 +117,7 @@ class BatchDelivery:
 
         def move() -> None:
             for entry_id, reason in reasons.items():
+                log.warning("dead-lettering entry %d: %s", entry_id, reason)
                 self._queue.dead_letter(entry_id, reason)
 
         await asyncio.to_thread(move)

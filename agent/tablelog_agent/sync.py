@@ -67,16 +67,16 @@ class Progress:
                          unit_divisor=1024, desc="sync", file=out, leave=True,
                          disable=None if enabled is None else not enabled)
 
-    def show(self, done_entries: int, done_bytes: int, pending: QueueStats | None = None
-             ) -> None:
+    def show(self, done_entries: int, done_bytes: int, pending: QueueStats | None = None,
+             note: str | None = None) -> None:
         if pending is not None:  # entries keep arriving while a job runs
             self.total_entries = max(self.total_entries, done_entries + pending.pending)
             total = max(self._bar.total or 0, done_bytes + pending.pending_bytes)
             if total != self._bar.total:
                 self._bar.total = total
         self._bar.update(max(0, done_bytes - self._bar.n))
-        self._bar.set_postfix_str(f"{done_entries:,}/{self.total_entries:,} entries",
-                                  refresh=False)
+        text = f"{done_entries:,}/{self.total_entries:,} entries"
+        self._bar.set_postfix_str(f"{text}; {note}" if note else text, refresh=False)
 
     def close(self) -> None:
         self._bar.close()
@@ -138,7 +138,8 @@ async def _stall_guard(agent: Agent, timeout_s: float, bar: Progress,
         now_mark = (c.entries_acked + c.dead_lettered, c.blob_bytes_uploaded)
         if now_mark != mark:
             mark, last_progress = now_mark, time.monotonic()
-        bar.show(c.entries_acked + c.dead_lettered, c.bytes_acked)
+        note = f"retrying: {(c.last_error or '')[:60]}" if c.consecutive_failures else None
+        bar.show(c.entries_acked + c.dead_lettered, c.bytes_acked, note=note)
         if c.consecutive_failures and time.monotonic() - last_progress >= timeout_s:
             outcome.timed_out = True
             agent.request_stop()
