@@ -13,8 +13,8 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tablelog.errors import QueueError, QueueFullError
@@ -149,9 +149,25 @@ class BlobStore:
             for path in targets:
                 _fsync_path(path)
             return
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="tablelog-fsync") as pool:
-            for _ in pool.map(_fsync_path, targets):
-                pass
+        # Plain daemon threads, not concurrent.futures: the writer also syncs while the
+        # interpreter exits, when executors refuse new work.
+        pending = iter(targets)
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    path = next(pending, None)
+                if path is None:
+                    return
+                _fsync_path(path)
+
+        threads = [threading.Thread(target=work, name="tablelog-fsync", daemon=True)
+                   for _ in range(min(8, len(targets)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
 
 def _fsync_path(path: Path) -> None:
