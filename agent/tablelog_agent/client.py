@@ -115,15 +115,6 @@ class UploadClient:
             raise RetryableError("POST /api/v1/batches: answer has no 'results' list")
         return results
 
-    async def healthy(self, timeout: float = 2.0) -> bool:
-        """True when GET /healthz answers 200 within `timeout`."""
-        try:
-            async with self.session.get(f"{self._base}/healthz",
-                                        timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                return resp.status == 200
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            return False
-
     # -- plumbing ------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
