@@ -18,8 +18,10 @@ torch is imported by nobody here, the tensor is recognised by its class.
 The pixels compared by ``==`` and returned by `to_data_array` are the pixels
 after that conversion (for files: decoded from the file). PNG and BMP are
 lossless, so once encoded the private pixel copy is dropped and decoded again
-from the bytes when needed; with JPEG the copy is kept, so equality of a
-value never changes because it was encoded.
+from the bytes when needed; with JPEG the copy is kept, so the pixels of a
+value never change because it was encoded. Two images whose encoded bytes are
+the same are equal: a JPEG image read back from storage equals the value it
+was stored from, though its decoded pixels differ slightly from the input.
 """
 
 from __future__ import annotations

@@ -172,6 +172,15 @@ def _missing_to_none(values: list[Any]) -> list[Any]:
     return [None if is_missing(v) and type(v) is not float else v for v in values]
 
 
+def _column_label(label: Any) -> Any:
+    """A DataFrame label as a column name: str and int kept, anything else as str."""
+    if isinstance(label, np.integer):
+        return label.item()
+    if isinstance(label, str) or (isinstance(label, int) and not isinstance(label, bool)):
+        return label
+    return str(label)
+
+
 def frame_columns(frame: Any) -> tuple[list[Any], list[list[Any]]]:
     """A DataFrame's column labels and one list of cells per column."""
     try:
@@ -180,9 +189,7 @@ def frame_columns(frame: Any) -> tuple[list[Any], list[list[Any]]]:
         raise TableTypeError("a DataFrame was given but pandas cannot be imported") from exc
     if not isinstance(frame, pd.DataFrame):
         raise TableTypeError(f"dataframe must be a pandas.DataFrame, got {type(frame).__name__}")
-    labels = [c if isinstance(c, str) else c.item() if isinstance(c, np.integer)
-              else c if isinstance(c, int) and not isinstance(c, bool) else str(c)
-              for c in frame.columns]
+    labels = [_column_label(c) for c in frame.columns]
     values: list[list[Any]] = []
     for j in range(frame.shape[1]):
         series = frame.iloc[:, j]

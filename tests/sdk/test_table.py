@@ -467,6 +467,9 @@ def test_set_pk_and_foreign_keys() -> None:
     with pytest.raises(TypeError, match="cannot be cast to primary key"):
         people.set_pk("age")
     assert people._structure_version == 0 and people.get_column("age") == [30, 40]
+    with_none = make(["name"], [["ann"], [None]])
+    with pytest.raises(TypeError, match="Existing data None"):
+        with_none.set_pk("name")  # keys are never None
     people.set_pk("name")
     assert people._column_types_plain()[0] == {"wb_type": "primaryKey"}
     with pytest.raises(ValueError, match="only one"):
@@ -568,6 +571,16 @@ def test_from_wire_loads_any_union_types() -> None:  # (ref 19)
 def test_from_wire_checks_the_shape_of_its_input() -> None:
     with pytest.raises(errors.WireError):
         Table._from_wire(["a", "b"], [{"wb_type": "number"}], [])
+
+
+def test_timestamps_travel_as_utc_milliseconds() -> None:  # (ref 18)
+    table = make(["t"], [[dt.datetime(2024, 1, 1, 12, 30)], [dt.date(2024, 1, 2)],
+                         [np.datetime64("2024-01-03T04:05:06.789")]])
+    stored = wire.decode_rows(wire.encode_rows(table.data))
+    assert stored == [[dt.datetime(2024, 1, 1, 12, 30, tzinfo=dt.UTC)],
+                      [dt.datetime(2024, 1, 2, tzinfo=dt.UTC)],
+                      [dt.datetime(2024, 1, 3, 4, 5, 6, 789000, tzinfo=dt.UTC)]]
+    assert Table._from_wire(table.columns, table._column_types_plain(), stored) == table
 
 
 def test_timestamps_compare_by_instant() -> None:
