@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from tablelog._table_cells import cell_type_error, row_length_error, short_repr
+from tablelog._table_cells import NUMERIC_KINDS, cell_type_error, row_length_error, short_repr
 from tablelog.dtypes import ANY, DType, check_column, dtype_from_spec, is_missing, optional
 from tablelog.errors import TableRowError, TableTypeError
 
-_NUMERIC_KINDS = "biuf"
 Rows = list[list[Any]]
 
 
@@ -194,7 +193,7 @@ def frame_columns(frame: Any) -> tuple[list[Any], list[list[Any]]]:
     for j in range(frame.shape[1]):
         series = frame.iloc[:, j]
         kind = getattr(series.dtype, "kind", "O")
-        if isinstance(series.dtype, np.dtype) and kind in _NUMERIC_KINDS:
+        if isinstance(series.dtype, np.dtype) and kind in NUMERIC_KINDS:
             values.append(series.to_numpy().tolist())
         elif kind == "M":  # datetimes: tolist() gives Timestamps; keep stdlib datetimes
             values.append([None if v is pd.NaT else v.to_pydatetime() for v in series.tolist()])
@@ -207,7 +206,7 @@ def frame_columns(frame: Any) -> tuple[list[Any], list[list[Any]]]:
 
 def ndarray_columns(array: np.ndarray[Any, Any]) -> list[list[Any]] | None:
     """Per-column cells of a numeric 2-D array (None for other dtypes: go row by row)."""
-    if array.dtype.kind not in _NUMERIC_KINDS:
+    if array.dtype.kind not in NUMERIC_KINDS:
         return None
     return [array[:, j].tolist() for j in range(array.shape[1])]
 
@@ -217,7 +216,7 @@ def column_values(data: Any, name: Any) -> list[Any]:
     if isinstance(data, list):
         return list(data)
     if isinstance(data, np.ndarray):
-        if data.ndim == 1 and data.dtype.kind in _NUMERIC_KINDS:
+        if data.ndim == 1 and data.dtype.kind in NUMERIC_KINDS:
             return data.tolist()  # type: ignore[no-any-return]
         return list(data)
     raise TableTypeError(f"add_column({name!r}, data) needs data as a list or numpy array, "

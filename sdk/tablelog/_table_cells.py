@@ -12,10 +12,9 @@ import numpy as np
 
 from tablelog.dtypes import DType, admits_none, is_missing, type_of
 from tablelog.errors import TableRowError, TableTypeError
+from tablelog.wire import _timestamp_ms as timestamp_ms  # the precision tables are stored with
 
-_UTC = _dt.UTC
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
-_NUMERIC_KINDS = "biuf"
+NUMERIC_KINDS = "biuf"  # numpy dtype kinds that convert to plain numbers
 
 
 class TableIndex(int):
@@ -88,14 +87,9 @@ def cast_error(column: Any, dtype: DType, value: Any, row: int) -> TableTypeErro
 
 
 def _as_utc_ms(value: Any) -> int | None:
-    """A timestamp as ms since the epoch, naive taken as UTC (the precision stored)."""
-    if isinstance(value, np.datetime64):
-        return int(value.astype("datetime64[ms]").astype(np.int64))
-    if isinstance(value, _dt.datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=_UTC)
-        return (aware - _EPOCH) // _dt.timedelta(milliseconds=1)
-    if isinstance(value, _dt.date):
-        return _as_utc_ms(_dt.datetime(value.year, value.month, value.day))
+    """A timestamp as stored on the wire (ms since the epoch, naive as UTC); None if not one."""
+    if isinstance(value, _dt.date | np.datetime64):
+        return timestamp_ms(value)
     return None
 
 
@@ -111,7 +105,7 @@ def cells_equal(a: Any, b: Any) -> bool:
             left, right = np.asarray(a), np.asarray(b)
             if left.shape != right.shape:
                 return False
-            if left.dtype.kind in _NUMERIC_KINDS and right.dtype.kind in _NUMERIC_KINDS:
+            if left.dtype.kind in NUMERIC_KINDS and right.dtype.kind in NUMERIC_KINDS:
                 return bool(np.array_equal(left, right, equal_nan=True))
             return all(cells_equal(x, y) for x, y in zip(left.ravel().tolist(),
                                                          right.ravel().tolist(), strict=True))
