@@ -3,7 +3,7 @@ nothing starts until a runner starts it (see `tablelog_server.cli`).
 
 The stores open in a `cleanup_ctx` when the application starts and close when
 it stops, after in-flight requests have finished. Routes come from separate
-modules (`add_api_routes`; a web viewer can add its own next to it).
+modules: `add_api_routes` (the HTTP API) and `add_viewer_routes` (the web viewer).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tablelog_server.middleware import auth_middleware, error_middleware
 from tablelog_server.sqlite_store import SqliteMetadataStore
 from tablelog_server.state import BLOBS, CONFIG, INFLIGHT, KEYS, METADATA, TABLES
 from tablelog_server.tables import TableReader
+from tablelog_server.viewer import add_viewer_routes
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -35,6 +36,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app[KEYS] = KeyRing(config.api_keys)
     app.cleanup_ctx.append(_stores)
     add_api_routes(app)
+    add_viewer_routes(app)  # after _stores: its cleanup context needs the table reader
     return app
 
 

@@ -20,8 +20,14 @@ from tablelog_server.errors import (
     PermissionDeniedError,
 )
 
-PUBLIC_ROUTES = frozenset({"/healthz"})
-"""Routes (by their canonical path) served without a key."""
+PUBLIC_ROUTES = frozenset({"/healthz", "/login", "/logout", "/static"})
+"""Routes (by their canonical path) served without a key: the health check, and the
+web viewer's login form and static files."""
+
+VIEWER_ROUTE_PREFIX = "viewer."
+"""Routes whose name starts with this are the web viewer's pages: they take a session
+cookie (or a key) and apply the same entity rule themselves
+(`tablelog_server.viewer.access.viewer_page`)."""
 
 NAME_PARAMS = ("entity", "project", "run_id", "name")
 """Path parameters that hold names; each must pass `wire.is_valid_name`."""
@@ -65,6 +71,8 @@ def check_request(request: web.Request, keys: KeyRing) -> None:
     in the path (400), and no entity but the key's own (403)."""
     resource = request.match_info.route.resource
     if resource is not None and resource.canonical in PUBLIC_ROUTES:
+        return
+    if resource is not None and (resource.name or "").startswith(VIEWER_ROUTE_PREFIX):
         return
     entity = request_entity(request, keys)
     params = request.match_info

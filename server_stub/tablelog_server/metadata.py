@@ -154,6 +154,17 @@ class HistoryPage:
 
 
 @dataclass(frozen=True)
+class ArtifactRecord:
+    """An artifact of a project: its type, how many versions it has, and the runs
+    that logged them (for listings such as the viewer's project page)."""
+
+    name: str
+    type: str
+    versions: int
+    run_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ArtifactVersionRecord:
     """One version of an artifact; `metadata` and `entries` are msgpack bytes."""
 
@@ -215,6 +226,10 @@ class MetadataStore(Protocol):
     async def artifact_version(self, entity: str, project: str, name: str,
                                ref: str | int) -> ArtifactVersionRecord | None:
         """One version, by alias (str) or version number (int); None when unknown."""
+        ...
+
+    async def artifacts(self, entity: str, project: str) -> list[ArtifactRecord]:
+        """The project's artifacts, by name (empty when there are none or no project)."""
         ...
 
     async def close(self) -> None:

@@ -26,6 +26,7 @@ from tablelog_server.errors import EntryRejectedError
 from tablelog_server.metadata import (
     ApplyResult,
     ArtifactLog,
+    ArtifactRecord,
     ArtifactVersionRecord,
     Change,
     ConfigReplace,
@@ -244,6 +245,23 @@ class SqliteMetadataStore:
                        f"WHERE {where} AND al.alias = ?")
             row = conn.execute(sql, (entity, project, name, ref)).fetchone()
             return None if row is None else _version_record(conn, row)
+
+        return await self._read(query)
+
+    async def artifacts(self, entity: str, project: str) -> list[ArtifactRecord]:
+        """The project's artifacts with their version counts and logging runs, by name."""
+        def query(conn: sqlite3.Connection) -> list[ArtifactRecord]:
+            # Run ids are wire names (no commas), so GROUP_CONCAT's list splits safely.
+            rows = conn.execute(
+                "SELECT a.name, a.type, count(v.id), group_concat(DISTINCT v.run_id) "
+                "FROM artifacts a JOIN projects p ON p.id = a.project_id "
+                "JOIN entities e ON e.id = p.entity_id "
+                "LEFT JOIN artifact_versions v ON v.artifact_id = a.id "
+                "WHERE e.name = ? AND p.name = ? GROUP BY a.id ORDER BY a.name",
+                (entity, project)).fetchall()
+            return [ArtifactRecord(name, type_, count,
+                                   tuple(sorted(run_ids.split(","))) if run_ids else ())
+                    for name, type_, count, run_ids in rows]
 
         return await self._read(query)
 

@@ -4,11 +4,12 @@ A table is a manifest blob (`wire.TableManifest`: columns, column types and
 row-chunk references) plus one blob per chunk. An unsorted, unfiltered page
 reads only the chunks that cover ``[offset, offset + limit)``.
 
-Sorting or filtering (`q`, a case-insensitive text match across cells) needs
-every row once: chunks are read one at a time and only the sort column (or
-the matching row numbers) is kept. The result — an array of row numbers in
-page order — is cached per (manifest, sort, desc, q) in a small LRU, so paging
-through a sorted table does not sort it again.
+Sorting or filtering (`q`, a case-insensitive text match across cells, and/or
+`where`, a row predicate such as the viewer's ``score > 0.5``) needs every row
+once: chunks are read one at a time and only the sort column (or the matching
+row numbers) is kept. The result — an array of row numbers in page order — is
+cached per (manifest, sort, desc, q, where) in a small LRU, so paging through a
+sorted table does not sort it again.
 """
 
 from __future__ import annotations
@@ -56,16 +57,24 @@ class LRUCache(Generic[K, V]):
             self._items.popitem(last=False)
 
 
+RowPredicate = Callable[[list[Any]], bool]
+"""Keeps a row (a list of cells in column order) when it answers True. It must be
+hashable and compare equal to an equivalent predicate (e.g. a frozen dataclass):
+it is part of the cache key of the row order."""
+
+
 @dataclass(frozen=True)
 class TableQuery:
     """What a page asks for: rows ``[offset, offset + limit)`` of the table, after
-    keeping the rows matching `q` (if any) and sorting by column `sort` (if any)."""
+    keeping the rows matching `q` and `where` (if given) and sorting by column
+    `sort` (if any)."""
 
     offset: int = 0
     limit: int = 1000
     sort: str | None = None
     desc: bool = False
     q: str | None = None
+    where: RowPredicate | None = None
 
 
 @dataclass(frozen=True)
@@ -116,8 +125,8 @@ class TableReader:
                  cached_orders: int = 8) -> None:
         self.blobs = blobs
         self._manifests: LRUCache[str, wire.TableManifest] = LRUCache(cached_manifests)
-        self._orders: LRUCache[tuple[str, str | None, bool, str | None], array[int]] = (
-            LRUCache(cached_orders))
+        self._orders: LRUCache[tuple[str, str | None, bool, str | None, RowPredicate | None],
+                               array[int]] = LRUCache(cached_orders)
 
     async def manifest(self, sha256: str) -> wire.TableManifest:
         """The table manifest stored in blob `sha256`."""
@@ -147,7 +156,7 @@ class TableReader:
         starts = [0]
         for chunk in manifest.chunks:
             starts.append(starts[-1] + chunk.nrows)
-        if query.sort is None and not query.q:
+        if query.sort is None and not query.q and query.where is None:
             total = starts[-1]
             wanted: Sequence[int] = range(query.offset, min(query.offset + query.limit, total))
         else:
@@ -178,7 +187,7 @@ class TableReader:
                      query: TableQuery) -> array[int]:
         """Row numbers matching `q`, sorted by `sort` — computed once per cache entry."""
         needle = query.q.lower() if query.q else None
-        key = (manifest_sha, query.sort, query.desc, needle)
+        key = (manifest_sha, query.sort, query.desc, needle, query.where)
         cached = self._orders.get(key)
         if cached is not None:
             return cached
@@ -188,7 +197,7 @@ class TableReader:
         row_number = 0
         for ref in manifest.chunks:
             rows = await self._chunk(ref.sha256)
-            scan = _scan_chunk(rows, row_number, needle, column)
+            scan = _scan_chunk(rows, row_number, needle, column, query.where)
             numbers, values = await asyncio.to_thread(scan)
             kept_rows.extend(numbers)
             sort_values.extend(values)
@@ -201,13 +210,15 @@ class TableReader:
         return order
 
 
-def _scan_chunk(rows: list[list[Any]], first: int, needle: str | None,
-                column: int | None) -> Callable[[], tuple[list[int], list[Any]]]:
+def _scan_chunk(rows: list[list[Any]], first: int, needle: str | None, column: int | None,
+                where: RowPredicate | None) -> Callable[[], tuple[list[int], list[Any]]]:
     def scan() -> tuple[list[int], list[Any]]:
         numbers: list[int] = []
         values: list[Any] = []
         for i, row in enumerate(rows):
             if needle is not None and not any(needle in cell_text(c).lower() for c in row):
+                continue
+            if where is not None and not where(row):
                 continue
             numbers.append(first + i)
             if column is not None:

@@ -1,0 +1,75 @@
+"""The web viewer: server-rendered HTML pages over the same stores as the API.
+
+| path | page |
+|---|---|
+| ``/login`` (GET, POST), ``/logout`` (POST) | the login form; a session cookie (public) |
+| ``/static/…`` | the stylesheet and the small script (public) |
+| ``/`` | the entity's projects |
+| ``/p/{entity}/{project}`` | its runs (name, state, start, summary) and artifacts |
+| ``/p/{entity}/{project}/runs/{run_id}`` | config, summary, metric charts, tables |
+| ``/p/{entity}/{project}/artifacts/{name}`` | versions and aliases |
+| ``/p/{entity}/{project}/artifacts/{name}/{version}`` | one version's entries |
+| ``/p/{entity}/{project}/tables/{name}/{version}/{entry}`` | a table or joined table |
+| ``/blobs/{sha256}`` | media for the pages (images, audio, video) |
+
+No template engine and no JavaScript framework: pages are built by small
+functions (`viewer.html` escapes everything that is not markup they made), the
+only script is a static file, and every page has a strict
+Content-Security-Policy. Access rules are in `viewer.access`; every route but
+the public ones is registered through `viewer_page`, and named ``viewer.*`` so
+the API key middleware leaves it to the viewer (`tablelog_server.auth`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from tablelog_server.api import get_blob
+from tablelog_server.state import TABLES
+from tablelog_server.viewer import pages, table_page
+from tablelog_server.viewer.access import (
+    SESSIONS,
+    SessionStore,
+    login,
+    login_form,
+    logout,
+    viewer_page,
+)
+from tablelog_server.viewer.joins import Joiner
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+async def _blob(request: web.Request, entity: str) -> web.StreamResponse:
+    """A blob for a page (an image, a clip), for a logged-in session."""
+    return await get_blob(request)
+
+
+async def _joiner(app: web.Application) -> AsyncIterator[None]:
+    """The joiner needs the table reader, which exists once the stores are open."""
+    app[table_page.JOINER] = Joiner(app[TABLES])
+    yield
+
+
+def add_viewer_routes(app: web.Application, *, sessions: SessionStore | None = None) -> None:
+    """Register the viewer's pages on `app` (after the stores' cleanup context)."""
+    app[SESSIONS] = sessions if sessions is not None else SessionStore()
+    app.cleanup_ctx.append(_joiner)
+    add = app.router.add_get
+    add("/login", login_form, name="viewer.login")
+    app.router.add_post("/login", login, name="viewer.login")
+    app.router.add_post("/logout", logout, name="viewer.logout")
+    app.router.add_static("/static", STATIC_DIR, name="viewer.static")
+    add("/", viewer_page(pages.home), name="viewer.home")
+    add("/blobs/{sha256}", viewer_page(_blob), name="viewer.blob")
+    base = "/p/{entity}/{project}"
+    add(base, viewer_page(pages.project), name="viewer.project")
+    add(f"{base}/runs/{{run_id}}", viewer_page(pages.run), name="viewer.run")
+    add(f"{base}/artifacts/{{name}}", viewer_page(pages.artifact), name="viewer.artifact")
+    add(f"{base}/artifacts/{{name}}/{{version}}", viewer_page(pages.artifact_version),
+        name="viewer.artifact_version")
+    add(f"{base}/tables/{{name}}/{{version}}/{{entry:.+}}", viewer_page(table_page.table),
+        name="viewer.table")

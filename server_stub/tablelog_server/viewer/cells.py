@@ -1,0 +1,113 @@
+"""How one table cell and one column type look on a page (pure functions, no I/O).
+
+Cells are rendered from the decoded wire values, not from their JSON form, so a
+user's dict that happens to hold ``"_type": "image-file"`` is shown as a dict,
+never mistaken for an image. Media cells point at ``/blobs/<sha256>``, the
+viewer's session-checked blob route; a sha256 is checked before it becomes part
+of a URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from tablelog import wire
+from tablelog_server.viewer.html import Html, el, url
+
+MAX_TEXT_CHARS = 2000  # longer strings are cut on the page (the full value is in the API)
+
+
+def blob_url(sha256: str) -> str:
+    """Where the viewer serves a blob (session-checked)."""
+    return url("blobs", sha256)
+
+
+def type_label(plain: Any) -> str:
+    """A column type as a short label: ``number``, ``string?`` (optional), ``image``,
+    ``number | string``."""
+    if not isinstance(plain, Mapping):
+        return "?"
+    name = str(plain.get("wb_type", "?"))
+    if name == "union":
+        members = (plain.get("params") or {}).get("allowed_types") or []
+        labels = [type_label(m) for m in members if isinstance(m, Mapping)]
+        optional = "none" in labels and len(labels) > 1
+        rest = [label for label in labels if label != "none"]
+        return " | ".join(rest) + ("?" if optional else "") if rest else "none"
+    return name.removesuffix("-file")
+
+
+def _media(ref: wire.MediaRef) -> Html:
+    if not wire.is_sha256(ref.sha256):
+        return el("span", {"class": "bad"}, f"[{ref.kind}: bad address]")
+    src = blob_url(ref.sha256)
+    meta = ref.meta if isinstance(ref.meta, Mapping) else {}
+    caption = meta.get("caption")
+    caption_el = el("span", {"class": "caption"}, str(caption)) if caption else None
+    fmt = str(meta.get("format", ""))
+    if ref.kind == "image" or (ref.kind == "video" and fmt == "gif"):
+        alt = str(caption) if caption else f"{ref.kind} {ref.sha256[:12]}"
+        size = (f"{meta.get('width')}×{meta.get('height')}"
+                if meta.get("width") and meta.get("height") else None)
+        return el("figure", {"class": "media image"},
+                  el("a", {"href": src, "target": "_blank", "rel": "noopener",
+                           "title": f"open full size{f' ({size})' if size else ''}"},
+                     el("img", {"class": "thumb", "src": src, "alt": alt, "loading": "lazy"})),
+                  caption_el)
+    if ref.kind == "audio":
+        return el("figure", {"class": "media audio"},
+                  el("audio", {"controls": True, "preload": "none", "src": src}), caption_el)
+    if ref.kind == "video":
+        return el("figure", {"class": "media video"},
+                  el("video", {"controls": True, "preload": "metadata", "src": src,
+                               "class": "thumb"}), caption_el)
+    label = "open HTML" if ref.kind == "html" else f"open {ref.kind}"
+    return el("figure", {"class": f"media {ref.kind}"},
+              el("a", {"href": src, "target": "_blank", "rel": "noopener"}, label), caption_el)
+
+
+def _number(value: float | int) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return f"{value:.6g}"
+
+
+def render_cell(value: Any, *,
+                table_link: Callable[[wire.TableRef], str | None] = lambda _ref: None) -> Html:
+    """One cell. `table_link` gives the viewer URL of a nested table reference."""
+    if value is None:
+        return el("span", {"class": "null"}, "—")
+    if isinstance(value, bool | int | float):
+        return el("span", {"class": "num"}, _number(value))
+    if isinstance(value, str):
+        text = value if len(value) <= MAX_TEXT_CHARS else value[:MAX_TEXT_CHARS] + "…"
+        return el("span", {"class": "text"}, text)
+    if isinstance(value, wire.MediaRef):
+        return _media(value)
+    if isinstance(value, wire.TableRef):
+        href = table_link(value)
+        label = f"{value.entry} ({value.nrows} rows)"
+        return el("a", {"href": href}, label) if href else el("span", None, label)
+    if isinstance(value, dt.datetime):
+        return el("time", {"datetime": value.isoformat()}, value.isoformat(sep=" "))
+    if isinstance(value, np.ndarray):
+        shape = "×".join(str(n) for n in value.shape) or "scalar"
+        preview = json.dumps(wire.jsonable(value.ravel()[:8]), default=str)
+        return el("code", {"class": "array", "title": f"{value.dtype} array"},
+                  f"array {shape} {preview[:120]}{'…' if value.size > 8 else ''}")
+    text = json.dumps(wire.jsonable(value), default=str, ensure_ascii=False)
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS] + "…"
+    return el("code", {"class": "json"}, text)

@@ -1,0 +1,110 @@
+"""Pieces several viewer pages share: viewer URLs, artifact version lookup, time
+formatting and the Python snippets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from aiohttp import web
+
+from tablelog import wire
+from tablelog_server.errors import BadRequestError, NotFoundError, UnreadableDataError
+from tablelog_server.metadata import ArtifactVersionRecord
+from tablelog_server.state import METADATA
+from tablelog_server.viewer.html import py_str, url
+
+_VERSION_REF = re.compile(r"^v(\d{1,18})$")
+
+
+def project_url(entity: str, project: str) -> str:
+    """The project page."""
+    return url("p", entity, project)
+
+
+def run_url(entity: str, project: str, run_id: str) -> str:
+    """The run page."""
+    return url("p", entity, project, "runs", run_id)
+
+
+def artifact_url(entity: str, project: str, name: str, version: str | None = None) -> str:
+    """The artifact page, or one version's page."""
+    if version is None:
+        return url("p", entity, project, "artifacts", name)
+    return url("p", entity, project, "artifacts", name, version)
+
+
+def table_url(entity: str, project: str, name: str, version: str, entry: str,
+              **query: object) -> str:
+    """The table page of an entry (a table or joined table) of an artifact version."""
+    return url("p", entity, project, "tables", name, version, entry, **query)
+
+
+def fmt_time(timestamp: float | None) -> str:
+    """A UTC time to the second, or '—'."""
+    if timestamp is None:
+        return "—"
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt_bytes(size: int) -> str:
+    """A size in B, KiB, MiB or GiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def unpack(data: bytes | None, default: Any) -> Any:
+    """A stored msgpack value (wire values kept: media and table refs stay objects)."""
+    return default if data is None else wire.unpackb(data)
+
+
+def entries_of(version: ArtifactVersionRecord) -> dict[str, wire.ManifestEntry]:
+    """A version's entries, decoded; `UnreadableDataError` for a malformed manifest."""
+    plain = unpack(version.entries, {})
+    try:
+        return {str(name): wire.ManifestEntry.from_plain(e) for name, e in plain.items()}
+    except (ValueError, AttributeError) as exc:
+        raise UnreadableDataError(f"artifact {version.name}:{version.label} has a malformed "
+                                  f"manifest: {exc}") from None
+
+
+async def artifact_version(request: web.Request) -> ArtifactVersionRecord:
+    """The version the path names (``vN`` or an alias); 400/404 as in the API."""
+    info = request.match_info
+    ref_text = info["version"]
+    match = _VERSION_REF.match(ref_text)
+    if match is None and not wire.is_valid_name(ref_text):
+        raise BadRequestError(f"invalid alias {ref_text!r}")
+    ref: str | int = int(match.group(1)) if match else ref_text
+    record = await request.config_dict[METADATA].artifact_version(
+        info["entity"], info["project"], info["name"], ref)
+    if record is None:
+        raise NotFoundError(f"no version {ref_text!r} of artifact "
+                            f"{info['entity']}/{info['project']}/{info['name']}")
+    return record
+
+
+def api_lines() -> list[str]:
+    """The first lines of every snippet: an `Api` for the same server and key."""
+    return ["import tablelog",
+            "api = tablelog.Api()  # reads TABLELOG_BASE_URL and TABLELOG_API_KEY"]
+
+
+def artifact_path(entity: str, project: str, name: str, version: str) -> str:
+    """``entity/project/name:version`` as `use_artifact` and `Api.artifact` take it."""
+    return f"{entity}/{project}/{name}:{version}"
+
+
+def entry_snippet(entity: str, project: str, name: str, version: str, entry: str,
+                  *, suffix: str = "") -> list[str]:
+    """Python that reads one artifact entry, with `Api` and inside a run."""
+    path = py_str(artifact_path(entity, project, name, version))
+    return [*api_lines(),
+            f"table = api.artifact({path}).get({py_str(entry)}){suffix}",
+            "# or, inside a run:",
+            f"table = run.use_artifact({path}).get({py_str(entry)}){suffix}"]
