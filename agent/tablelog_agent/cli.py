@@ -85,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in _PASSTHROUGH:
         return _run_passthrough(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command in ("agent", "sync"):
+        from tablelog_agent.memory import pin_mmap_threshold
+
+        pin_mmap_threshold()  # uploads stream large buffers: keep RSS flat
     try:
         return _dispatch(args)
     except _BadSettings as exc:

@@ -145,3 +145,14 @@ def test_retry_dead_on_an_empty_queue(tmp_path: Path, capsys: pytest.CaptureFixt
     fill(tmp_path, "proj", ["r1"], 1)
     assert main(["retry-dead", "--dir", str(tmp_path)]) == 0
     assert "re-queued 0 dead letters" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc knob")
+def test_mmap_threshold_is_pinned_on_glibc() -> None:
+    import platform
+
+    from tablelog_agent.memory import pin_mmap_threshold
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert pin_mmap_threshold() is True
