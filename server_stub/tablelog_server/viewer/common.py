@@ -4,6 +4,7 @@ formatting and the Python snippets."""
 from __future__ import annotations
 
 import datetime as dt
+import keyword
 import re
 from typing import Any
 
@@ -104,7 +105,9 @@ def entry_snippet(entity: str, project: str, name: str, version: str, entry: str
                   *, suffix: str = "") -> list[str]:
     """Python that reads one artifact entry, with `Api` and inside a run."""
     path = py_str(artifact_path(entity, project, name, version))
+    usable = entry.isidentifier() and not keyword.iskeyword(entry)
+    var = entry if usable and entry not in ("api", "run", "tablelog") else "table"
     return [*api_lines(),
-            f"table = api.artifact({path}).get({py_str(entry)}){suffix}",
+            f"{var} = api.artifact({path}).get({py_str(entry)}){suffix}",
             "# or, inside a run:",
-            f"table = run.use_artifact({path}).get({py_str(entry)}){suffix}"]
+            f"{var} = run.use_artifact({path}).get({py_str(entry)}){suffix}"]

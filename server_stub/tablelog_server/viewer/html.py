@@ -67,12 +67,14 @@ def _flatten(children: Iterable[Child], out: list[str]) -> None:
     for child in children:
         if child is None or child is False:
             continue
-        if isinstance(child, str):  # Html is a str: esc keeps it as it is
-            out.append(esc(child))
+        if isinstance(child, Html):
+            out.append(child)
+        elif isinstance(child, str):  # text: quotes need no escaping outside attributes
+            out.append(html.escape(child, quote=False))
         elif isinstance(child, Iterable) and not isinstance(child, bytes | Mapping):
             _flatten(child, out)
         else:
-            out.append(esc(child))
+            out.append(html.escape(str(child), quote=False))
 
 
 def el(tag: str, attrs: Mapping[str, object] | None = None, *children: Child) -> Html:
@@ -131,6 +133,7 @@ def document(title: str, body: Child, *, entity: str | None,
            el("meta", {"charset": "utf-8"}),
            el("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
            el("title", None, title, " · tablelog"),
+           el("link", {"rel": "icon", "href": "/static/favicon.svg", "type": "image/svg+xml"}),
            el("link", {"rel": "stylesheet", "href": "/static/viewer.css"}),
            el("script", {"src": "/static/viewer.js", "defer": True})),
         el("body", None,

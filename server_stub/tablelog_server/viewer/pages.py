@@ -226,9 +226,11 @@ async def run(request: web.Request, entity: str) -> web.Response:
                   summary.items(), key=lambda kv: str(kv[0])) if not str(k).startswith("_")),
                   empty="No summary."))),
         python_box(*c.api_lines(),
-                   f"run = api.run({py_str(f'{entity}/{key.project}/{key.run_id}')})",
-                   "history = run.history()  # a list of dicts, one per step",
-                   *(c.entry_snippet(entity, key.project, t.artifact, "latest", t.entry)[2]
+                   f"logged = api.run({py_str(f'{entity}/{key.project}/{key.run_id}')})",
+                   "history = logged.history()  # a list of dicts, one per step",
+                   *(["# its tables, from inside a run (or with api.artifact):"] if tables
+                     else []),
+                   *(c.entry_snippet(entity, key.project, t.artifact, "latest", t.entry)[4]
                      for t in list(tables.values())[:3]))]
     return page_response(document(record.name or record.run_id, body, entity=entity,
                                   crumbs=_crumbs(entity, key.project)))

@@ -1,0 +1,140 @@
+"""The viewer's pure pieces: filter expressions, the server-side join (checked
+against the SDK's `JoinedTable.to_table`), charts, and cell rendering."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+
+import numpy as np
+import pytest
+
+import tablelog as wandb
+from tablelog import wire
+from tablelog_server.viewer.cells import render_cell, type_label
+from tablelog_server.viewer.charts import line_chart, scalar_series, thin
+from tablelog_server.viewer.filters import ColumnFilter, parse_filter
+from tablelog_server.viewer.html import Html, el, url
+from tablelog_server.viewer.joins import hash_join
+
+COLUMNS = ["id", "score", "label", "my col"]
+
+
+@pytest.mark.parametrize(("text", "column", "op", "value"), [
+    ("score > 0.5", "score", ">", 0.5),
+    ("score>=1e-3", "score", ">=", 0.001),
+    ("label == cat", "label", "==", "cat"),
+    ("label = 'a b'", "label", "=", "a b"),
+    ('"my col" != 3', "my col", "!=", 3.0),
+    ("`my col` ~ Dog", "my col", "~", "Dog"),
+    ("label == null", "label", "==", None),
+    ("id < -2", "id", "<", -2.0),
+])
+def test_expressions_over_known_columns(text: str, column: str, op: str, value: object) -> None:
+    where = parse_filter(text, COLUMNS).where
+    assert where == ColumnFilter(column, COLUMNS.index(column), op, value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["cat", "nosuch > 3", "score >", "score > true",
+                                  "just some words", "<script>"])
+def test_anything_else_is_a_text_match(text: str) -> None:
+    flt = parse_filter(text, COLUMNS)
+    assert flt.where is None and flt.text == text
+    assert not parse_filter("   ", COLUMNS).active
+
+
+def test_column_filters_compare_like_the_cells() -> None:
+    rows = [[1, 0.7, "cat", "A dog"], [2, None, "dog", None], [3, float("nan"), "cat", 5],
+            [4, True, None, "x"], [5, 0.2, "bird", "hotdog"]]
+
+    def kept(text: str) -> list[int]:
+        flt = parse_filter(text, COLUMNS)
+        return [r[0] for r in rows if flt.matches(r)]
+
+    assert kept("score > 0.5") == [1]  # None, NaN and booleans are not numbers
+    assert kept("score != 0.7") == [2, 3, 4, 5]
+    assert kept("label == cat") == [1, 3]
+    assert kept("label != cat") == [2, 4, 5]
+    assert kept("label == null") == [4]
+    assert kept("label > c") == [1, 2, 3]  # strings by their order; None never
+    assert kept("my col ~ DOG") == []  # a bare name stops at the space: text match
+    assert kept("`my col` ~ DOG") == [1, 5]
+    assert kept("`my col` == 5") == [3]
+    assert kept("hot") == [5]
+
+
+def _sdk_join(left: list[list[object]], right: list[list[object]], how: str
+              ) -> tuple[list[str], list[list[object]]]:
+    t1 = wandb.Table(columns=["k", "a", "x"], data=left)
+    t2 = wandb.Table(columns=["k", "b", "x"], data=right)
+    joined = wandb.JoinedTable(t1, t2, "k").to_table(how=how)
+    return list(joined.columns), [list(r) for r in joined.data]
+
+
+@pytest.mark.parametrize("how", ["inner", "left", "outer"])
+def test_hash_join_matches_the_sdk(how: str) -> None:
+    rnd = random.Random(7)
+    for _ in range(30):
+        left = [[rnd.choice([None, *range(6)]), rnd.random(), f"l{i}"]
+                for i in range(rnd.randrange(12))]
+        right = [[rnd.choice([None, *range(6)]), rnd.random(), f"r{i}"]
+                 for i in range(rnd.randrange(12))]
+        columns, rows, cut = hash_join(["k", "a", "x"], left, ["k", "b", "x"], right,
+                                       "k", "k", how)
+        assert (columns, rows) == _sdk_join(left, right, how) and not cut
+    assert columns == ["k", "a", "x_1", "b", "x_2"]
+
+
+def test_hash_join_bounds_its_output_and_joins_unhashable_keys() -> None:
+    left = [[[1, 2], "a"], [[3], "b"]] + [[0, i] for i in range(10)]
+    right = [[[1, 2], "A"]] + [[0, -i] for i in range(10)]
+    _, rows, cut = hash_join(["k", "l"], left, ["k", "r"], right, "k", "k", "inner",
+                             max_output=50)
+    assert rows[0] == [[1, 2], "a", "A"] and len(rows) == 50 and cut
+    with pytest.raises(ValueError, match="how"):
+        hash_join(["k"], [], ["k"], [], "k", "k", "cross")
+
+
+def test_scalar_series_and_charts() -> None:
+    rows = [{"_step": s, "loss": 1 / (s + 1), "ok": True, "bad": float("nan"), "_t": 3,
+             "name": "x"} for s in range(1000)]
+    series = scalar_series(rows)
+    assert list(series) == ["loss"] and len(series["loss"]) == 1000
+    assert len(thin(series["loss"])) == 400 and thin(series["loss"])[-1] == series["loss"][-1]
+    svg = line_chart("loss <x>", series["loss"])
+    assert "<polyline" in svg and "loss &lt;x&gt;" in svg and "style=" not in svg
+    assert "<circle" in line_chart("one", [(0.0, 1.0)])
+
+
+def test_type_labels() -> None:
+    optional = {"wb_type": "union", "params": {"allowed_types": [
+        {"wb_type": "none"}, {"wb_type": "number"}]}}
+    mixed = {"wb_type": "union", "params": {"allowed_types": [
+        {"wb_type": "number"}, {"wb_type": "string"}]}}
+    assert [type_label(t) for t in (optional, mixed, {"wb_type": "image-file"}, None)] == [
+        "number?", "number | string", "image", "?"]
+
+
+def test_cells_render_media_and_values_as_escaped_markup() -> None:
+    sha = "ab" * 32
+    audio = render_cell(wire.MediaRef("audio", sha, 10, {"caption": "<b>"}))
+    assert f'<audio controls preload="none" src="/blobs/{sha}">' in audio and "&lt;b&gt;" in audio
+    gif = render_cell(wire.MediaRef("video", sha, 10, {"format": "gif"}))
+    assert '<img class="thumb"' in gif
+    mp4 = render_cell(wire.MediaRef("video", sha, 10, {"format": "mp4"}))
+    assert "<video controls" in mp4
+    assert "open HTML" in render_cell(wire.MediaRef("html", sha, 10, {}))
+    assert "bad address" in render_cell(wire.MediaRef("image", "../../etc", 1, {}))
+    assert "array 2×3" in render_cell(np.zeros((2, 3)))
+    assert "2024-01-02 03:04:05+00:00" in render_cell(
+        dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    assert render_cell(math.inf).endswith(">∞</span>") and "NaN" in render_cell(math.nan)
+    assert "&lt;i&gt;" in render_cell({"<i>": 1}) and "true" in render_cell(True)
+    assert "…" in render_cell("x" * 5000)
+
+
+def test_html_builder_escapes_text_and_attributes() -> None:
+    page = el("a", {"href": '"><script>', "title": None, "hidden": True}, "<b>", Html("<i>ok</i>"))
+    assert page == '<a href="&quot;&gt;&lt;script&gt;" hidden>&lt;b&gt;<i>ok</i></a>'
+    assert url("p", "a/b", "c d", q="x y", empty="", none=None) == "/p/a%2Fb/c%20d?q=x+y"
