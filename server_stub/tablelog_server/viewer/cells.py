@@ -55,7 +55,7 @@ def _media(ref: wire.MediaRef) -> Html:
         alt = str(caption) if caption else f"{ref.kind} {ref.sha256[:12]}"
         size = (f"{meta.get('width')}×{meta.get('height')}"
                 if meta.get("width") and meta.get("height") else None)
-        return el("figure", {"class": "media image"},
+        return el("figure", {"class": f"media {ref.kind}"},
                   el("a", {"href": src, "target": "_blank", "rel": "noopener",
                            "title": f"open full size{f' ({size})' if size else ''}"},
                      el("img", {"class": "thumb", "src": src, "alt": alt, "loading": "lazy"})),

@@ -194,8 +194,9 @@ async def run(request: web.Request, entity: str) -> web.Response:
     table_items = []
     for t in tables.values():
         labels = [(versions.get(t.artifact, {}).get(d), step, n) for step, d, n in t.logs]
-        links = [el("a", {"href": c.table_url(entity, key.project, t.artifact, label, t.entry),
-                          "class": "version"}, label,
+        links = [el("span", {"class": "logged"},
+                    el("a", {"href": c.table_url(entity, key.project, t.artifact, label,
+                                                 t.entry), "class": "version"}, label),
                     el("span", {"class": "dim"},
                        f" ({n} rows{'' if step is None else f', step {step}'})"))
                  if label else el("span", {"class": "dim"}, "not uploaded yet")

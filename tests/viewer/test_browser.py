@@ -1,0 +1,249 @@
+"""The web viewer in a real browser: headless Chromium (Debian's, installed by
+``.ci/install-browser``) driven by selenium against ``tablelog server`` in a
+subprocess, filled by real SDK logging and ``tablelog sync``.
+
+If Chromium cannot be started the tests fail, saying how to install it: they
+never skip. Screenshots (1200×800) are written to the test's temp dir; set
+``TABLELOG_SCREENSHOTS=docs/screenshots`` to refresh the ones in the docs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import API_KEY, ServerProcess, free_port
+from tests.viewer.browser import WINDOW, BrowserUnavailable, start_browser, stop_browser
+from tests.viewer.sample_data import (
+    ALL_ROWS,
+    FIRST_ROWS,
+    XSS_IMG,
+    XSS_SCRIPT,
+    SampleRun,
+    log_sample,
+    sync,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+WAIT_S = 15.0
+RECORD_ALERTS = ("window.__alerts = []; window.alert = window.confirm = window.prompt = "
+                 "(m) => { window.__alerts.push(String(m)); };")
+VISIBLE_IMAGES_LOADED = """
+const visible = [...document.images].filter(i => i.getBoundingClientRect().top < innerHeight);
+return visible.length > 0 && visible.every(i => i.complete && i.naturalWidth > 0);
+"""
+
+
+@dataclass
+class Site:
+    """The server and what the sample logged to it."""
+
+    server: ServerProcess
+    sample: SampleRun
+
+    def url(self, path: str) -> str:
+        return f"{self.server.url}{path}"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A server holding the sample project, logged with the SDK and synced."""
+    root = tmp_path_factory.mktemp("viewer-site")
+    (root / "server").mkdir()
+    server = ServerProcess(data_dir=root / "server", port=free_port()).start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in {"TABLELOG_DIR": str(root / "queue"), "TABLELOG_MODE": "online",
+                                "TABLELOG_AGENT_AUTOSTART": "0",
+                                "TABLELOG_BASE_URL": server.url,
+                                "TABLELOG_API_KEY": API_KEY}.items():
+                mp.setenv(name, value)
+            sample = log_sample()
+        sync(root / "queue", server.url, API_KEY)
+        yield Site(server, sample)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium with a fresh profile; fails (never skips) without one."""
+    profile = Path(tempfile.mkdtemp(prefix="tablelog-chromium-"))
+    try:
+        driver = start_browser(profile)
+    except BrowserUnavailable as exc:
+        shutil.rmtree(profile, ignore_errors=True)
+        pytest.fail(f"the viewer's browser tests need headless Chromium: {exc}", pytrace=False)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_ALERTS})
+    try:
+        yield driver
+    finally:
+        stop_browser(driver, profile)
+
+
+def _wait(driver: Any, condition: Any, what: str) -> Any:
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, WAIT_S).until(condition)
+    except TimeoutException:
+        raise AssertionError(f"gave up after {WAIT_S}s waiting for {what} on "
+                             f"{driver.current_url}") from None
+
+
+def _by(css: str) -> tuple[str, str]:
+    from selenium.webdriver.common.by import By
+
+    return (By.CSS_SELECTOR, css)
+
+
+def _column(driver: Any, index: int) -> list[str]:
+    """The text of one data column on the page (index 0 is the first table column)."""
+    return [td.text for td in driver.find_elements(
+        *_by(f"#rows tbody tr td:nth-child({index + 2})"))]
+
+
+def _screenshot(driver: Any, tmp_path: Path, name: str) -> None:
+    """Save a 1200×800 PNG; copy it to $TABLELOG_SCREENSHOTS when that is set."""
+    path = tmp_path / f"{name}.png"
+    assert driver.save_screenshot(str(path)), name
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == WINDOW
+    target = os.environ.get("TABLELOG_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(target) / path.name)
+
+
+def _no_alerts_or_console_errors(driver: Any) -> None:
+    assert driver.execute_script("return window.__alerts") == [], "a page ran an alert()"
+    errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
+              and "/login - Failed to load resource" not in e["message"]]  # the wrong key
+    assert errors == [], errors  # e.g. a CSP violation, a missing image
+
+
+def _logged_in(driver: Any, site: Site) -> None:
+    driver.get(site.url("/"))
+    if "/login" in driver.current_url:
+        driver.find_element(*_by("#api_key")).send_keys(API_KEY)
+        driver.find_element(*_by("form.login button")).click()
+        _wait(driver, lambda d: "/login" not in d.current_url, "the login to finish")
+
+
+def test_log_in_open_a_run_and_browse_its_table(site: Site, browser: Any,
+                                                tmp_path: Path) -> None:
+    driver = browser
+    driver.delete_all_cookies()
+    driver.get(site.url("/p/local/vision"))
+    assert "/login?next=" in driver.current_url
+    _screenshot(driver, tmp_path, "login")
+    driver.find_element(*_by("#api_key")).send_keys("wrong-key")
+    driver.find_element(*_by("form.login button")).click()
+    assert "Unknown API key" in driver.find_element(*_by("form.login .error")).text
+    driver.find_element(*_by("#api_key")).send_keys(API_KEY)
+    driver.find_element(*_by("form.login button")).click()
+    _wait(driver, lambda d: d.current_url.endswith("/p/local/vision"), "the project page")
+    (cookie,) = [c for c in driver.get_cookies() if c["name"] == "tablelog_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and API_KEY not in cookie["value"]
+    assert driver.execute_script("return document.cookie") == ""  # invisible to scripts
+    _screenshot(driver, tmp_path, "project")
+
+    driver.find_element(*_by("table.runs a")).click()  # the run, by its name
+    assert driver.find_element(*_by("h1")).text == site.sample.run_name
+    assert len(driver.find_elements(*_by("svg.chart polyline"))) == 2  # loss, accuracy
+    assert [e.text for e in driver.find_elements(*_by("figure.metric strong"))] == [
+        "loss", "accuracy"]
+    _screenshot(driver, tmp_path, "run")
+    preds = driver.find_elements(*_by("ul.tables a.version[href*='-preds/']"))
+    assert [a.text for a in preds] == ["v0", "v1"]
+    preds[1].click()
+
+    _wait(driver, lambda d: d.execute_script(VISIBLE_IMAGES_LOADED), "thumbnails to load")
+    assert "run.use_artifact(" in driver.find_element(*_by("#python-snippet")).text
+    assert _column(driver, 0) == [str(i) for i in range(50)]
+    thumb = driver.find_element(*_by("#rows img.thumb"))
+    assert driver.execute_script("return arguments[0].naturalWidth", thumb) == 24
+    assert thumb.get_attribute("alt") == "#0 cat"
+    notes = _column(driver, 5)
+    assert notes[3] == XSS_SCRIPT and notes[4] == XSS_IMG  # shown as text
+    assert driver.find_elements(*_by('img[src="x"]')) == []
+    _screenshot(driver, tmp_path, "table")
+    full_size = driver.find_element(*_by("#rows figure.image a"))
+    table_url = driver.current_url
+    driver.get(full_size.get_attribute("href"))
+    assert driver.execute_script("return document.images[0].naturalWidth") == 24
+    driver.get(table_url)
+
+    driver.find_element(*_by(".pager a[rel=next]")).click()  # page 2
+    assert _column(driver, 0)[0] == "50"
+    assert "rows 51–100 of 120" in driver.find_element(*_by(".pager")).text
+
+    driver.find_element(*_by("#rows thead a.sort[href*='sort=score']")).click()
+    scores = [float(s) for s in _column(driver, 4)]
+    assert scores == sorted(scores) and driver.current_url.endswith("sort=score")
+    driver.find_element(*_by("#rows thead a.sort[href*='sort=score']")).click()
+    scores = [float(s) for s in _column(driver, 4)]
+    assert scores == sorted(scores, reverse=True) and "desc=1" in driver.current_url
+
+    box = driver.find_element(*_by("#filter"))
+    box.send_keys("score > 0.9")
+    box.submit()
+    scores = [float(s) for s in _column(driver, 4)]
+    assert scores and all(s > 0.9 for s in scores)
+    assert "expression: score > 0.9" in driver.find_element(*_by("form.filter")).text
+
+    driver.find_element(*_by("#versions a.version[href*='/v0/']")).click()  # an older version
+    assert f"{FIRST_ROWS} rows" in driver.find_element(*_by("p.facts")).text
+    assert driver.find_element(*_by("#versions [aria-current=page]")).text == "v0"
+    driver.find_element(*_by("#versions a.version[href*='/v1/']")).click()
+    driver.find_element(*_by("#versions a.since")).click()  # rows added since v0
+    note = driver.find_element(*_by("#since-note")).text
+    assert f"{ALL_ROWS - FIRST_ROWS} rows after the first {FIRST_ROWS}" in note
+    assert _column(driver, 0)[0] == str(FIRST_ROWS)
+    _screenshot(driver, tmp_path, "rows-added")
+    _no_alerts_or_console_errors(driver)
+
+
+def test_media_plays_and_joined_tables_switch(site: Site, browser: Any, tmp_path: Path) -> None:
+    driver = browser
+    _logged_in(driver, site)
+    run_id = site.sample.run_id
+    driver.get(site.url(f"/p/local/vision/tables/run-{run_id}-clips/latest/clips"))
+    audio = driver.find_elements(*_by("#rows audio[controls]"))
+    assert len(audio) == 3
+    fetched = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0]).then(r => done([r.status, r.headers.get('content-type')]));",
+        audio[0].get_attribute("src"))
+    assert fetched == [200, "audio/wav"]  # the session cookie reaches the blob route
+    duration = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; const a = arguments[0];"
+        "a.addEventListener('loadedmetadata', () => done(a.duration)); a.load();", audio[0])
+    assert duration == pytest.approx(0.25, abs=0.01)
+    _wait(driver, lambda d: d.execute_script(VISIBLE_IMAGES_LOADED), "GIFs to load")
+    assert len(driver.find_elements(*_by("#rows figure.video img.thumb"))) == 3  # GIF as img
+
+    driver.get(site.url("/p/local/vision/tables/eval/latest/compared"))
+    assert _column(driver, 0) == ["2", "3", "4", "5"]  # inner: ids in both tables
+    driver.find_element(*_by(".hows a[href*='how=outer']")).click()
+    assert _column(driver, 0) == [str(i) for i in range(9)]
+    assert driver.find_element(*_by(".hows [aria-current=page]")).text == "outer"
+    _screenshot(driver, tmp_path, "joined")
+    _no_alerts_or_console_errors(driver)
+
+    driver.find_element(*_by("form.logout button")).click()
+    assert driver.current_url.endswith("/login")
+    driver.get(site.url("/p/local/vision"))
+    assert "/login?next=" in driver.current_url
