@@ -26,7 +26,8 @@ from tablelog_agent.errors import PermanentError, RetryableError
 from tablelog_agent.state import AgentCounters
 
 log = logging.getLogger(__name__)
-_SETTLED = frozenset({wire.Status.APPLIED, wire.Status.DUPLICATE})
+_SETTLED = frozenset({str(wire.Status.APPLIED), str(wire.Status.DUPLICATE)})
+_NO_RESULT: dict[str, Any] = {}
 
 
 class BatchDelivery:
@@ -88,22 +89,25 @@ class BatchDelivery:
     async def _apply_results(self, pending: list[QueuedEntry], results: list[dict[str, Any]],
                              extra_needs: dict[int, set[str]]) -> list[QueuedEntry]:
         by_id = {r.get("id"): r for r in results}
-        acked: list[QueuedEntry] = []
+        # The common answer settles everything: one pass over plain strings.
+        acked = [e for e in pending if by_id.get(e.id, _NO_RESULT).get("status") in _SETTLED]
         dead: dict[int, str] = {}
         again: list[QueuedEntry] = []
-        for entry in pending:
-            result = by_id.get(entry.id) or {}
-            status = result.get("status")
-            if status in _SETTLED:
-                acked.append(entry)
-            elif status == wire.Status.REJECTED:
-                dead[entry.id] = f"rejected by the server: {result.get('reason') or 'no reason'}"
-            else:  # missing_blobs, deferred, or no answer for it: send again
-                if status == wire.Status.MISSING_BLOBS:
+        if len(acked) < len(pending):
+            for entry in pending:
+                result = by_id.get(entry.id, _NO_RESULT)
+                status = result.get("status")
+                if status in _SETTLED:
+                    continue
+                if status == wire.Status.REJECTED:
+                    dead[entry.id] = ("rejected by the server: "
+                                      f"{result.get('reason') or 'no reason'}")
+                    continue
+                if status == wire.Status.MISSING_BLOBS:  # upload them, then send again
                     named = result.get("missing") or []
                     extra_needs.setdefault(entry.id, set()).update(
                         s for s in named if wire.is_sha256(s))
-                again.append(entry)
+                again.append(entry)  # deferred, missing blobs, or no answer: send again
         if acked:
             await asyncio.to_thread(self._queue.ack, [e.id for e in acked])
             self._counters.entries_acked += len(acked)
@@ -129,6 +133,8 @@ class BatchDelivery:
                             extra_needs: dict[int, set[str]]) -> list[QueuedEntry]:
         """Make sure the server holds every blob `pending` needs; dead-letter the entries
         whose blobs cannot be sent and return the others."""
+        if not extra_needs and not any(e.blobs for e in pending):
+            return pending  # history, summaries, configs: the usual batch
         needs = {e.id: set(e.blobs) | extra_needs.get(e.id, set()) for e in pending}
         wanted = list(dict.fromkeys(s for e in pending for s in sorted(needs[e.id])))
         if not wanted:
