@@ -52,6 +52,7 @@ async def test_run_page_has_config_summary_charts_and_tables(uploader: Uploader,
     assert f'href="{PREDS}/v0/preds"' in page and f'href="{PREDS}/v2/preds"' in page
     assert "(10 rows, step 3)" in page and "(15 rows, step 5)" in page
     assert 'api.run("local/proj/run1")' in page
+    assert 'href="/p/local/proj/artifacts/pairs">pairs</a><span class="dim"> dataset' in page
     assert 'run.use_artifact("local/proj/run-run1-preds:latest").get("preds")' in page
 
 

@@ -204,6 +204,11 @@ async def run(request: web.Request, entity: str) -> web.Response:
         table_items.append(el("li", None, el("strong", None, t.entry), " ",
                               el("span", {"class": "dim"}, t.kind.replace("-", " ")), ": ",
                               links))
+    logged = [a for a in await metadata.artifacts(entity, key.project)
+              if key.run_id in a.run_ids]
+    artifact_items = [el("li", None, el("a", {"href": c.artifact_url(entity, key.project, a.name)},
+                                        a.name), el("span", {"class": "dim"}, f" {a.type}"))
+                      for a in logged]
     series = scalar_series(rows)
     cut = (el("p", {"class": "note"}, f"Charts and tables use the first {len(rows)} of "
                                        f"{total} history rows.") if total > len(rows) else None)
@@ -218,6 +223,9 @@ async def run(request: web.Request, entity: str) -> web.Response:
         el("ul", {"class": "tables"}, table_items) if table_items else el(
             "p", {"class": "empty"}, "No tables logged."),
         el("h2", None, "Metrics"), cut, charts(series),
+        el("h2", None, "Artifacts"),
+        el("ul", {"class": "artifacts"}, artifact_items) if artifact_items else el(
+            "p", {"class": "empty"}, "No artifacts."),
         el("div", {"class": "columns"},
            el("section", None, el("h2", None, "Config"),
               key_values(((str(k), render_cell(v)) for k, v in sorted(
