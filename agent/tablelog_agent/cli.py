@@ -89,11 +89,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tablelog_agent.memory import pin_mmap_threshold
 
         pin_mmap_threshold()  # uploads stream large buffers: keep RSS flat
+    from tablelog.errors import QueueError
+
     try:
         return _dispatch(args)
     except _BadSettings as exc:
         print(exc, file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except (QueueError, OSError) as exc:  # e.g. a queue directory we may not write
+        print(f"tablelog {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _dispatch(args: argparse.Namespace) -> int:

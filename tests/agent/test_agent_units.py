@@ -156,3 +156,12 @@ def test_mmap_threshold_is_pinned_on_glibc() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not glibc")
     assert pin_mmap_threshold() is True
+
+
+def test_unusable_queue_directory_is_a_clear_error(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["agent", "--dir", str(blocker / "q"), "--idle-exit", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tablelog agent: ") and "Traceback" not in err
