@@ -99,6 +99,8 @@ async def sync(config: AgentConfig, *, timeout_s: float, progress: bool | None =
                 continue  # another agent started this instant: watch it instead
         if await _watch(config, holder, timeout_s, progress, out, outcome):
             break
+    else:  # the lock changed hands every time we looked: give up rather than spin
+        raise AgentLockedError(str(config.dir), lock_holder(config.dir))
     outcome.elapsed_s = time.monotonic() - started
     return outcome
 
