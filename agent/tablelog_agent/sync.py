@@ -173,8 +173,10 @@ async def _watch(config: AgentConfig, holder: int, timeout_s: float, progress: b
                     last_progress = time.monotonic()
                 previous = stats
                 bar.show(done_entries, done_bytes, stats)
-                outcome.entries, outcome.bytes = done_entries, done_bytes
                 outcome.dead, outcome.left = stats.dead - dead_before, stats.pending
+                # pending shrinks for dead letters too; those were not delivered
+                outcome.entries = max(0, done_entries - outcome.dead)
+                outcome.bytes = done_bytes
                 if stats.pending == 0:
                     return True
                 if lock_holder(config.dir) is None or not pid_alive(holder):
