@@ -48,6 +48,8 @@ class StopReason(StrEnum):
 
 @dataclass(frozen=True)
 class RunResult:
+    """What `Agent.run` did: why it returned, and its totals."""
+
     reason: StopReason
     entries_acked: int
     dead_lettered: int

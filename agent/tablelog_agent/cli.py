@@ -22,6 +22,7 @@ log = logging.getLogger("tablelog_agent")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `tablelog` parser (server and demo only listed: they parse their own options)."""
     parser = argparse.ArgumentParser(
         prog="tablelog", description="tablelog: durable, non-blocking table logging.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -72,6 +73,7 @@ class _BadSettings(Exception):
 
 
 def config_from_args(args: argparse.Namespace, **overrides: object) -> AgentConfig:
+    """AgentConfig from the environment, with the command's options on top."""
     try:
         return AgentConfig.from_env(dir=args.dir, base_url=args.base_url,
                                     api_key=args.api_key, **overrides)

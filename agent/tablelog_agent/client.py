@@ -74,6 +74,7 @@ class UploadClient:
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """The open session (only inside `async with`)."""
         if self._session is None:
             raise RuntimeError("UploadClient used outside `async with`")
         return self._session

@@ -24,6 +24,7 @@ class Notifier:
 
     @property
     def enabled(self) -> bool:
+        """True when run by systemd with a notify socket."""
         return bool(self._address)
 
     def notify(self, *lines: str) -> bool:
@@ -38,15 +39,19 @@ class Notifier:
         return True
 
     def ready(self, status: str = "") -> bool:
+        """Startup is complete (Type=notify units become active now)."""
         return self.notify("READY=1", *([f"STATUS={status}"] if status else []))
 
     def watchdog(self) -> bool:
+        """Still alive: resets the WatchdogSec timer."""
         return self.notify("WATCHDOG=1")
 
     def stopping(self) -> bool:
+        """Shutdown has begun."""
         return self.notify("STOPPING=1")
 
     def status(self, text: str) -> bool:
+        """A one-line state shown by `systemctl status`."""
         return self.notify(f"STATUS={text}")
 
 

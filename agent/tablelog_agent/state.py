@@ -48,6 +48,7 @@ class AgentCounters:
     next_retry_at: float | None = None
 
     def record_error(self, message: str, *, auth: bool = False) -> None:
+        """Count a failed attempt (`auth`: the server refused the key)."""
         self.failed_attempts += 1
         self.consecutive_failures += 1
         self.last_error = message
@@ -55,6 +56,7 @@ class AgentCounters:
         self.auth_failed = auth
 
     def record_success(self) -> None:
+        """A batch settled: the failure streak is over."""
         self.consecutive_failures = 0
         self.auth_failed = False
         self.next_retry_at = None

@@ -169,4 +169,5 @@ def _duration(seconds: float) -> str:
 
 
 def to_json(status: dict[str, Any]) -> str:
+    """`tablelog status --json` output."""
     return json.dumps(status, indent=2, sort_keys=True)

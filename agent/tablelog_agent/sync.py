@@ -50,6 +50,7 @@ class SyncOutcome:
 
     @property
     def exit_code(self) -> int:
+        """The process exit status this outcome stands for (see the EXIT_ constants)."""
         if self.timed_out:
             return EXIT_TIMEOUT
         if self.interrupted:
@@ -69,6 +70,8 @@ class Progress:
 
     def show(self, done_entries: int, done_bytes: int, pending: QueueStats | None = None,
              note: str | None = None) -> None:
+        """Move the bar to `done_bytes`; `pending` (queue stats now) grows the totals when
+        new entries arrived; `note` (e.g. a retry) goes after the entry count."""
         if pending is not None:  # entries keep arriving while a job runs
             self.total_entries = max(self.total_entries, done_entries + pending.pending)
             total = max(self._bar.total or 0, done_bytes + pending.pending_bytes)
@@ -79,6 +82,7 @@ class Progress:
         self._bar.set_postfix_str(f"{text}; {note}" if note else text, refresh=False)
 
     def close(self) -> None:
+        """Finish the bar (it stays on screen)."""
         self._bar.close()
 
 
