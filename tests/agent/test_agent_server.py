@@ -5,10 +5,12 @@ test is about processes (kill -9, SIGTERM, the lock, systemd's notify protocol).
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import shutil
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -271,8 +273,15 @@ def test_sync_of_a_moved_directory_uploads_everything(tmp_path: Path, live_serve
     copy = tmp_path / "usb" / "copy"
     copy.parent.mkdir()
     shutil.move(original, copy)
-    done = run_cli("sync", "--dir", str(copy), "--progress",
-                   env=cli_env(tmp_path / "elsewhere", live_server.url))
+    # Through the proxy on its own thread (what synchronous suites use), with a 503 whose
+    # Retry-After is an HTTP-date.
+    with FaultProxy.running_in_thread(live_server.url) as proxy:
+        retry_at = email.utils.formatdate(time.time() + 1, usegmt=True)
+        proxy.add(Fault(path="/api/v1/batches", status=503, headers={"Retry-After": retry_at}))
+        done = run_cli("sync", "--dir", str(copy), "--progress",
+                       env=cli_env(tmp_path / "elsewhere", proxy.url))
+        assert proxy.count(path="/api/v1/batches", status=503) == 1
+        assert proxy.count(path="/api/v1/batches", status=200) == 1
     assert done.returncode == 0, done.stderr
     assert "delivered 302 entries" in done.stderr and "0 left" in done.stderr
     assert "302/302 entries" in done.stderr  # the (forced) progress bar
