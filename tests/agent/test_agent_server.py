@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import os
 import shutil
 import signal
 import socket
@@ -341,3 +342,25 @@ def test_real_server_413_for_a_blob_dead_letters_its_artifact(
 
 def _as_put(entry: NewEntry) -> tuple[str, str, bytes, tuple[str, ...], int]:
     return entry.run, entry.kind, entry.payload, entry.blobs, entry.blob_bytes
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+async def test_an_idle_agent_does_not_busy_poll(tmp_path: Path,
+                                                agents: list[AgentProcess]) -> None:
+    q = tmp_path / "q"
+    Queue(q).close()
+    agent = await spawn(agents, q, "http://127.0.0.1:9", tmp_path)  # never contacted
+    await agent.ready()
+    await asyncio.sleep(0.7)  # past start-up and the first, fast polls
+    before = _cpu_seconds(agent.proc.pid)
+    await asyncio.sleep(1.5)  # the measuring window itself
+    used = _cpu_seconds(agent.proc.pid) - before
+    assert used < 0.08, f"idle agent used {used:.2f}s of CPU in 1.5s"
+    agent.proc.send_signal(signal.SIGTERM)
+    code, err = await agent.wait()
+    assert code == 0, err
