@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from tablelog import wire
 from tablelog.artifact import Artifact
-from tablelog.settings import SdkConfig
 from tablelog.errors import ApiError, ArtifactNotFoundError, AuthError
 from tablelog.queue import Queue, find_artifact
 from tablelog.reader import LocalBlobSource
+from tablelog.settings import SdkConfig
 
 
 @dataclass(frozen=True)
