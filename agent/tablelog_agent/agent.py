@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,11 +25,12 @@ from enum import StrEnum
 
 from tenacity import RetryCallState
 
+from tablelog.errors import QueueError
 from tablelog.queue import Queue, QueuedEntry, QueueStats
 from tablelog_agent.client import UploadClient
 from tablelog_agent.config import AgentConfig, redact_url
 from tablelog_agent.delivery import BatchDelivery
-from tablelog_agent.errors import AuthError, RetryableError
+from tablelog_agent.errors import AuthError, LocalQueueError, RetryableError
 from tablelog_agent.lock import AgentLock
 from tablelog_agent.retry import retrying
 from tablelog_agent.sdnotify import Notifier
@@ -203,16 +205,18 @@ class Agent:
             with attempt:
                 if self._stop.is_set():
                     raise _Stopped
-                batch = await self._claim()
-                if not batch:
-                    return False
-                self.counters.state = AgentStatus.UPLOADING
-                # Read the next batch from SQLite while this one is on the wire.
-                self._ahead = asyncio.create_task(self._claim_after(batch[-1].id))
                 try:
+                    batch = await self._claim()
+                    if not batch:
+                        return False
+                    self.counters.state = AgentStatus.UPLOADING
+                    # Read the next batch from SQLite while this one is on the wire.
+                    self._ahead = asyncio.create_task(self._claim_after(batch[-1].id))
                     await delivery.deliver(batch)
-                except BaseException:
+                except BaseException as exc:
                     await self._drop_ahead()  # the unsettled entries go first next time
+                    if isinstance(exc, sqlite3.Error | QueueError | OSError):
+                        raise LocalQueueError(f"local queue {cfg.dir}: {exc}") from exc
                     raise
                 self.counters.record_success()
                 log.info("settled %d entries (ids %d-%d)", len(batch), batch[0].id, batch[-1].id)

@@ -14,6 +14,7 @@ is dead-lettered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -46,7 +47,10 @@ class BatchDelivery:
             await self._settle(list(batch))
         except RetryableError as exc:
             # Settled entries are gone from `entries`, so only the rest count an attempt.
-            await asyncio.to_thread(self._queue.record_failure, [e.id for e in batch], str(exc))
+            # Best effort: the queue may be the thing that failed.
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._queue.record_failure, [e.id for e in batch],
+                                        str(exc))
             raise
 
     async def _settle(self, pending: list[QueuedEntry]) -> None:

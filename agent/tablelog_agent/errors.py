@@ -6,7 +6,9 @@
     │   │                           network errors, timeouts, 408, 429, 5xx; `retry_after`
     │   │                           carries the server's Retry-After in seconds, if any
     │   ├── AuthError               401/403: the server refused the key; data is kept
-    │   └── WrongEndpointError      404/405: the base URL is not a tablelog server
+    │   ├── WrongEndpointError      404/405: the base URL is not a tablelog server
+    │   └── LocalQueueError         the local queue could not be read or written
+    │                               (SQLite busy past its timeout, disk full, I/O error)
     └── PermanentError              any other 4xx: the request itself is refused
                                     (e.g. 400 bad envelope, 413 too large); the agent
                                     splits the batch to find and dead-letter the culprit
@@ -48,6 +50,11 @@ class AuthError(RetryableError):
 
 class WrongEndpointError(RetryableError):
     """The base URL answers, but not as a tablelog server (404/405 on our routes)."""
+
+
+class LocalQueueError(RetryableError):
+    """Reading or writing the local queue failed; the agent backs off and tries again
+    rather than dying (a busy or full disk usually passes)."""
 
 
 class PermanentError(AgentError):

@@ -4,17 +4,18 @@ cases a real server cannot be made to produce on demand."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-import msgpack
 import pytest
 from agent_helpers import API_KEY, artifact_entry, fast_config, fill, history_entry, run_entry
 from fakeserver import FakeBackend, serve
 from faultproxy import Fault, FaultProxy
 
-from tablelog.queue import NewEntry, Queue
+from tablelog.queue import Queue
 from tablelog_agent.agent import Agent, StopReason
 from tablelog_agent.state import AgentStatus
 
@@ -232,9 +233,7 @@ async def test_missing_blobs_answer_uploads_and_resends(
         tmp_path: Path, proxied: tuple[FakeBackend, FaultProxy]) -> None:
     backend, proxy = proxied
     # The proxy claims the server has every blob, so the first send lacks them.
-    proxy.add(Fault(path="/api/v1/blobs/missing", status=200,
-                    body=msgpack.packb({"missing": []}).decode("latin-1").encode("latin-1")
-                    if False else b'{"missing": []}', times=1))
+    proxy.add(Fault(path="/api/v1/blobs/missing", status=200, body=b'{"missing": []}'))
     with Queue(tmp_path) as q:
         q.put_many([run_entry("proj", "r1"),
                     artifact_entry(q, "proj", "r1", "a", {"f": b"content"}),
@@ -272,5 +271,21 @@ async def test_idle_exit(tmp_path: Path, fake: tuple[FakeBackend, str]) -> None:
     assert result.reason is StopReason.IDLE and result.entries_acked == 3
 
 
-def _unused(entries: list[NewEntry]) -> None:  # keeps NewEntry import for type checkers
-    del entries
+async def test_a_failing_local_queue_is_retried_not_fatal(
+        tmp_path: Path, fake: tuple[FakeBackend, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    backend, url = fake
+    fill(tmp_path, "proj", ["r1"], 5)
+    real_claim = Queue.claim_batch
+    failures = iter([sqlite3.OperationalError("database is locked"), None])
+
+    def flaky_claim(self: Queue, **kwargs: Any) -> Any:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real_claim(self, **kwargs)
+
+    monkeypatch.setattr(Queue, "claim_batch", flaky_claim)
+    agent = await drain(tmp_path, url)
+    assert steps(backend) == list(range(5))
+    assert agent.counters.failed_attempts == 1
+    assert "database is locked" in (agent.counters.last_error or "")
