@@ -78,6 +78,13 @@ def fast_config(directory: Path, url: str, **overrides: Any) -> AgentConfig:
     return AgentConfig(**values)
 
 
+def unreachable_url() -> str:
+    """A loopback URL where nothing listens (a port just bound and released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
 def get_json(url: str, path: str, *, key: str = API_KEY) -> Any:
     request = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(request, timeout=10) as r:

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from agent_helpers import (
     history_steps,
     run_cli,
     run_entry,
+    unreachable_url,
     wait_until,
 )
 from faultproxy import Fault, FaultProxy
@@ -241,9 +241,7 @@ async def test_status_while_an_agent_runs_and_server_down(
         tmp_path: Path, agents: list[AgentProcess]) -> None:
     q = tmp_path / "q"
     fill(q, "proj", ["r1"], 5)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_url = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens here
+    dead_url = unreachable_url()
     agent = await spawn(agents, q, dead_url, tmp_path)
     await agent.ready()
 
@@ -295,9 +293,7 @@ def test_sync_gives_up_when_the_server_stays_unreachable(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     q = tmp_path / "q"
     fill(q, "proj", ["r1"], 5)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead_url = unreachable_url()
     code, _, err = cli(capsys, "sync", "--dir", str(q), "--timeout", "1", "--base-url", dead_url)
     assert code == 3
     assert "gave up" in err and "6 left" in err and "Connect" in err
