@@ -57,6 +57,9 @@ class BackoffWait:
         exc = outcome.exception() if outcome is not None else None
         hint = exc.retry_after if isinstance(exc, RetryableError) else None
         if hint is not None:
+            # Never at once: a Retry-After of 0, or an HTTP-date already past (the
+            # server's clock behind ours), would otherwise make a 503 storm a hot loop.
+            hint = max(hint, self.base_s / 2)
             # A small spread keeps many agents from returning in the same instant.
             return hint + self._rng.uniform(0, min(hint * 0.1, 1.0))
         return self.backoff(retry_state.attempt_number)
