@@ -16,7 +16,7 @@ import secrets
 import string
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,7 @@ class Run:
         art.add(value, key)
         state.logged = version
         if mode == "IMMUTABLE":
-            value._mutation_hook = _immutable_warning
+            value._mutation_hook = _warn_once_on_mutation(value)
         return TableLog(key, value, art)
 
     def _incremental_log(self, key: str, table: Any) -> TableLog:
@@ -284,11 +284,15 @@ class Run:
         return f"<Run {self.project}/{self.id} ({self.mode})>"
 
 
-def _immutable_warning(op: str) -> None:
-    warnings.warn(
-        "You are mutating a Table with log_mode='IMMUTABLE' that has been logged already. "
-        "Subsequent log() calls will have no effect. Set log_mode='MUTABLE' to log every "
-        "change.", UserWarning, stacklevel=3)
+def _warn_once_on_mutation(table: Any) -> Callable[[str], None]:
+    """A mutation hook for a logged IMMUTABLE table: warns on the first change only."""
+    def hook(op: str) -> None:
+        table._mutation_hook = None
+        warnings.warn(
+            f"You are mutating a Table with log_mode='IMMUTABLE' ({op}) that has been logged "
+            "already. Subsequent log() calls will have no effect. Set log_mode='MUTABLE' to "
+            "log every change.", UserWarning, stacklevel=3)
+    return hook
 
 
 def _now() -> float:

@@ -119,8 +119,10 @@ def test_immutable_relog_after_mutation_warns_and_keeps_version(queue_dir: Path)
     table = wandb.Table(columns=["a"], data=[[1]])
     with wandb.init(project="p") as run:
         run.log({"t": table})
-        with pytest.warns(UserWarning, match="IMMUTABLE"):
+        with pytest.warns(UserWarning, match="IMMUTABLE") as warned:
             table.add_data(2)
+            table.add_data(3)
+        assert len(warned) == 1  # once per table, not per mutation
         run.log({"t": table})
     refs = [e.body["row"]["t"] for e in queued(queue_dir) if e.kind == wire.Kind.HISTORY]
     assert refs[0] == refs[1] and refs[0].nrows == 1
