@@ -82,9 +82,10 @@ async def test_faults_on_the_way_still_deliver_exactly_once(tmp_path: Path, live
     versions = get_json(live_server.url, "/api/v1/artifacts/local/proj/weights")["versions"]
     assert len(versions) == 1
     # 9 batches of 500 + 1 of 4 and every fault cost one request more: backoff, no hot loop
+    seen = [(s.method, s.path[:30], s.status, s.fault) for s in proxy.log]
     batches = proxy.count(path="/api/v1/batches")
-    assert batches <= 10 + 6 + 2, batches
-    assert agent.counters.failed_attempts == 7
+    assert batches <= 10 + 6 + 2, seen
+    assert agent.counters.failed_attempts == 7, (agent.counters.last_error, seen)
     with Queue(q) as queue:
         assert queue.stats().pending == 0 and queue.stats().dead == 0
 
