@@ -125,7 +125,10 @@ class FaultProxy:
     async def start(self) -> FaultProxy:
         app = web.Application(client_max_size=1 << 31)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._session = aiohttp.ClientSession(auto_decompress=False)
+        # A fresh upstream connection per request: a pooled one the server has just
+        # closed would turn into a fault nobody scripted.
+        self._session = aiohttp.ClientSession(
+            auto_decompress=False, connector=aiohttp.TCPConnector(force_close=True))
         # Held or delayed handlers must not hold up close() for their whole delay.
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
