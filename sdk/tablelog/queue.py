@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import sqlite_utils
 
 from tablelog.blobstore import BlobStore
 from tablelog.errors import QueueError, QueueFullError
@@ -117,6 +116,8 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
+    import sqlite_utils  # migrations only; it pulls in pandas when installed (30 MB, 0.4 s)
+
     db = sqlite_utils.Database(conn)
 
     def table(name: str) -> sqlite_utils.db.Table:
