@@ -9,6 +9,8 @@ Randomness is seeded; every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import random
 import shutil
@@ -24,7 +26,10 @@ from tests.reliability.harness import (
     Harness,
     agent_config,
     artifact_versions,
+    child_env,
+    cli,
     drain,
+    history_rows,
     queue_state,
     tally,
     timed,
@@ -203,7 +208,7 @@ def _check_backoff_gaps(c: Counts, log: list[Any], path: str) -> None:
     posts = [s for s in log if s.path == path]
     worst = ""
     ok = True
-    for before, after in zip(posts, posts[1:], strict=False):
+    for before, after in itertools.pairwise(posts):
         if before.status is not None and before.status < 300:
             continue
         floor = 1.0 if before.status == 429 else FAULTS_BACKOFF["backoff_base_s"] / 2
@@ -214,7 +219,687 @@ def _check_backoff_gaps(c: Counts, log: list[Any], path: str) -> None:
     c.check(ok, "no hot loop: every retry waited its backoff", worst)
 
 
-SCENARIOS: dict[str, Any] = {"network_faults": network_faults}
+# -- 2. kill -9 of the agent ---------------------------------------------------------------------
+
+
+def agent_kill9(work: Path, *, rows: int = 300, kills: int = 10, window_s: float = 0.3,
+                seed: int = 2) -> Counts:
+    """Two runs log `rows` rows each (every other row an image, a table every 250
+    rows). Then `kills` - 1 times: start the real agent (`python -m tablelog_agent`),
+    wait for READY=1, let it upload for a random 0..`window_s` seconds, kill -9.
+    The proxy slows each blob upload a little, so that the upload outlasts the kills
+    on any machine. The last kill is aimed: the proxy holds back the answer to a
+    batch the server has applied, and the agent dies before it can acknowledge it.
+    Finally `tablelog sync` (a subprocess) drains what is left."""
+    c = Counts("2. agent kill -9")
+    rng = seeded(seed)
+    parallel = 4  # the agent's default parallel blob uploads
+    with Harness(work) as h, timed(c):
+        q = work / "queue"
+        w = log_workload(q, 2, rows, media_every=2, table_every=250, seed=seed)
+        total_history = w.rows
+        srv = h.server()
+        proxy = h.proxy(srv.url)
+        put_delay = 1.25 * (kills - 1) * window_s * parallel / max(1, w.media)
+        slow_puts = Fault(path="/api/v1/blobs/", method="PUT", delay_s=put_delay, times=None)
+        proxy.add(slow_puts)
+        mid_upload = in_window = not_ready = 0
+
+        def after_kill(before: int) -> None:
+            nonlocal mid_upload, in_window
+            pending = queue_state(q)["pending"]
+            on_server = sum(len(v) for v in _server_seqs(srv.url, w.sent).values())
+            mid_upload += pending > 0 and _progress(proxy) > before
+            # applied by the server but not acknowledged in the queue: resent later
+            in_window += on_server + _pending_history(q) > total_history
+
+        for _ in range(kills - 1):
+            before = _progress(proxy)
+            agent = h.agent(q, proxy.url)
+            not_ready += not agent.ready()
+            time.sleep(rng.uniform(0, window_s))  # the random moment to kill at
+            code = agent.kill9()
+            c.check(code == -9, "each agent died of SIGKILL", f"exit status {code}")
+            agent.close()
+            after_kill(before)
+        random_in_window = in_window
+
+        # The aimed kill: the server applied a batch, its answer is held back.
+        proxy.clear()
+        held = proxy.add(Fault(path="/api/v1/batches", hold_response_s=120))
+        proxy.add(slow_puts)
+        before = _progress(proxy)
+        agent = h.agent(q, proxy.url)
+        not_ready += not agent.ready()
+        applied = _wait_for(lambda: held.hits == 1 and sum(
+            len(v) for v in _server_seqs(srv.url, w.sent).values()) > 0, timeout=120)
+        c.check(applied, "the aimed kill found a batch applied and unanswered", held.hits)
+        code = agent.kill9()
+        c.check(code == -9, "each agent died of SIGKILL", f"exit status {code}")
+        agent.close()
+        after_kill(before)
+        c.check(not_ready == 0, "every agent announced READY=1", f"{not_ready} did not")
+        c.check(queue_state(q)["pending"] > 0, "the queue outlasted the kills", "it was empty")
+        c.check(mid_upload >= kills // 2, "most kills landed mid-upload",
+                f"{mid_upload} of {kills}")
+        c.check(in_window >= 1, "a kill landed between apply and acknowledge",
+                f"{in_window} of {kills}")
+
+        proxy.clear()  # the rest goes at full speed
+        done = cli("sync", "--dir", str(q), "--timeout", "60", env=child_env(q, proxy.url),
+                   timeout=300)
+        c.check(done.returncode == 0, "tablelog sync drained the rest", done.stderr[-500:])
+        tally(c, srv.url, w.sent)
+        check_versions(c, srv.url, w.versions)
+        check_queue_empty(c, q)
+        c.requests = proxy.count()
+        c.done = (f"{w.rows:,} rows ({w.media:,} images, {sum(w.versions.values())} table "
+                  f"versions) uploaded by the real agent (`python -m tablelog_agent`), "
+                  f"kill -9 {kills} times: {kills - 1} at random moments 0-{window_s}s after "
+                  f"READY, 1 aimed between apply and ack; then `tablelog sync`")
+        c.note(f"agent kill -9: {kills} agents killed, {mid_upload} while uploading with "
+               f"entries still queued; {in_window} between the server applying a batch and "
+               f"the queue acknowledging it ({random_in_window} of them at random moments); "
+               f"those entries were sent again and answered duplicate")
+    return c
+
+
+def _wait_for(predicate: Any, timeout: float) -> bool:
+    """Poll a condition no event announces (a server's state seen from outside)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _progress(proxy: Any) -> int:
+    """Requests the server answered with success so far (blobs stored, batches applied)."""
+    return sum(1 for s in proxy.log if s.status is not None and 200 <= s.status < 300)
+
+
+def _pending_history(queue_dir: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{queue_dir / 'queue.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM entries WHERE kind = 'history'")
+                   .fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _server_seqs(url: str, sent: dict[str, list[int]]) -> dict[str, list[Any]]:
+    return {run: [r.get("seq") for r in history_rows(url, PROJECT, run)] for run in sent}
+
+
+# -- 3. kill -9 of the training process ------------------------------------------------------------
+
+# A training process: logs rows (seq = base + i; an image every 10th, a growing table
+# every 100th), flushes every `flush_every` rows and prints how many rows were flushed.
+TRAINER = """
+import os, signal, sys
+import numpy as np
+import tablelog
+run_id, base, rows, flush_every, suicide = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
+    int(sys.argv[4]), sys.argv[5] == "1"
+rng = np.random.default_rng(base)
+table = tablelog.Table(columns=["seq"], log_mode="MUTABLE")
+run = tablelog.init(project="{project}", id=run_id)
+print("ready", flush=True)
+for i in range(rows):
+    row = {{"seq": base + i, "loss": float(rng.random())}}
+    if i % 10 == 0:
+        row["img"] = tablelog.Image(rng.integers(0, 255, size=(8, 8, 3), dtype=np.uint8))
+    if i % 100 == 99:
+        table.add_data(base + i)
+        row["preds"] = table
+    run.log(row)
+    if flush_every and i % flush_every == flush_every - 1:
+        run.flush()
+        print(i + 1, flush=True)
+run.flush()
+print("flushed", rows, flush=True)
+if suicide:
+    os.kill(os.getpid(), signal.SIGKILL)
+run.finish()
+"""
+
+
+def trainer(run_id: str, base: int, rows: int, flush_every: int, kill_self: bool,
+            env: dict[str, str]) -> Any:
+    """Start the training process above (a Popen with text pipes)."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-c", TRAINER.format(project=PROJECT), run_id, str(base), str(rows),
+         str(flush_every), "1" if kill_self else "0"],
+        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def queued_seqs(queue_dir: Path) -> dict[str, list[int]]:
+    """The `seq` of every history entry still in the queue, per run, in queue order."""
+    from tablelog import wire
+    from tablelog.queue import Queue
+
+    out: dict[str, list[int]] = {}
+    with Queue(queue_dir) as q:
+        for e in q.claim_batch(max_entries=10_000_000, max_bytes=1 << 40):
+            if e.kind == "history":
+                entry = wire.decode_entry(e.payload)
+                out.setdefault(entry.run_id, []).append(entry.body["row"]["seq"])
+    return out
+
+
+def trainer_kill9(work: Path, *, flushed_rows: int = 300, random_kills: int = 5,
+                  max_wait_s: float = 1.0, seed: int = 3) -> Counts:
+    """(a) A training process logs `flushed_rows` rows (images, a growing table), calls
+    `run.flush()` and kills itself with SIGKILL at once. (b) `random_kills` training
+    processes log rows in a loop (flushing every 50 rows and saying so) and are
+    killed with SIGKILL at a random moment, without a flush. After each kill the
+    queue must open, pass SQLite's integrity check and hold every row flushed before
+    the kill, in order with no gaps; at the end the agent delivers everything
+    committed, and the server must hold exactly that."""
+    from tablelog.queue import Queue
+
+    c = Counts("3. training kill -9")
+    rng = seeded(seed)
+    with Harness(work) as h, timed(c):
+        q = work / "queue"
+        env = child_env(q, None, TABLELOG_MODE="offline")
+        proc = trainer("flushed", 0, flushed_rows, 0, True, env)
+        _out, err = proc.communicate(timeout=300)
+        c.check(proc.returncode == -9, "(a) the trainer died of SIGKILL right after flush()",
+                f"exit {proc.returncode}: {err[-300:]}")
+        after_flush = queued_seqs(q).get("flushed", [])
+        c.check(after_flush == list(range(flushed_rows)),
+                "(a) every row logged before flush() is in the queue",
+                f"{len(after_flush)} of {flushed_rows}")
+        sent: dict[str, list[int]] = {"flushed": list(range(flushed_rows))}
+
+        short = 0
+        for k in range(random_kills):
+            run_id, base = f"killed{k:02d}", (k + 1) * 1_000_000
+            proc = trainer(run_id, base, 1_000_000, 50, False, env)
+            assert proc.stdout is not None
+            first = proc.stdout.readline()  # "ready": init() returned
+            c.check(first.strip() == "ready", "the trainer started", first)
+            time.sleep(rng.uniform(0, max_wait_s))  # the random moment
+            proc.kill()
+            rest, err = proc.communicate(timeout=60)
+            flushed = max([int(x) for x in rest.split() if x.isdigit()] or [0])
+            try:
+                Queue(q).close()
+                opened = True
+            except Exception as exc:
+                opened = False
+                c.check(False, "the queue opens after the kill", repr(exc))
+            state = queue_state(q)
+            c.check(opened and state["integrity"] == "ok",
+                    "after each kill the queue opens and passes integrity_check",
+                    state["integrity"])
+            committed = queued_seqs(q).get(run_id, [])
+            c.check(committed == [base + i for i in range(len(committed))],
+                    "after each kill the committed rows are a gap-free prefix",
+                    f"run {run_id}: {committed[:3]}...")
+            c.check(len(committed) >= flushed, "every row flushed before a kill is committed",
+                    f"run {run_id}: {len(committed)} committed < {flushed} flushed")
+            short += len(committed) < 50
+            sent[run_id] = committed
+        srv = h.server()
+        proxy = h.proxy(srv.url)
+        outcome = drain(q, proxy.url)
+        c.check(outcome.dead == 0 and outcome.left == 0, "the agent delivered everything",
+                f"{outcome.dead} dead, {outcome.left} left")
+        tally(c, srv.url, sent)
+        check_queue_empty(c, q)
+        c.requests = proxy.count()
+        killed_rows = sum(len(v) for k_, v in sent.items() if k_ != "flushed")
+        c.done = (f"(a) {flushed_rows} rows, flush(), SIGKILL: all in the queue; "
+                  f"(b) {random_kills} trainers SIGKILLed at random moments without flush "
+                  f"({killed_rows:,} rows committed by then); queue checked after each kill, "
+                  f"then delivered")
+        c.note(f"training kill -9: {random_kills} random kills; {short} of them before the "
+               f"first 50 rows were committed")
+    return c
+
+
+# -- 4. the server away ---------------------------------------------------------------------------
+
+# A training loop that times itself: each step does some numpy work (the "model"),
+# then logs a row (an image every 10th step, a growing table every 100th).
+STEP_TIMER = """
+import json, sys, time
+import numpy as np
+import tablelog
+run_id, base, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(7)
+w = rng.random((256, 256))
+table = tablelog.Table(columns=["seq", "score"], log_mode="MUTABLE")
+run = tablelog.init(project="{project}", id=run_id)
+step_s, log_s = [], []
+for i in range(steps):
+    t0 = time.perf_counter()
+    for _ in range(3):
+        w = np.tanh(w @ w.T / 256.0)
+    row = {{"seq": base + i, "loss": float(w[0, 0])}}
+    if i % 10 == 0:
+        row["img"] = tablelog.Image(rng.integers(0, 255, size=(16, 16, 3), dtype=np.uint8))
+    if i % 100 == 99:
+        table.add_data(base + i, float(w[1, 1]))
+        row["preds"] = table
+    t1 = time.perf_counter()
+    run.log(row)
+    t2 = time.perf_counter()
+    step_s.append(t2 - t0)
+    log_s.append(t2 - t1)
+run.finish()
+print(json.dumps({{"step_s": step_s, "log_s": log_s}}))
+"""
+
+
+@dataclass
+class StepTimes:
+    step_s: list[float]
+    log_s: list[float]
+
+    @staticmethod
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def describe(self) -> str:
+        ms = 1000
+        return (f"step median {self.pct(self.step_s, 0.5) * ms:.2f} ms, "
+                f"p95 {self.pct(self.step_s, 0.95) * ms:.2f} ms, "
+                f"max {max(self.step_s) * ms:.1f} ms; log() median "
+                f"{self.pct(self.log_s, 0.5) * ms:.3f} ms, "
+                f"p99 {self.pct(self.log_s, 0.99) * ms:.2f} ms")
+
+
+def _timed_training(queue_dir: Path, run_id: str, base: int, steps: int,
+                    env: dict[str, str]) -> tuple[StepTimes | None, str]:
+    import json
+    import subprocess
+    import sys
+
+    env = {**env, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", STEP_TIMER.format(project=PROJECT), run_id,
+                           str(base), str(steps)], env=env, capture_output=True, text=True,
+                          timeout=600)
+    if done.returncode != 0:
+        return None, done.stderr[-1000:]
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    return StepTimes(data["step_s"], data["log_s"]), done.stderr
+
+
+def server_down(work: Path, *, steps: int = 600, rounds: int = 1,
+                slowdown_bound: float = 1.5, seed: int = 4) -> Counts:
+    """Training runs twice per round: offline (the baseline: no agent, no network)
+    and online with the server down for the whole run (the SDK starts the real agent,
+    which keeps failing to connect and backs off). Step times are compared. Then the
+    server starts at the agent's URL and `tablelog sync` watches that same agent
+    deliver everything."""
+    from tablelog_agent.lock import lock_holder
+
+    c = Counts("4a. server down")
+    with Harness(work) as h, timed(c):
+        port = _reserved_port()
+        url = f"http://127.0.0.1:{port}"
+        offline = StepTimes([], [])
+        down = StepTimes([], [])
+        sent: dict[str, list[int]] = {}
+        q = work / "queue-online"
+        for r in range(rounds):
+            base_env = child_env(work / f"queue-offline-{r}", None, TABLELOG_MODE="offline")
+            times, err = _timed_training(work / f"queue-offline-{r}", f"offline{r}", 0, steps,
+                                         base_env)
+            c.check(times is not None, "the offline baseline ran", err)
+            if times:
+                offline.step_s += times.step_s
+                offline.log_s += times.log_s
+            env = child_env(q, url, TABLELOG_MODE="online", TABLELOG_AGENT_AUTOSTART="1",
+                            TABLELOG_AGENT_IDLE_EXIT="2")
+            run_id, base = f"down{r}", (r + 1) * 1_000_000
+            times, err = _timed_training(q, run_id, base, steps, env)
+            c.check(times is not None and "Traceback" not in err,
+                    "training with the server down ran cleanly", err)
+            if times:
+                down.step_s += times.step_s
+                down.log_s += times.log_s
+            sent[run_id] = [base + i for i in range(steps)]
+        holder = lock_holder(q)
+        state = queue_state(q)
+        c.check(holder, "the SDK started an agent, still running", holder)
+        from tablelog.queue import Queue
+
+        with Queue(q) as queue:
+            agent_state = queue.agent_state()
+        failed = agent_state.get("failed_attempts") or 0
+        c.check(failed > 0, "the agent tried and failed while the server was down", failed)
+        c.check(state["pending"] >= steps * rounds, "everything waits in the queue",
+                f"{state['pending']} pending")
+        base_median = StepTimes.pct(offline.step_s, 0.5)
+        down_median = StepTimes.pct(down.step_s, 0.5)
+        ratio = down_median / base_median if base_median else float("inf")
+        c.check(ratio <= slowdown_bound,
+                f"median step time with the server down within {slowdown_bound}x offline",
+                f"{ratio:.2f}x ({down_median * 1000:.2f} ms vs {base_median * 1000:.2f} ms)")
+
+        srv = h.server(port=port)
+        back = time.monotonic()
+        done = cli("sync", "--dir", str(q), "--timeout", "120", "--no-progress",
+                   env=child_env(q, url), timeout=300)
+        delivered_after = time.monotonic() - back
+        c.check(done.returncode == 0, "sync watched the agent deliver everything",
+                done.stderr[-500:])
+        c.check(f"(pid {holder}) already serves" in done.stderr,
+                "the SDK's own agent did the delivery", done.stderr[-300:])
+        tally(c, srv.url, sent)
+        check_queue_empty(c, q)
+        _stop_agent(q, c)
+        with Queue(q) as queue:
+            c.requests = queue.agent_state().get("requests")
+        c.done = (f"{rounds} x {steps} training steps (numpy work + log: images, a growing "
+                  f"table) offline vs online with the server down (the SDK's agent retrying); "
+                  f"then the server starts")
+        c.note(f"server down, offline baseline: {offline.describe()}")
+        c.note(f"server down, online with the server down: {down.describe()} "
+               f"(median step {ratio:.2f}x offline); the agent failed {failed} times meanwhile")
+        c.note(f"server down: everything delivered {delivered_after:.1f}s after the server came "
+               f"back (includes the agent's backoff, capped at 60s)")
+    return c
+
+
+def _reserved_port() -> int:
+    from tests.reliability.harness import free_port
+
+    return free_port()
+
+
+def _stop_agent(queue_dir: Path, c: Counts) -> None:
+    """SIGTERM the agent holding the queue's lock (not our child: wait for the lock)."""
+    import signal
+
+    from tablelog_agent.lock import lock_holder
+
+    holder = lock_holder(queue_dir)
+    if holder:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(holder, signal.SIGTERM)
+        c.check(_wait_for(lambda: lock_holder(queue_dir) is None, 30),
+                "the agent stopped on SIGTERM", holder)
+
+
+def server_restart(work: Path, *, runs: int = 2, rows: int = 600, seed: int = 5) -> Counts:
+    """The agent uploads (batches of 200) while the server is killed with SIGKILL and
+    restarted once a third of the rows arrived, and stopped with SIGTERM and
+    restarted at two thirds; same port, same data directory."""
+    import threading
+
+    c = Counts("4b. server restarted mid-upload")
+    with Harness(work) as h, timed(c):
+        q = work / "queue"
+        w = log_workload(q, runs, rows, media_every=10, table_every=200, seed=seed)
+        srv = h.server()
+        restarts: list[str] = []
+
+        def restart_twice() -> None:
+            for fraction, hard in ((1 / 3, True), (2 / 3, False)):
+                reached = _wait_for(lambda f=fraction: _stored(srv.url, w) >= f * w.rows, 60)
+                c.check(reached, f"{fraction:.0%} of the rows arrived", _stored(srv.url, w))
+                at = _stored(srv.url, w)
+                srv.stop(sig_kill=hard)
+                srv.start(timeout=60)
+                restarts.append(f"{'SIGKILL' if hard else 'SIGTERM'} at {at}/{w.rows} rows")
+
+        restarter = threading.Thread(target=restart_twice, daemon=True)
+        restarter.start()
+        outcome = drain(q, srv.url, timeout_s=60, batch_max_entries=200)
+        restarter.join(180)
+        c.check(not restarter.is_alive() and len(restarts) == 2,
+                "the server was restarted twice mid-upload", restarts)
+        c.check(outcome.left == 0 and outcome.dead == 0 and not outcome.timed_out,
+                "the agent delivered everything", outcome)
+        tally(c, srv.url, w.sent)
+        check_versions(c, srv.url, w.versions)
+        check_queue_empty(c, q)
+        from tablelog.queue import Queue
+
+        with Queue(q) as queue:
+            state = queue.agent_state()
+        c.requests = state.get("requests")
+        c.done = (f"{w.rows:,} rows ({w.media} images, {sum(w.versions.values())} table "
+                  f"versions) uploading in batches of 200; server restarted twice mid-upload: "
+                  + ", ".join(restarts))
+        c.note(f"server restart: {state.get('failed_attempts')} failed attempts while it was "
+               f"away")
+    return c
+
+
+def _stored(url: str, w: Workload) -> int:
+    try:
+        return sum(len(history_rows(url, PROJECT, run)) for run in w.sent)
+    except OSError:  # the server is restarting
+        return 0
+
+
+# -- 5. poison entries -----------------------------------------------------------------------------
+
+
+def _history(run_id: str, step: int, seq: int, entity: str | None = None) -> Any:
+    from tablelog import wire
+    from tablelog.queue import NewEntry
+
+    payload = wire.encode_entry(wire.Kind.HISTORY, entity=entity, project=PROJECT,
+                                run_id=run_id, body={"step": step, "row": {"seq": seq}})
+    return NewEntry(run=f"/{PROJECT}/{run_id}", kind="history", payload=payload)
+
+
+def _run_start(run_id: str) -> Any:
+    from tablelog import wire
+    from tablelog.queue import NewEntry
+
+    payload = wire.encode_entry(wire.Kind.RUN, entity=None, project=PROJECT, run_id=run_id,
+                                body={"name": run_id, "config": {}, "tags": [],
+                                      "started_at": time.time()})
+    return NewEntry(run=f"/{PROJECT}/{run_id}", kind="run", payload=payload)
+
+
+def _artifact(queue: Any, run_id: str, name: str, data: bytes) -> Any:
+    from tablelog import wire
+    from tablelog.queue import NewEntry
+
+    sha = queue.blobs.put(data)
+    entries = {"blob.bin": wire.ManifestEntry("file", sha, len(data))}
+    blobs = wire.artifact_blobs(entries)
+    body = {"name": name, "type": "dataset", "description": "", "metadata": {},
+            "aliases": ["latest"], "digest": wire.artifact_digest(entries),
+            "entries": {k: v.to_plain() for k, v in entries.items()}, "blobs": blobs}
+    payload = wire.encode_entry(wire.Kind.ARTIFACT, entity=None, project=PROJECT,
+                                run_id=run_id, body=body)
+    return NewEntry(run=f"/{PROJECT}/{run_id}", kind="artifact", payload=payload,
+                    blobs=tuple(blobs), blob_bytes=len(data))
+
+
+POISON_REASONS = {
+    "garbage": "rejected by the server",
+    "negative step": "step",
+    "other entity": "forbidden",
+    "oversized blob": "413",
+}
+
+
+def poison(work: Path, *, runs: int = 2, rows: int = 300, seed: int = 6) -> Counts:
+    """Good history rows with four poison entries among them, in the same runs: bytes
+    that are not msgpack, a negative step, a row for another entity, and an artifact
+    whose blob is over the server's --max-blob-bytes. `tablelog sync` (a subprocess)
+    must dead-letter exactly those, with the server's reason, and deliver the rest in
+    order. Then the server's limit is raised, `tablelog retry-dead` re-queues the
+    four, and a second sync delivers the artifact and dead-letters the other three
+    again."""
+    import json
+
+    from tablelog.queue import NewEntry, Queue
+
+    c = Counts("5. poison entries")
+    rng = seeded(seed)
+    with Harness(work) as h, timed(c):
+        q = work / "queue"
+        sent: dict[str, list[int]] = {}
+        with Queue(q) as queue:
+            batch: list[Any] = []
+            for r in range(runs):
+                run_id = f"run{r:02d}"
+                sent[run_id] = [r * 1_000_000 + i for i in range(rows)]
+                batch.append(_run_start(run_id))
+                batch += [_history(run_id, i, s) for i, s in enumerate(sent[run_id])]
+            first = f"/{PROJECT}/run00"
+            poisons = {
+                "garbage": NewEntry(run=first, kind="history", payload=b"\xc1 not msgpack"),
+                "negative step": _history("run00", -1, -1),
+                "other entity": _history("run00", 10**6, -2, entity="other"),
+                "oversized blob": _artifact(queue, "run00", "too-big", rng.randbytes(300_000)),
+            }
+            for p in poisons.values():  # each lands somewhere among the good rows
+                batch.insert(rng.randrange(2, len(batch)), p)
+            queue.put_many(batch)
+        srv = h.server(extra_args=["--max-blob-bytes", "100000"])
+        proxy = h.proxy(srv.url)
+        env = child_env(q, proxy.url)
+        first_sync = cli("sync", "--dir", str(q), "--timeout", "60", env=env)
+        c.check(first_sync.returncode == 1 and "4 dead-lettered" in first_sync.stderr,
+                "sync exits 1 and says 4 entries were dead-lettered", first_sync.stderr[-400:])
+        state = queue_state(q)
+        reasons = [d.reason for d in state["dead_letters"]]
+        c.check(len(reasons) == 4, "exactly the 4 poison entries are dead letters", reasons)
+        for label, needle in POISON_REASONS.items():
+            c.check(any(needle in r for r in reasons), f"dead letter with a reason: {label}",
+                    reasons)
+        attempts = [d.attempts for d in state["dead_letters"]]
+        c.check(max(attempts, default=0) <= 1, "each was dead-lettered at its first attempt",
+                attempts)
+        status = cli("status", "--dir", str(q), env=env)
+        status_json = json.loads(cli("status", "--dir", str(q), "--json", env=env).stdout)
+        c.check("dead       4 entries" in status.stdout and "retry-dead" in status.stdout,
+                "`tablelog status` shows them", status.stdout[-600:])
+        c.check(status_json["queue"]["dead"] == 4 and len(status_json["queue"]["dead_letters"])
+                == 4, "`tablelog status --json` lists them", status_json["queue"])
+        tally(c, srv.url, sent)  # the rest flowed, in order
+
+        srv.extra_args = ["--max-blob-bytes", "1000000"]  # the operator fixes the limit
+        srv.restart()
+        again = cli("retry-dead", "--dir", str(q), env=env)
+        c.check(again.returncode == 0 and "re-queued 4 dead letters" in again.stdout,
+                "`tablelog retry-dead` re-queues the 4", again.stdout + again.stderr)
+        second = cli("sync", "--dir", str(q), "--timeout", "60", env=env)
+        c.check(second.returncode == 1 and "3 dead-lettered" in second.stderr,
+                "the second sync delivers the artifact, dead-letters the 3 still bad",
+                second.stderr[-400:])
+        c.check(len(artifact_versions(srv.url, PROJECT, "too-big")) == 1,
+                "the artifact arrived once its blob was allowed", "no version")
+        c.check(queue_state(q)["dead"] == 3 and queue_state(q)["pending"] == 0,
+                "3 dead letters left, nothing pending", queue_state(q))
+        recount = Counts("recount")
+        tally(recount, srv.url, sent)
+        c.check(recount.stored == c.stored and recount.duplicated == 0,
+                "retrying the dead letters stored no good row twice", recount)
+        c.requests = proxy.count()
+        c.done = (f"{runs} runs x {rows} rows with 4 poison entries among them (not msgpack, "
+                  f"negative step, another entity, a blob over the server's limit); sync, "
+                  f"status, raise the limit, retry-dead, sync")
+        c.note("poison: dead-letter reasons: " + " | ".join(r[:90] for r in reasons))
+    return c
+
+
+# -- 7. corrupt local data -------------------------------------------------------------------------
+
+
+def corruption(work: Path, *, rows: int = 300, seed: int = 7) -> Counts:
+    """A run logs rows with images and a growing table. Then, on disk: one image blob
+    gets a flipped byte, one table chunk blob is truncated, and one history entry's
+    payload in queue.db is cut short. `tablelog sync` must detect each (the blobs by
+    their sha256, the payload by the server failing to decode it), quarantine the bad
+    blobs, dead-letter the three entries with a reason `tablelog status` shows, and
+    deliver everything else."""
+    import sqlite3
+
+    from tablelog import wire
+    from tablelog.queue import Queue
+
+    c = Counts("7. corrupt blob / payload")
+    with Harness(work) as h, timed(c):
+        q = work / "queue"
+        w = log_workload(q, 1, rows, media_every=5, table_every=100, seed=seed)
+        run_id = next(iter(w.sent))
+        with Queue(q) as queue:
+            entries = queue.claim_batch(max_entries=1_000_000, max_bytes=1 << 40)
+            history = [e for e in entries if e.kind == "history"]
+            with_image = [e for e in history if e.blobs]
+            table_art = [e for e in entries if e.kind == "artifact"]
+            image_entry = with_image[len(with_image) // 2]
+            image_sha = image_entry.blobs[0]
+            flip = queue.blobs.path(image_sha)
+            data = bytearray(flip.read_bytes())
+            data[len(data) // 2] ^= 0x40
+            flip.write_bytes(bytes(data))
+            art_entry = table_art[0]
+            chunk_sha = art_entry.blobs[-1]
+            cut = queue.blobs.path(chunk_sha)
+            cut.write_bytes(cut.read_bytes()[:-7])
+            bad_payload = next(e for e in history if not e.blobs and e.id > image_entry.id)
+        conn = sqlite3.connect(q / "queue.db")
+        with conn:
+            conn.execute("UPDATE entries SET payload = substr(payload, 1, 12) WHERE id = ?",
+                         (bad_payload.id,))
+        conn.close()
+        broken_seqs = {wire.decode_entry(image_entry.payload).body["row"]["seq"],
+                       wire.decode_entry(bad_payload.payload).body["row"]["seq"]}
+
+        srv = h.server()
+        proxy = h.proxy(srv.url)
+        env = child_env(q, proxy.url)
+        done = cli("sync", "--dir", str(q), "--timeout", "60", env=env)
+        c.check(done.returncode == 1 and "3 dead-lettered" in done.stderr,
+                "sync dead-letters the 3 damaged entries", done.stderr[-400:])
+        state = queue_state(q)
+        dead = {d.id: d.reason for d in state["dead_letters"]}
+        c.check(set(dead) == {image_entry.id, art_entry.id, bad_payload.id},
+                "exactly the damaged entries are dead letters", dead)
+        c.check("corrupt" in dead.get(image_entry.id, "") and image_sha in dead.get(
+            image_entry.id, ""), "the image's reason names the corrupt blob", dead)
+        c.check("corrupt" in dead.get(art_entry.id, ""), "the table's reason names the "
+                "corrupt chunk", dead)
+        c.check("rejected by the server" in dead.get(bad_payload.id, ""),
+                "the cut payload was refused by the server", dead)
+        quarantined = sorted(p.name for p in (q / "blobs" / "quarantine").glob("*"))
+        c.check(quarantined == sorted({image_sha, chunk_sha}),
+                "both bad blobs moved to blobs/quarantine/", quarantined)
+        status = cli("status", "--dir", str(q), env=env).stdout
+        lines = [ln for ln in status.splitlines() if "corrupt" in ln]
+        c.check(len(lines) == 2 and all("moved to" in ln for ln in lines),
+                "`tablelog status` has a line per corrupt blob", status)
+        got = {r.get("seq") for r in history_rows(srv.url, PROJECT, run_id)}
+        c.check(not (got & broken_seqs), "no damaged row reached the server",
+                got & broken_seqs)
+        sent = {run_id: [s for s in w.sent[run_id] if s not in broken_seqs]}
+        tally(c, srv.url, sent)
+        versions = artifact_versions(srv.url, PROJECT, f"run-{run_id}-preds")
+        c.check(len(versions) == w.versions[f"run-{run_id}-preds"] - 1,
+                "every other table version arrived", len(versions))
+        c.requests = proxy.count()
+        c.done = (f"{rows} rows with images and a growing table; one image blob bit-flipped, "
+                  f"one table chunk truncated, one queued payload cut short; sync, status")
+        c.note("corruption: status lines: " + " | ".join(ln.strip()[:120] for ln in lines))
+    return c
+
+
+SCENARIOS: dict[str, Any] = {"network_faults": network_faults, "agent_kill9": agent_kill9,
+                             "trainer_kill9": trainer_kill9, "server_down": server_down,
+                             "server_restart": server_restart, "poison": poison,
+                             "corruption": corruption}
 
 
 def env_flag(name: str) -> bool:
