@@ -40,15 +40,21 @@ import datetime as _dt
 import hashlib
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import msgpack
-import numpy as np
 
 from tablelog.errors import WireError
+
+
+def _loaded_numpy() -> Any:
+    """numpy if this process imported it, else None: no numpy value can exist
+    without it, so the agent and server (which never make one) need not load it."""
+    return sys.modules.get("numpy")
 
 WIRE_VERSION: tuple[int, int] = (1, 0)
 
@@ -155,13 +161,14 @@ class TableRef:
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
-def _timestamp_ms(value: _dt.datetime | _dt.date | np.datetime64) -> int:
-    if isinstance(value, np.datetime64):
-        return int(value.astype("datetime64[ms]").astype(np.int64))
+def _timestamp_ms(value: Any) -> int:
+    """Milliseconds since the epoch of a datetime (naive = UTC), date or numpy datetime64."""
     if isinstance(value, _dt.datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
         return int((aware - _EPOCH) // _dt.timedelta(milliseconds=1))
-    return _timestamp_ms(_dt.datetime(value.year, value.month, value.day))
+    if isinstance(value, _dt.date):
+        return _timestamp_ms(_dt.datetime(value.year, value.month, value.day))
+    return int(value.astype("datetime64[ms]").astype("int64"))  # numpy datetime64
 
 
 Resolver = Callable[[Any], Any]
@@ -175,16 +182,20 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
         if isinstance(obj, TableRef):
             return msgpack.ExtType(EXT_TABLE_REF, _packb_plain(
                 [obj.artifact, obj.entry, obj.digest, obj.nrows, obj.ncols, obj.kind]))
-        if isinstance(obj, _dt.date | np.datetime64):
+        if isinstance(obj, _dt.date):
             return msgpack.ExtType(EXT_TIMESTAMP, _packb_plain(_timestamp_ms(obj)))
-        if isinstance(obj, np.ndarray):
-            if obj.dtype.hasobject:
-                return [default_or_self(x) for x in obj.tolist()]
-            arr = np.ascontiguousarray(obj)
-            return msgpack.ExtType(EXT_NDARRAY, _packb_plain(
-                [arr.dtype.str, list(arr.shape), arr.tobytes()]))
-        if isinstance(obj, np.generic):
-            return obj.item()
+        np_ = _loaded_numpy()
+        if np_ is not None:
+            if isinstance(obj, np_.datetime64):
+                return msgpack.ExtType(EXT_TIMESTAMP, _packb_plain(_timestamp_ms(obj)))
+            if isinstance(obj, np_.ndarray):
+                if obj.dtype.hasobject:
+                    return [default_or_self(x) for x in obj.tolist()]
+                arr = np_.ascontiguousarray(obj)
+                return msgpack.ExtType(EXT_NDARRAY, _packb_plain(
+                    [arr.dtype.str, list(arr.shape), arr.tobytes()]))
+            if isinstance(obj, np_.generic):
+                return obj.item()
         if isinstance(obj, tuple | set | frozenset):
             return list(obj)
         if resolve is not None:
@@ -209,7 +220,9 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return _EPOCH + _dt.timedelta(milliseconds=ms)
     if code == EXT_NDARRAY:
         dtype, shape, raw = msgpack.unpackb(data, raw=False)
-        return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
+        import numpy
+
+        return numpy.frombuffer(raw, dtype=numpy.dtype(dtype)).reshape(shape).copy()
     if code == EXT_MEDIA:
         kind, sha, size, meta = msgpack.unpackb(data, raw=False)
         return MediaRef(kind, sha, size, meta)
@@ -252,7 +265,8 @@ def jsonable(value: Any) -> Any:
         return value.to_dict()
     if isinstance(value, _dt.datetime):
         return value.isoformat()
-    if isinstance(value, np.ndarray):
+    np_ = _loaded_numpy()
+    if np_ is not None and isinstance(value, np_.ndarray):
         return value.tolist()
     if isinstance(value, float) and not math.isfinite(value):
         return None

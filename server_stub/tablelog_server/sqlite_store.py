@@ -124,15 +124,7 @@ class SqliteMetadataStore:
     async def applied_ids(self, entity: str, queue_id: str, ids: Sequence[int]) -> set[int]:
         """Which of `ids` were applied under `(entity, queue_id)`."""
         def query(conn: sqlite3.Connection) -> set[int]:
-            found: set[int] = set()
-            unique = sorted(set(ids))
-            for start in range(0, len(unique), 500):  # stay under SQLite's variable limit
-                part = unique[start:start + 500]
-                marks = ",".join("?" * len(part))
-                found.update(r[0] for r in conn.execute(
-                    f"SELECT entry_id FROM applied_keys WHERE entity = ? AND queue_id = ? "
-                    f"AND entry_id IN ({marks})", (entity, queue_id, *part)))
-            return found
+            return _applied_in(conn, entity, queue_id, ids)
 
         return await self._read(query)
 
@@ -148,25 +140,38 @@ class SqliteMetadataStore:
         results: list[ApplyResult] = []
         now = time.time()
         with transaction(conn):
+            # Inside the write transaction: a concurrent request may have applied some.
+            done = _applied_in(conn, entity, queue_id, [i for i, _ in changes])
+            batch = _BatchState(conn, now)
+            applied: list[int] = []
             for entry_id, change in changes:
-                if conn.execute(
-                        "SELECT 1 FROM applied_keys WHERE entity = ? AND queue_id = ? "
-                        "AND entry_id = ?", (entity, queue_id, entry_id)).fetchone():
+                if entry_id in done:
                     results.append(ApplyResult(Outcome.DUPLICATE))
                     continue
+                done.add(entry_id)
+                if not isinstance(change, ArtifactLog):
+                    # Nothing in these can be rejected here (plan_entry validated them),
+                    # so they need no savepoint of their own.
+                    batch.apply(change)
+                    applied.append(entry_id)
+                    results.append(ApplyResult(Outcome.APPLIED))
+                    continue
+                batch.run(change.run)  # outside the savepoint: the run stays if this fails
                 conn.execute("SAVEPOINT entry")
                 try:
-                    _apply_change(conn, change, now)
-                    conn.execute("INSERT INTO applied_keys (entity, queue_id, entry_id, "
-                                 "applied_at) VALUES (?, ?, ?, ?)",
-                                 (entity, queue_id, entry_id, now))
+                    batch.apply(change)
                 except (EntryRejectedError, OverflowError) as exc:
                     conn.execute("ROLLBACK TO entry")
                     conn.execute("RELEASE entry")
                     results.append(ApplyResult(Outcome.REJECTED, str(exc)))
                 else:
                     conn.execute("RELEASE entry")
+                    applied.append(entry_id)
                     results.append(ApplyResult(Outcome.APPLIED))
+            batch.finish()
+            conn.executemany("INSERT INTO applied_keys (entity, queue_id, entry_id, applied_at)"
+                             " VALUES (?, ?, ?, ?)",
+                             [(entity, queue_id, i, now) for i in applied])
         return results
 
     # -- reads -----------------------------------------------------------------------
@@ -316,36 +321,73 @@ def _ensure_run(conn: sqlite3.Connection, key: RunKey, now: float) -> tuple[int,
     return int(cur.lastrowid), project_id  # type: ignore[arg-type]
 
 
-def _apply_change(conn: sqlite3.Connection, change: Change, now: float) -> None:
-    run_pk, project_id = _ensure_run(conn, change.run, now)
-    if isinstance(change, RunStart):
-        tags = None if change.tags is None else json.dumps(list(change.tags))
-        conn.execute(
-            "UPDATE runs SET name = coalesce(?, name), config = coalesce(?, config), "
-            "tags = coalesce(?, tags), notes = coalesce(?, notes), "
-            "job_type = coalesce(?, job_type), started_at = coalesce(?, started_at), "
-            "state = 'running', ended_at = NULL, exit_code = NULL, updated = ? WHERE id = ?",
-            (change.name, change.config, tags, change.notes, change.job_type,
-             change.started_at, now, run_pk))
-    elif isinstance(change, HistoryAppend):
-        (seq,) = conn.execute(
-            "UPDATE runs SET history_rows = history_rows + 1, updated = ? WHERE id = ? "
-            "RETURNING history_rows - 1", (now, run_pk)).fetchone()
-        conn.execute("INSERT INTO history (run, seq, step, row) VALUES (?, ?, ?, ?)",
-                     (run_pk, seq, change.step, change.row))
-    elif isinstance(change, SummaryReplace):
-        conn.execute("UPDATE runs SET summary = ?, updated = ? WHERE id = ?",
-                     (change.summary, now, run_pk))
-    elif isinstance(change, ConfigReplace):
-        conn.execute("UPDATE runs SET config = ?, updated = ? WHERE id = ?",
-                     (change.config, now, run_pk))
-    elif isinstance(change, RunEnd):
-        conn.execute(
-            "UPDATE runs SET state = ?, exit_code = ?, ended_at = ?, updated = ? WHERE id = ?",
-            ("finished" if change.exit_code == 0 else "failed", change.exit_code,
-             change.ended_at, now, run_pk))
-    else:
-        _log_artifact(conn, change, project_id, now)
+def _applied_in(conn: sqlite3.Connection, entity: str, queue_id: str,
+                ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):  # stay under SQLite's variable limit
+        part = unique[start:start + 500]
+        marks = ",".join("?" * len(part))
+        found.update(r[0] for r in conn.execute(
+            f"SELECT entry_id FROM applied_keys WHERE entity = ? AND queue_id = ? "
+            f"AND entry_id IN ({marks})", (entity, queue_id, *part)))
+    return found
+
+
+class _BatchState:
+    """Applies one batch's changes, remembering run ids and history positions
+    across its entries so that a history row costs one INSERT."""
+
+    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+        self._runs: dict[RunKey, tuple[int, int]] = {}
+        self._next_seq: dict[int, int] = {}  # run pk -> next history seq (written at finish)
+
+    def run(self, key: RunKey) -> tuple[int, int]:
+        found = self._runs.get(key)
+        if found is None:
+            found = self._runs[key] = _ensure_run(self.conn, key, self.now)
+        return found
+
+    def apply(self, change: Change) -> None:
+        conn, now = self.conn, self.now
+        run_pk, project_id = self.run(change.run)
+        if isinstance(change, HistoryAppend):
+            seq = self._next_seq.get(run_pk)
+            if seq is None:
+                (seq,) = conn.execute("SELECT history_rows FROM runs WHERE id = ?",
+                                      (run_pk,)).fetchone()
+            conn.execute("INSERT INTO history (run, seq, step, row) VALUES (?, ?, ?, ?)",
+                         (run_pk, seq, change.step, change.row))
+            self._next_seq[run_pk] = seq + 1
+        elif isinstance(change, RunStart):
+            tags = None if change.tags is None else json.dumps(list(change.tags))
+            conn.execute(
+                "UPDATE runs SET name = coalesce(?, name), config = coalesce(?, config), "
+                "tags = coalesce(?, tags), notes = coalesce(?, notes), "
+                "job_type = coalesce(?, job_type), started_at = coalesce(?, started_at), "
+                "state = 'running', ended_at = NULL, exit_code = NULL, updated = ? WHERE id = ?",
+                (change.name, change.config, tags, change.notes, change.job_type,
+                 change.started_at, now, run_pk))
+        elif isinstance(change, SummaryReplace):
+            conn.execute("UPDATE runs SET summary = ?, updated = ? WHERE id = ?",
+                         (change.summary, now, run_pk))
+        elif isinstance(change, ConfigReplace):
+            conn.execute("UPDATE runs SET config = ?, updated = ? WHERE id = ?",
+                         (change.config, now, run_pk))
+        elif isinstance(change, RunEnd):
+            conn.execute(
+                "UPDATE runs SET state = ?, exit_code = ?, ended_at = ?, updated = ? "
+                "WHERE id = ?", ("finished" if change.exit_code == 0 else "failed",
+                                 change.exit_code, change.ended_at, now, run_pk))
+        else:
+            _log_artifact(conn, change, project_id, now)
+
+    def finish(self) -> None:
+        """Write back the history counters of the runs this batch appended to."""
+        self.conn.executemany("UPDATE runs SET history_rows = ?, updated = ? WHERE id = ?",
+                              [(seq, self.now, pk) for pk, seq in self._next_seq.items()])
 
 
 def _log_artifact(conn: sqlite3.Connection, change: ArtifactLog, project_id: int,
