@@ -35,7 +35,7 @@ from tests.reliability.harness import (
     timed,
 )
 
-# -- a training workload, logged through the SDK ------------------------------------------------
+# -- a training workload, logged through the SDK -----------------------------------------------
 
 
 @dataclass
@@ -219,7 +219,7 @@ def _check_backoff_gaps(c: Counts, log: list[Any], path: str) -> None:
     c.check(ok, "no hot loop: every retry waited its backoff", worst)
 
 
-# -- 2. kill -9 of the agent ---------------------------------------------------------------------
+# -- 2. kill -9 of the agent -------------------------------------------------------------------
 
 
 def agent_kill9(work: Path, *, rows: int = 300, kills: int = 10, window_s: float = 0.3,
@@ -334,7 +334,7 @@ def _server_seqs(url: str, sent: dict[str, list[int]]) -> dict[str, list[Any]]:
     return {run: [r.get("seq") for r in history_rows(url, PROJECT, run)] for run in sent}
 
 
-# -- 3. kill -9 of the training process ------------------------------------------------------------
+# -- 3. kill -9 of the training process --------------------------------------------------------
 
 # A training process: logs rows (seq = base + i; an image every 10th, a growing table
 # every 100th), flushes every `flush_every` rows and prints how many rows were flushed.
@@ -466,7 +466,7 @@ def trainer_kill9(work: Path, *, flushed_rows: int = 300, random_kills: int = 5,
     return c
 
 
-# -- 4. the server away ---------------------------------------------------------------------------
+# -- 4. the server away ------------------------------------------------------------------------
 
 # A training loop that times itself: each step does some numpy work (the "model"),
 # then logs a row (an image every 10th step, a growing table every 100th).
@@ -686,7 +686,7 @@ def _stored(url: str, w: Workload) -> int:
         return 0
 
 
-# -- 5. poison entries -----------------------------------------------------------------------------
+# -- 5. poison entries -------------------------------------------------------------------------
 
 
 def _history(run_id: str, step: int, seq: int, entity: str | None = None) -> Any:
@@ -814,7 +814,7 @@ def poison(work: Path, *, runs: int = 2, rows: int = 300, seed: int = 6) -> Coun
     return c
 
 
-# -- 7. corrupt local data -------------------------------------------------------------------------
+# -- 7. corrupt local data ---------------------------------------------------------------------
 
 
 def corruption(work: Path, *, rows: int = 300, seed: int = 7) -> Counts:
@@ -896,10 +896,171 @@ def corruption(work: Path, *, rows: int = 300, seed: int = 7) -> Counts:
     return c
 
 
+# -- 6. disk full ------------------------------------------------------------------------------
+
+# Logs `phase1` rows (an image every other row) until the disk is full, then a table
+# grown to three chunks (which cannot be written either); waits for a line on stdin (the
+# operator frees space); logs the same table again, unchanged, `phase2` more rows, and
+# the table once more with a row added. Step == seq.
+DISK_FILLER = """
+import json, sys
+import numpy as np
+import tablelog
+phase1, phase2 = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(11)
+run = tablelog.init(project="{project}", id="full")
+table = tablelog.Table(columns=["seq", "text"], log_mode="MUTABLE")
+table.add_data(0, "x" * 50)
+run.log({{"seq": 0, "preds": table}})
+run.flush()
+def row(i):
+    r = {{"seq": i, "loss": float(rng.random())}}
+    if i % 2 == 0:
+        r["img"] = tablelog.Image(rng.integers(0, 255, size=(32, 32, 3), dtype=np.uint8))
+    run.log(r)
+for i in range(1, phase1):
+    row(i)
+    if i % 50 == 49:
+        run.flush()
+for k in range(1500):  # three chunks' worth: far more than the full disk can take
+    table.add_data(phase1, f"{{k:050d}}")
+run.log({{"seq": phase1, "preds": table}})
+run.flush()
+print(json.dumps({{"phase1_not_persisted": len(run.not_persisted)}}), flush=True)
+sys.stdin.readline()
+run.log({{"seq": phase1 + 1, "preds": table}})
+for i in range(phase1 + 2, phase1 + 2 + phase2):
+    row(i)
+table.add_data(phase1 + 2 + phase2, "y" * 50)
+run.log({{"seq": phase1 + 2 + phase2, "preds": table}})
+run.flush()
+print(json.dumps({{"not_persisted": run.not_persisted}}), flush=True)
+run.finish()
+print("alive", flush=True)
+"""
+
+
+def disk_full(work: Path, *, phase1: int = 1500, phase2: int = 100,
+              force_cap: bool = False) -> Counts:
+    """The queue directory sits on a 3 MB tmpfs that a ballast file already half fills
+    (or, where tmpfs cannot be mounted, under a TABLELOG_QUEUE_MAX_BYTES cap). A
+    training process logs rows with images until the disk is full and beyond; it must
+    keep running, warn once, and list in `run.not_persisted` exactly the rows the
+    queue lacks. Then the operator frees space (deletes the ballast, or the agent
+    drains the capped queue), training logs more, and everything committed is
+    delivered exactly once; every table a stored row points to exists."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    c = Counts("6. disk full")
+    with Harness(work) as h, timed(c):
+        disk = work / "disk"
+        tmpfs = not force_cap and h.mount_tmpfs(disk, "3m")
+        q = disk / "queue"
+        extra: dict[str, str] = {"TABLELOG_MODE": "offline"}
+        ballast = disk / "ballast"
+        if tmpfs:
+            ballast.write_bytes(b"\0" * 1_500_000)
+            how = "a 3 MB tmpfs, half filled by a ballast file"
+        else:
+            extra["TABLELOG_QUEUE_MAX_BYTES"] = "300000"
+            how = "TABLELOG_QUEUE_MAX_BYTES=300000 (tmpfs not mountable here)"
+        srv = h.server()
+        proxy = h.proxy(srv.url)
+        err_path = work / "trainer.stderr"  # a file: a pipe nobody reads could fill up
+        with open(err_path, "w") as err_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", DISK_FILLER.format(project=PROJECT), str(phase1),
+                 str(phase2)], env=child_env(q, None, **extra), text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err_file)
+        assert proc.stdout is not None and proc.stdin is not None
+        first = proc.stdout.readline()
+        c.check(first.startswith("{"), "training survived the full disk", first)
+        before = queue_state(q)
+        c.check(before["integrity"] == "ok", "queue.db is consistent while the disk is full",
+                before["integrity"])
+        if tmpfs:
+            ballast.unlink()  # the operator frees space
+        else:
+            drain(q, proxy.url)  # the agent makes room under the cap
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, _ = proc.communicate(timeout=300)
+        err = err_path.read_text()
+        c.check(proc.returncode == 0 and out.rstrip().endswith("alive"),
+                "the training process finished normally", f"exit {proc.returncode}")
+        warned = err.count("could not persist")
+        c.check(warned == 1, "it warned once about what it could not persist",
+                f"{warned} warnings")
+        c.check("Traceback" not in err, "no traceback on the training process's stderr",
+                f"{err.count('Traceback')} tracebacks, {len(err.splitlines())} stderr lines")
+        report = json.loads(out.splitlines()[-2])["not_persisted"]
+        reported = {int(m.group(1)) for r in report if (m := re.match(r"log step (\d+)", r))}
+        total = list(range(phase1 + 3 + phase2))
+        c.check(len(reported) == len(report), "run.not_persisted names each lost log step",
+                [r for r in report if not r.startswith("log step")][:3])
+        c.check(phase1 in reported, "the big table logged while the disk was full is reported",
+                sorted(reported)[-5:])
+        c.check(not (reported & set(range(phase1 + 1, len(total)))),
+                "once space was freed, everything logged was persisted, the table too",
+                [r for r in report if not r.startswith(tuple(
+                    f"log step {i} " for i in range(phase1 + 1)))][:3])
+
+        outcome = drain(q, proxy.url)
+        c.check(outcome.dead == 0 and outcome.left == 0, "the queue drained afterwards",
+                f"{outcome.dead} dead, {outcome.left} left")
+        rows = history_rows(srv.url, PROJECT, "full")
+        stored = {r.get("seq") for r in rows}
+        c.check(not (stored & reported), "nothing reported as not persisted was stored",
+                sorted(stored & reported)[:5])
+        silent = sorted(set(total) - stored - reported)
+        c.check(not silent, "every row not reported as lost was delivered",
+                f"{len(silent)} rows silently missing, e.g. {silent[:5]}")
+        _check_table_refs(c, srv.url, rows, reported)
+        nrows = {0: 1, phase1: 1501, phase1 + 1: 1501, phase1 + 2 + phase2: 1502}
+        carried = {r["seq"]: r["preds"].get("nrows") for r in rows if "preds" in r}
+        wrong = {s: carried.get(s) for s, n in nrows.items()
+                 if s not in reported and carried.get(s) != n}
+        c.check(not wrong, "every stored row that logged a table carries that table",
+                f"seq: rows of the table it points to (None: no table) {wrong}; "
+                f"expected {nrows}")
+        tally(c, srv.url, {"full": [s for s in total if s not in reported]})
+        check_queue_empty(c, q)
+        c.requests = proxy.count()
+        c.done = (f"{len(total):,} rows with images logged onto {how}; space freed after "
+                  f"row {phase1}; {len(reported):,} rows reported in run.not_persisted "
+                  f"(not counted as sent)")
+        c.note(f"disk full ({'tmpfs' if tmpfs else 'queue cap'}): {len(reported):,} of "
+               f"{len(total):,} rows reported not persisted, {warned} warning(s), "
+               f"{err.count('Traceback')} tracebacks on stderr")
+    return c
+
+
+def _check_table_refs(c: Counts, url: str, rows: list[dict[str, Any]],
+                      reported: set[int]) -> None:
+    """Each table a stored row points to is a stored artifact version, and every row
+    that logged a table still carries it (or was reported as not persisted)."""
+    digests: dict[str, set[str]] = {}
+    bad = []
+    for r in rows:
+        ref = r.get("preds")
+        if ref is None:
+            continue
+        name = ref["artifact"]
+        if name not in digests:
+            digests[name] = {v["digest"] for v in artifact_versions(url, PROJECT, name)}
+        if ref["digest"] not in digests[name]:
+            bad.append(r.get("seq"))
+    c.check(not bad, "every stored table reference points to a stored version",
+            f"rows {bad[:5]} point to versions the server never received")
+
+
 SCENARIOS: dict[str, Any] = {"network_faults": network_faults, "agent_kill9": agent_kill9,
                              "trainer_kill9": trainer_kill9, "server_down": server_down,
                              "server_restart": server_restart, "poison": poison,
-                             "corruption": corruption}
+                             "disk_full": disk_full, "corruption": corruption}
 
 
 def env_flag(name: str) -> bool:
