@@ -194,13 +194,29 @@ class Writer:
         while (group := self._take_group()) is not None:
             try:
                 self._write_group(group)
+            except QueueFullError as exc:  # disk full or over the cap: expected, warned once
+                self._lost(group, f"{type(exc).__name__}: {exc}")
             except Exception as exc:  # never let the thread die: report and go on
                 log.exception("tablelog writer failed")
-                self._record_loss(group, f"{type(exc).__name__}: {exc}")
+                self._lost(group, f"{type(exc).__name__}: {exc}")
             finally:
                 for req in group:
                     if isinstance(req, FlushRequest):
                         req.done.set()
+
+    def _lost(self, group: list[Request], reason: str) -> None:
+        """Report requests that were not persisted, and forget the table versions they
+        would have written: logging such a table again then writes it in full, instead
+        of pointing at (or building its chunks on) a version that does not exist."""
+        self._record_loss(group, reason)
+        for req in group:
+            if isinstance(req, LogRequest):
+                for t in req.tables:
+                    if t.artifact is not None:
+                        state = log_state(t.table)
+                        state.ref = None
+                        if not t.incremental:
+                            state.logged = state.last = None
 
     def _record_loss(self, group: list[Request], reason: str) -> None:
         lost = [_describe(r) for r in group if not isinstance(r, FlushRequest)]
@@ -233,7 +249,7 @@ class Writer:
             except QueueFullError:
                 raise
             except Exception as exc:
-                self._record_loss([req], f"{type(exc).__name__}: {exc}")
+                self._lost([req], f"{type(exc).__name__}: {exc}")
         self._add_summary_entry(entries)
         with self._cond:
             extra = dict(self._state_extra)
@@ -285,7 +301,12 @@ class Writer:
             ref = state.ref
             if t.artifact is not None or ref is None:
                 art = t.artifact
-                if art is None:  # its first write was lost; write it now
+                if art is None:  # logged again unchanged, but the version it repeats was lost
+                    lost = (f"log step {req.step} ({t.key}) (the table was logged again "
+                            "unchanged, but its earlier log was not persisted)")
+                    self.not_persisted.append(lost)
+                    self._warn_once("loss", f"tablelog: could not persist {lost}. Training "
+                                            "goes on; `run.not_persisted` lists it.")
                     continue
                 digest, written = self._write_artifact(art, [], entries, artifacts,
                                                        incremental_key=t.key if t.incremental
