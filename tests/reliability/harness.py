@@ -274,7 +274,8 @@ def get_json(url: str, path: str, *, key: str = API_KEY) -> Any:
         return json.loads(r.read())
 
 
-def history_rows(url: str, project: str, run_id: str) -> list[dict[str, Any]]:
+def history_rows(url: str, project: str, run_id: str, *, key: str = API_KEY
+                 ) -> list[dict[str, Any]]:
     """Every history row the server holds for a run, in its order ([] for a run it
     does not know)."""
     rows: list[dict[str, Any]] = []
@@ -284,7 +285,7 @@ def history_rows(url: str, project: str, run_id: str) -> list[dict[str, Any]]:
             return rows
         try:
             page = get_json(url, f"/api/v1/runs/{ENTITY}/{project}/{run_id}/history"
-                                 f"?offset={offset}&limit=10000")
+                                 f"?offset={offset}&limit=10000", key=key)
         except urllib.error.HTTPError as exc:
             if exc.code == 404 and not rows:
                 return []
@@ -303,11 +304,12 @@ def artifact_versions(url: str, project: str, name: str) -> list[dict[str, Any]]
         raise
 
 
-def tally(c: Counts, url: str, sent: dict[str, list[int]], project: str = PROJECT) -> None:
+def tally(c: Counts, url: str, sent: dict[str, list[int]], project: str = PROJECT, *,
+          key: str = API_KEY) -> None:
     """Count the `seq` values of `sent` (run id -> seqs in logging order) on the server
     into `c`, and check that each run's rows come back in logging order."""
     for run_id, seqs in sent.items():
-        rows = history_rows(url, project, run_id)
+        rows = history_rows(url, project, run_id, key=key)
         got = [r.get("seq") for r in rows if "seq" in r]
         counts = collections.Counter(got)
         wanted = set(seqs)

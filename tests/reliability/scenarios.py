@@ -1057,10 +1057,325 @@ def _check_table_refs(c: Counts, url: str, rows: list[dict[str, Any]],
             f"rows {bad[:5]} point to versions the server never received")
 
 
+# -- 9. eight trainers, one agent ---------------------------------------------------------------
+
+
+def many_writers(work: Path, *, trainers: int = 8, rows: int = 500, seed: int = 9) -> Counts:
+    """`trainers` training processes log `rows` rows each (images, a growing table) into
+    one queue directory at the same time, online: each SDK tries to start an agent and
+    the queue's lock lets exactly one serve. `tablelog sync` then waits for that agent
+    to finish; every run's history is read back from the server."""
+    c = Counts("9. 8 trainers, 1 agent")
+    with Harness(work) as h, timed(c):
+        q = work / "queue"
+        srv = h.server()
+        proxy = h.proxy(srv.url)
+        env = child_env(q, proxy.url, TABLELOG_MODE="online", TABLELOG_AGENT_AUTOSTART="1",
+                        TABLELOG_AGENT_IDLE_EXIT="1")
+        procs = [trainer(f"rank{r}", r * 1_000_000, rows, 100, False, env)
+                 for r in range(trainers)]
+        for r, p in enumerate(procs):
+            _, err = p.communicate(timeout=300)
+            c.check(p.returncode == 0, f"trainer {r} finished", err[-300:])
+        done = cli("sync", "--dir", str(q), "--timeout", "120", "--no-progress",
+                   env=child_env(q, proxy.url), timeout=300)
+        c.check(done.returncode == 0, "everything was delivered", done.stderr[-400:])
+        sent = {f"rank{r}": [r * 1_000_000 + i for i in range(rows)] for r in range(trainers)}
+        tally(c, srv.url, sent)
+        versions = {f"run-rank{r}-preds": rows // 100 for r in range(trainers)}
+        check_versions(c, srv.url, versions)
+        check_queue_empty(c, q)
+        _stop_agent(q, c)
+        log = (q / "agent.log").read_text() if (q / "agent.log").exists() else ""
+        refused = log.count("already serves")
+        c.check("Traceback" not in log, "agent.log holds no traceback", log[-500:])
+        c.requests = proxy.count()
+        c.done = (f"{trainers} training processes x {rows} rows (images, a growing table) into "
+                  f"one queue at once, online; the SDKs start agents, one serves")
+        how = ("sync watched the running agent" if "already serves" in done.stderr
+               else "sync drained what the agent left")
+        c.note(f"8 trainers: {refused} extra agents started by the SDKs found the lock taken "
+               f"and exited; {how}")
+    return c
+
+
+# -- 10. security ---------------------------------------------------------------------------------
+
+SECRET = "s3cr3t-Key-for-the-reliability-suite-4711"  # greppable: it must appear nowhere
+WRONG_SECRET = "wr0ng-Key-never-valid-9137"
+SHA_ANY = "ab" * 32
+_PARAMS = {"entity": "local", "project": PROJECT, "run_id": "run00", "name": "run-run00-preds",
+           "version": "latest", "entry": "preds", "sha256": SHA_ANY}
+
+
+def _routes() -> list[tuple[str, str, str]]:
+    """(method, concrete path, route name) for every route the server registers."""
+    import re
+    import tempfile
+
+    from tablelog_server.app import create_app
+    from tablelog_server.config import ServerConfig
+
+    app = create_app(ServerConfig(data_dir=Path(tempfile.gettempdir()) / "unused",
+                                  api_keys={"k" * 16: "local"}))
+    out = []
+    for route in app.router.routes():
+        resource = route.resource
+        canonical = resource.canonical if resource else ""
+        path = re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: _PARAMS[m.group(1)], canonical)
+        out.append((route.method, path, (resource.name or "") if resource else ""))
+    return out
+
+
+def _raw(port: int, method: str, path: str, headers: dict[str, str] | None = None,
+         body: bytes | None = None) -> tuple[int, bytes]:
+    """One request with the path sent exactly as given (no normalisation)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def security(work: Path, *, rows: int = 200) -> Counts:
+    """A real server with two keys (entities `local` and `other`). Every route without a
+    key, with a wrong key, a truncated key or another scheme: 401 (the public login
+    form, static files and /healthz aside). The other entity's key on `local`'s
+    routes: 403, and its writes into `local` are rejected. Path traversal, oversized
+    and malformed bodies, raw garbage and a huge header are refused while the server
+    keeps serving. The SDK's queue directory is 0700 with 0600 files, and the key
+    appears in no log (server, agent.log), no `tablelog status` output (text, JSON,
+    with the key in the URL too), no error message and no queue file."""
+    import json
+    import socket
+    import stat
+
+    from tablelog import wire
+
+    c = Counts("10. security")
+    auth = {"Authorization": f"Bearer {SECRET}"}
+    other = {"Authorization": "Bearer other-entity-key-5555"}
+    probes = 0
+    with Harness(work) as h, timed(c):
+        srv = h.server(keys={SECRET: "local", "other-entity-key-5555": "other"},
+                       extra_args=["--max-body-bytes", "1000000",
+                                   "--max-blob-bytes", "2000000"])
+        port = srv.port
+
+        # The SDK logs online (it starts the agent, which writes agent.log), then a second
+        # agent with a wrong key fails against the same server: both must keep quiet.
+        q = work / "queue"
+        env = child_env(q, srv.url, key=SECRET, TABLELOG_MODE="online",
+                        TABLELOG_AGENT_AUTOSTART="1", TABLELOG_AGENT_IDLE_EXIT="1")
+        p = trainer("run00", 0, rows, 50, False, env)
+        _, err = p.communicate(timeout=300)
+        c.check(p.returncode == 0, "the trainer ran", err[-300:])
+        done = cli("sync", "--dir", str(q), "--timeout", "60", "--no-progress",
+                   env=child_env(q, srv.url, key=SECRET), timeout=300)
+        c.check(done.returncode == 0, "its agent delivered everything", done.stderr[-300:])
+        _stop_agent(q, c)
+        tally(c, srv.url, {"run00": list(range(rows))}, key=SECRET)
+        wrong_q = work / "queue-wrong-key"
+        log_workload(wrong_q, 1, 5, media_every=0, prefix="w")
+        wrong = cli("sync", "--dir", str(wrong_q), "--timeout", "2", "--no-progress",
+                    env=child_env(wrong_q, srv.url, key=WRONG_SECRET), timeout=120)
+        c.check(wrong.returncode == 3 and "refused the API key" in wrong.stderr,
+                "a wrong key: sync gives up and says the key was refused", wrong.stderr[-300:])
+
+        # 401 everywhere without a valid key
+        routes = _routes()
+        refused_ok = []
+        public = {"/healthz", "/login", "/logout", "/static"}
+        for method, path, _name in routes:
+            if path in public:
+                continue
+            for headers in ({}, {"Authorization": f"Bearer {WRONG_SECRET}"},
+                            {"Authorization": f"Bearer {SECRET[:-1]}"},
+                            {"Authorization": f"Basic {SECRET}"}, {"Authorization": "Bearer"}):
+                status, _ = _raw(port, method, path, headers, b"{}")
+                probes += 1
+                if status != 401:
+                    refused_ok.append((method, path, headers.get("Authorization"), status))
+        c.check(not refused_ok, f"all {len(routes) - 4} non-public routes: 401 without a "
+                "valid key", refused_ok[:5])
+
+        # 403 for the other entity
+        crossed = []
+        for method, path, _name in routes:
+            if "/local" not in path or method not in ("GET", "POST", "PUT"):
+                continue
+            status, _ = _raw(port, method, path, other, None if method == "GET" else b"{}")
+            probes += 1
+            if status != 403:
+                crossed.append((method, path, status))
+        c.check(not crossed, "another entity's key on `local` routes: 403", crossed[:5])
+        forged = wire.encode_batch("intruder-queue", [(1, wire.encode_entry(
+            wire.Kind.HISTORY, entity="local", project=PROJECT, run_id="run00",
+            body={"step": 10**6, "row": {"seq": -666}}))])
+        status, body = _raw(port, "POST", "/api/v1/batches",
+                            {**other, "Content-Type": "application/msgpack"}, forged)
+        probes += 1
+        c.check(status == 200 and b"rejected" in body and b"forbidden" in body,
+                "a batch written into `local` with another entity's key is rejected",
+                (status, body[:200]))
+        # Blobs are content-addressed and shared: they have no entity in their path.
+        image = next((q / "blobs").glob("??/*"))
+        shared, _ = _raw(port, "GET", f"/api/v1/blobs/{image.parent.name}{image.name}", other)
+        probes += 1
+
+        # traversal, oversized and malformed requests
+        bad: list[tuple[str, str, dict[str, str], bytes | None, tuple[int, ...]]] = [
+            ("GET", "/api/v1/blobs/..%2F..%2Fmetadata.db", auth, None, (400, 404)),
+            ("GET", "/api/v1/blobs/%2e%2e/%2e%2e/metadata.db", auth, None, (400, 404)),
+            ("GET", "/api/v1/blobs/../../metadata.db", auth, None, (400, 404)),
+            ("GET", "/api/v1/runs/local/..%2F..%2F/run00/history", auth, None, (400, 404)),
+            ("GET", "/api/v1/tables/local/rel/x/latest/..%2F..%2F..%2Fmetadata.db", auth,
+             None, (400, 404)),
+            # (dot segments are resolved first: an unknown path without a key is a 401)
+            ("GET", "/static/../metadata.db", {}, None, (400, 401, 403, 404)),
+            ("GET", "/static/%2e%2e/%2e%2e/metadata.db", {}, None, (400, 401, 403, 404)),
+            ("GET", "/static/..%2F..%2Fmetadata.db", {}, None, (400, 401, 403, 404)),
+            ("PUT", "/api/v1/blobs/" + "ab" * 31 + "%2F%2F", auth, b"x", (400, 404)),
+            ("POST", "/api/v1/batches", {**auth, "Content-Type": "application/msgpack"},
+             b"\x00" * 2_000_000, (413,)),
+            ("PUT", "/api/v1/blobs/" + wire.sha256_hex(b"y" * 3_000_000), auth,
+             b"y" * 3_000_000, (413,)),
+            ("POST", "/api/v1/blobs/missing", {**auth, "Content-Type": "application/json"},
+             json.dumps({"sha256": ["ab" * 32] * 150_000}).encode()[:999_000], (400, 413)),
+            ("POST", "/api/v1/batches", {**auth, "Content-Type": "application/msgpack"},
+             b"\xdd\xff\xff\xff\xff", (400,)),
+            ("POST", "/api/v1/batches", {**auth, "Content-Type": "application/msgpack"},
+             b"\x91" * 100_000, (400,)),
+            ("POST", "/api/v1/batches", {**auth, "Content-Type": "application/msgpack"},
+             wire.packb({"v": [99, 0], "queue_id": "q", "entries": []}), (400,)),
+            ("POST", "/api/v1/blobs/missing", {**auth, "Content-Type": "application/json"},
+             b'{"sha256": "not a list"}', (400,)),
+            ("POST", "/api/v1/blobs/missing", {**auth, "Content-Type": "application/json"},
+             b"{" * 10_000, (400,)),
+            ("PUT", "/api/v1/blobs/" + "cd" * 32, auth, b"bytes that do not hash to it",
+             (400,)),
+            ("GET", "/api/v1/runs/local/rel/run00/history?offset=-5&limit=99999999", auth,
+             None, (400,)),
+        ]
+        wrongly = []
+        for method, path, headers, body_, want in bad:
+            status, answer = _raw(port, method, path, headers, body_)
+            probes += 1
+            if status not in want or b"SQLite format" in answer:
+                wrongly.append((method, path[:60], status))
+        c.check(not wrongly, f"{len(bad)} traversal, oversized and malformed requests refused",
+                wrongly)
+        for raw in (b"\x16\x03\x01\x02\x00" + b"\x00" * 500,  # a TLS hello
+                    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+                    b"POST /api/v1/batches HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+                    b"\xff" * 1000):
+            with (socket.create_connection(("127.0.0.1", port), timeout=10) as s,
+                  contextlib.suppress(OSError)):
+                s.sendall(raw)
+                s.recv(1024)
+            probes += 1
+        status, body = _raw(port, "GET", "/api/v1/whoami", auth)
+        c.check(srv.proc is not None and srv.proc.poll() is None and status == 200
+                and json.loads(body) == {"entity": "local"},
+                "the server kept serving through all of it", status)
+        probes += 1
+
+        # the queue directory's modes
+        loose = []
+        for path in [q, *q.rglob("*")]:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            want_mode = 0o700 if path.is_dir() else 0o600
+            if mode != want_mode:
+                loose.append(f"{path.relative_to(q.parent)} {mode:o}")
+        c.check(not loose, "queue directory 0700 and its files 0600", loose)
+
+        # the key in no log, no status output, no queue file
+        url_with_key = srv.url.replace("//", f"//user:{SECRET}@")
+        outputs = {
+            "status": cli("status", "--dir", str(q), env=child_env(q, srv.url, key=SECRET)),
+            "status --json": cli("status", "--dir", str(q), "--json",
+                                 env=child_env(q, srv.url, key=SECRET)),
+            "status (key in URL)": cli("status", "--dir", str(q), "--base-url", url_with_key,
+                                       env=child_env(q, srv.url, key=SECRET)),
+            "status --json (wrong key queue)": cli("status", "--dir", str(wrong_q), "--json",
+                                                   env=child_env(wrong_q, srv.url,
+                                                                 key=WRONG_SECRET)),
+        }
+        texts = {name: o.stdout + o.stderr for name, o in outputs.items()}
+        texts["sync output"] = done.stdout + done.stderr
+        texts["sync with a wrong key"] = wrong.stdout + wrong.stderr
+        srv.stop()
+        assert srv.log_path is not None
+        texts["server log"] = srv.log_path.read_text(errors="replace")
+        texts["agent.log"] = (q / "agent.log").read_text(errors="replace") if (
+            q / "agent.log").exists() else ""
+        for directory in (q, wrong_q):
+            for f in directory.rglob("*"):
+                if f.is_file() and "blobs" not in f.parts:
+                    texts[str(f.relative_to(work))] = f.read_bytes().decode("latin-1")
+        leaks = [name for name, text in texts.items()
+                 if SECRET in text or WRONG_SECRET in text]
+        c.check(not leaks, f"the key appears in none of {len(texts)} outputs, logs and "
+                "queue files", leaks)
+        c.check("retrying" in texts["sync with a wrong key"] or "refused" in
+                texts["sync with a wrong key"], "(the wrong-key errors were there to leak)",
+                texts["sync with a wrong key"][-200:])
+        c.requests = probes
+        c.done = (f"{len(routes)} routes x 5 bad credentials, cross-entity reads and writes, "
+                  f"{len(bad)} traversal/oversized/malformed requests, 4 raw garbage "
+                  f"connections; file modes; the key searched in {len(texts)} outputs/files; "
+                  f"{rows} rows delivered with the right key (requests = probes)")
+        c.note(f"security: {probes} probe requests; public routes: {sorted(public)}; "
+               f"another entity's key reading a blob of `local` by its sha256: HTTP {shared} "
+               f"(blobs are shared by content hash, by design)")
+    return c
+
+
+# -- 8. the queue against a model -----------------------------------------------------------------
+
+
+def queue_model(work: Path, *, examples: int = 40, steps: int = 30) -> Counts:
+    """hypothesis' RuleBasedStateMachine drives tablelog.queue.Queue (put from two
+    handles, claim, ack, record_failure, dead_letter, retry_dead, and crashes: close
+    and reopen, drop unclosed, a process killed inside a transaction) and compares it
+    with a dict-based model after every step (see tests/reliability/queue_model.py)."""
+    from tests.reliability.queue_model import run_queue_model
+
+    c = Counts("8. queue vs model")
+    with timed(c):
+        result = run_queue_model(work, examples=examples, steps=steps)
+    t = result.tally
+    c.check(result.error is None, "the queue behaved as the model in every example",
+            result.error)
+    c.sent = t.put
+    c.stored = t.verified
+    c.duplicated = t.duplicated
+    c.lost = t.lost
+    c.check(t.verified == t.put, "every entry put was accounted for (acked, pending or dead)",
+            f"{t.verified} of {t.put}")
+    c.check(t.torn_transactions > 0 and t.crashes > t.torn_transactions,
+            "all three kinds of crash happened", t.as_text())
+    c.done = (f"hypothesis state machine ({examples} examples x up to {steps} steps, "
+              f"derandomized): {t.as_text()}; counts are queue entries, no HTTP")
+    c.note(f"queue model: {t.ops:,} queue operations checked against the model")
+    return c
+
+
 SCENARIOS: dict[str, Any] = {"network_faults": network_faults, "agent_kill9": agent_kill9,
                              "trainer_kill9": trainer_kill9, "server_down": server_down,
                              "server_restart": server_restart, "poison": poison,
-                             "disk_full": disk_full, "corruption": corruption}
+                             "disk_full": disk_full, "corruption": corruption,
+                             "queue_model": queue_model, "many_writers": many_writers,
+                             "security": security}
 
 
 def env_flag(name: str) -> bool:
