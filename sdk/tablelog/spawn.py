@@ -52,7 +52,9 @@ def spawn_agent(settings: SdkConfig) -> subprocess.Popen[bytes] | None:
     try:
         if agent_running(settings.dir):
             return None
-        log = open(settings.dir / "agent.log", "ab")  # noqa: SIM115 - handed to the child
+        # 0600 like every other file of the queue directory (the umask would give 0644)
+        fd = os.open(settings.dir / "agent.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.fdopen(fd, "ab")
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tablelog_agent", "--dir", str(settings.dir),
