@@ -30,6 +30,7 @@ class BlobStore:
         self.root = Path(root)
         self._tmp = self.root / "tmp"
         self.quarantine_dir = self.root / "quarantine"
+        self._dirs: set[Path] = set()  # fan-out directories known to exist
         for d in (self.root, self._tmp):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._sweep_temp()
@@ -45,6 +46,12 @@ class BlobStore:
                     p.unlink()
             except OSError:
                 pass
+
+    def _ensure_dir(self, directory: Path) -> None:
+        # Remembered: a table of 1,000 images would otherwise pay a failing mkdir each.
+        if directory not in self._dirs:
+            directory.mkdir(mode=0o700, exist_ok=True)
+            self._dirs.add(directory)
 
     def path(self, sha256: str) -> Path:
         """Where blob `sha256` lives (whether or not it exists). Rejects non-hashes,
@@ -88,7 +95,7 @@ class BlobStore:
                     os.fsync(out.fileno())
             digest = h.hexdigest()
             target = self.path(digest)
-            target.parent.mkdir(mode=0o700, exist_ok=True)
+            self._ensure_dir(target.parent)
             os.replace(tmp_name, target)
             return digest, size
         except OSError as exc:
@@ -109,7 +116,7 @@ class BlobStore:
                 out.flush()
                 if fsync:
                     os.fsync(out.fileno())
-            target.parent.mkdir(mode=0o700, exist_ok=True)
+            self._ensure_dir(target.parent)
             os.replace(tmp_name, target)
         except OSError as exc:
             _unlink_quietly(tmp_name)

@@ -115,36 +115,35 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     return conn
 
 
+# Schema version 1. Plain SQL rather than sqlite-utils' table builders: importing
+# sqlite_utils costs the training process ~300 ms at init() (it loads pandas when
+# installed and scans plugin entry points), and the SDK's promise is a cheap init.
+SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL, size INTEGER NOT NULL,
+    blobs BLOB, blob_bytes INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+CREATE INDEX IF NOT EXISTS entries_run ON entries(run, id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY, run TEXT, kind TEXT, payload BLOB, size INTEGER, blobs BLOB,
+    blob_bytes INTEGER, created REAL, attempts INTEGER, last_error TEXT, reason TEXT,
+    dead_at REAL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (run TEXT PRIMARY KEY, state BLOB, updated REAL);
+CREATE TABLE IF NOT EXISTS artifacts (
+    project TEXT, name TEXT, digest TEXT, version INTEGER, type TEXT, manifest BLOB,
+    created REAL, run TEXT, PRIMARY KEY (project, name, digest));
+CREATE TABLE IF NOT EXISTS artifact_aliases (
+    project TEXT, name TEXT, alias TEXT, digest TEXT, PRIMARY KEY (project, name, alias));
+CREATE TABLE IF NOT EXISTS agent_state (key TEXT PRIMARY KEY, value BLOB);
+"""
+
+
 def _create_schema(conn: sqlite3.Connection) -> None:
-    import sqlite_utils  # migrations only; it pulls in pandas when installed (30 MB, 0.4 s)
-
-    db = sqlite_utils.Database(conn)
-
-    def table(name: str) -> sqlite_utils.db.Table:
-        return db.table(name)
-
-    if "entries" not in db.table_names():
-        conn.execute("""
-            CREATE TABLE IF NOT EXISTS entries (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                run TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,
-                size INTEGER NOT NULL, blobs BLOB, blob_bytes INTEGER NOT NULL DEFAULT 0,
-                created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT)""")
-    table("dead_letters").create({
-        "id": int, "run": str, "kind": str, "payload": bytes, "size": int, "blobs": bytes,
-        "blob_bytes": int, "created": float, "attempts": int, "last_error": str,
-        "reason": str, "dead_at": float}, pk="id", if_not_exists=True)
-    table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    table("runs").create({"run": str, "state": bytes, "updated": float}, pk="run",
-                      if_not_exists=True)
-    table("artifacts").create({
-        "project": str, "name": str, "digest": str, "version": int, "type": str,
-        "manifest": bytes, "created": float, "run": str}, pk=("project", "name", "digest"),
-        if_not_exists=True)
-    table("artifact_aliases").create({"project": str, "name": str, "alias": str, "digest": str},
-                                  pk=("project", "name", "alias"), if_not_exists=True)
-    table("agent_state").create({"key": str, "value": bytes}, pk="key", if_not_exists=True)
-    conn.execute("CREATE INDEX IF NOT EXISTS entries_run ON entries(run, id)")
+    for statement in SCHEMA_V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 class Queue:

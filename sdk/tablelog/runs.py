@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import string
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -169,6 +170,10 @@ class Run:
 
     def _table_log(self, key: str, value: Any) -> TableLog | None:
         """A TableLog when `value` is a Table or JoinedTable, else None."""
+        # No Table can exist before tablelog.table was imported: scalar logging never
+        # pays for that import (numpy) or for an import statement per call.
+        if "tablelog.table" not in sys.modules:
+            return None
         from tablelog.joined_table import JoinedTable
         from tablelog.table import Table
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from tablelog.settings import SdkConfig
 
+AGENT_NICENESS = 10  # the spawned agent yields the CPU to training on a busy node
+
 # Popen objects of agents we started: kept so they are not garbage-collected
 # (with a ResourceWarning) while the detached agent outlives them.
 _spawned: list[subprocess.Popen[bytes]] = []
@@ -60,7 +62,8 @@ def spawn_agent(settings: SdkConfig) -> subprocess.Popen[bytes] | None:
                 [sys.executable, "-m", "tablelog_agent", "--dir", str(settings.dir),
                  "--idle-exit", str(settings.agent_idle_exit_s)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                close_fds=True, env={**os.environ, "TABLELOG_BASE_URL": settings.base_url})
+                close_fds=True, env={**os.environ, "TABLELOG_BASE_URL": settings.base_url,
+                                     "TABLELOG_AGENT_NICE": str(AGENT_NICENESS)})
             _spawned.append(proc)
             return proc
         finally:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ from tablelog.snapshot import WrittenChunk, log_state, write_snapshot
 log = logging.getLogger("tablelog")
 
 MAX_PENDING_COST = 4_000_000  # cells waiting in memory before submit() waits
-MAX_GROUP = 256  # requests per commit
+MAX_GROUP = 4096  # requests per commit
+COMMIT_DELAY_S = 0.05  # how long the writer gathers requests before committing
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class Writer:
         self._cost = 0
         self._cond = threading.Condition()
         self._closed = False
+        self._urgent = 0  # flushes waiting in _pending: commit without gathering more
         self._warned: set[str] = set()
         self._summary_dirty = False
         self._touched: list[str] = []  # blobs written (unsynced) for the current group
@@ -147,7 +150,13 @@ class Writer:
                     self._cond.wait(1.0)
             self._pending.append((req, cost))
             self._cost += cost
-            self._cond.notify_all()
+            urgent = isinstance(req, FlushRequest)
+            self._urgent += urgent
+            # Wake the writer only when it has something new to decide: its first
+            # request, a flush, or a full group. Waking it on every log would make the
+            # two threads trade the GIL at each step of a training loop.
+            if len(self._pending) == 1 or urgent or len(self._pending) >= MAX_GROUP:
+                self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything submitted so far is durable; False on timeout."""
@@ -177,15 +186,25 @@ class Writer:
     # -- the writer thread ------------------------------------------------------
 
     def _take_group(self) -> list[Request] | None:
+        """The next requests to commit together. After the first arrives, wait up to
+        COMMIT_DELAY_S for more (unless a flush or close is waiting), so a training
+        loop that logs every step costs one commit per ~50 ms, not one per log."""
         with self._cond:
             while not self._pending:
                 if self._closed:
                     return None
                 self._cond.wait()
+            deadline = time.monotonic() + COMMIT_DELAY_S
+            while not self._closed and not self._urgent and len(self._pending) < MAX_GROUP:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
             group: list[Request] = []
             while self._pending and len(group) < MAX_GROUP:
                 req, cost = self._pending.popleft()
                 self._cost -= cost
+                self._urgent -= isinstance(req, FlushRequest)
                 group.append(req)
             self._cond.notify_all()
             return group
