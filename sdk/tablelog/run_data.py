@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import math
+import sys
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
-
-import numpy as np
 
 _SCALARS = (int, float, bool, str, type(None))
 
@@ -122,9 +121,13 @@ def plain_value(value: Any, where: str) -> Any:
         if isinstance(value, float) and math.isnan(value):
             return value
         return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, _dt.datetime | _dt.date | np.ndarray):
+    np = sys.modules.get("numpy")  # no numpy value exists unless numpy was imported
+    if np is not None:
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value
+    if isinstance(value, _dt.datetime | _dt.date):
         return value
     if isinstance(value, list | tuple):
         return [plain_value(v, where) for v in value]
