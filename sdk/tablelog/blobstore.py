@@ -76,7 +76,7 @@ class BlobStore:
         target = self.path(digest)
         if target.exists():
             return digest
-        self._write_atomic(target, lambda f: f.write(data), fsync=fsync)
+        self._write_atomic(target, data, fsync=fsync)
         return digest
 
     def put_file(self, src: str | os.PathLike[str], *, fsync: bool = True) -> tuple[str, int]:
@@ -108,14 +108,21 @@ class BlobStore:
         except OSError as exc:
             raise _as_queue_error(exc) from exc
 
-    def _write_atomic(self, target: Path, write: object, *, fsync: bool) -> None:
-        fd, tmp_name = self._mkstemp()
+    def _write_atomic(self, target: Path, data: bytes | bytearray | memoryview, *,
+                      fsync: bool) -> None:
+        # A temp name unique to this process and thread (no random names, no Python
+        # file object: small media blobs are written by the thousand).
+        tmp_name = os.path.join(self._tmp, f"{target.name}.{os.getpid()}.{threading.get_ident()}")
         try:
-            with os.fdopen(fd, "wb") as out:
-                write(out)  # type: ignore[operator]
-                out.flush()
+            fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
                 if fsync:
-                    os.fsync(out.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             self._ensure_dir(target.parent)
             os.replace(tmp_name, target)
         except OSError as exc:
