@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tablelog import wire
 from tablelog.dtypes import (
     NUMBER,
     STRING,
@@ -127,7 +128,7 @@ class JoinedTable:
             left_types = [optional(t) for t in left_types]
         if how != "inner":
             right_types = [optional(t) for t in right_types]
-        columns = self._output_columns(left_key, [left.columns[j] for j in left_rest],
+        columns = wire.joined_column_names(left_key, [left.columns[j] for j in left_rest],
                                        [right.columns[j] for j in right_rest])
         return Table._from_typed_rows(columns, [key_type, *left_types, *right_types], rows)
 
@@ -139,23 +140,6 @@ class JoinedTable:
             raise TableTypeError(f"join key column {column!r} holds an unhashable value "
                                  f"of type {type(key).__name__}") from None
         return key
-
-    @staticmethod
-    def _output_columns(key: Any, left: list[Any], right: list[Any]) -> list[Any]:
-        # a name in both tables, or a table2 column named like the key, gets a suffix
-        clashing = (set(left) & set(right)) | ({key} & set(right))
-        taken = {key, *left, *right}
-        out: list[Any] = [key]
-        for names, suffix in ((left, "_1"), (right, "_2")):
-            for name in names:
-                if name in clashing:
-                    renamed = f"{name}{suffix}"
-                    while renamed in taken:
-                        renamed += suffix
-                    taken.add(renamed)
-                    name = renamed
-                out.append(name)
-        return out
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, JoinedTable):

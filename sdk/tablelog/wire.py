@@ -437,6 +437,26 @@ def encode_joined_table(table1: str, table2: str, join_key: str | list[str]) -> 
                          "join_key": join_key})
 
 
+def joined_column_names(key: Any, left: Sequence[Any], right: Sequence[Any]) -> list[Any]:
+    """Columns of a joined table: the key, table1's other columns, table2's other
+    columns; a name in both tables (or a table2 column named like the key) gets the
+    suffix ``_1``/``_2``. Shared so the SDK's `JoinedTable.to_table` and the viewer's
+    join name columns alike."""
+    clashing = (set(left) & set(right)) | ({key} & set(right))
+    taken = {key, *left, *right}
+    out: list[Any] = [key]
+    for names, suffix in ((left, "_1"), (right, "_2")):
+        for name in names:
+            if name in clashing:
+                renamed = f"{name}{suffix}"
+                while renamed in taken:
+                    renamed += suffix
+                taken.add(renamed)
+                name = renamed
+            out.append(name)
+    return out
+
+
 def decode_joined_table(data: bytes) -> tuple[str, str, str | list[str]]:
     obj = unpackb(data)
     if not isinstance(obj, dict) or obj.get("_type") != "joined-table":

@@ -83,22 +83,6 @@ def _hashable(value: Any) -> Any:
         return ("packed", wire.packb(value))
 
 
-def _output_columns(key: Any, left: list[Any], right: list[Any]) -> list[Any]:
-    clashing = (set(left) & set(right)) | ({key} & set(right))
-    taken = {key, *left, *right}
-    out: list[Any] = [key]
-    for names, suffix in ((left, "_1"), (right, "_2")):
-        for name in names:
-            if name in clashing:
-                renamed = f"{name}{suffix}"
-                while renamed in taken:
-                    renamed += suffix
-                taken.add(renamed)
-                name = renamed
-            out.append(name)
-    return out
-
-
 def hash_join(left_columns: Sequence[Any], left_rows: Sequence[list[Any]],
               right_columns: Sequence[Any], right_rows: Sequence[list[Any]],
               left_key: str, right_key: str, how: str, *,
@@ -139,7 +123,7 @@ def hash_join(left_columns: Sequence[Any], left_rows: Sequence[list[Any]],
                 out.append([cell(row, rk), *no_left, *(cell(row, j) for j in right_rest)])
                 if len(out) > max_output:
                     break
-    columns = _output_columns(left_columns[lk], [left_columns[j] for j in left_rest],
+    columns = wire.joined_column_names(left_columns[lk], [left_columns[j] for j in left_rest],
                               [right_columns[j] for j in right_rest])
     return columns, out[:max_output], len(out) > max_output
 
