@@ -200,7 +200,8 @@ async def list_artifact_versions(request: web.Request) -> web.Response:
          "created": v.created, "run_id": v.run_id} for v in versions]})
 
 
-async def _artifact_version(request: web.Request) -> ArtifactVersionRecord:
+async def artifact_version(request: web.Request) -> ArtifactVersionRecord:
+    """The artifact version a route's path names (``vN`` or an alias); 400/404."""
     info = request.match_info
     ref_text = info["version"]
     match = _VERSION_REF.match(ref_text)
@@ -217,7 +218,7 @@ async def _artifact_version(request: web.Request) -> ArtifactVersionRecord:
 
 async def get_artifact_version(request: web.Request) -> web.Response:
     """One artifact version and its manifest, by alias or ``vN``."""
-    v = await _artifact_version(request)
+    v = await artifact_version(request)
     return answer(request, {
         "name": v.name, "type": v.type, "version": v.label, "digest": v.digest,
         "aliases": list(v.aliases), "description": v.description,
@@ -227,7 +228,7 @@ async def get_artifact_version(request: web.Request) -> web.Response:
 
 async def get_table(request: web.Request) -> web.Response:
     """A page of a table entry of an artifact version: only the chunks it needs."""
-    version = await _artifact_version(request)
+    version = await artifact_version(request)
     entry_name = request.match_info["entry"]
     plain = wire.unpackb(version.entries).get(entry_name)
     if plain is None:

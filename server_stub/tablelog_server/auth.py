@@ -75,12 +75,17 @@ def check_request(request: web.Request, keys: KeyRing) -> None:
     if resource is not None and (resource.name or "").startswith(VIEWER_ROUTE_PREFIX):
         return
     entity = request_entity(request, keys)
-    params = request.match_info
+    check_path_params(request.match_info, entity,
+                      denied="this API key belongs to entity {mine!r}, not {asked!r}")
+
+
+def check_path_params(params: Mapping[str, str], entity: str, *, denied: str) -> None:
+    """Valid names and blob addresses in a route's path (400), and no entity but
+    `entity` (403, with `denied` formatted with `mine` and `asked`)."""
     for param in NAME_PARAMS:
         if param in params and not wire.is_valid_name(params[param]):
             raise BadRequestError(f"invalid {param.replace('_', ' ')} {params[param]!r}")
     if "sha256" in params:
         check_address(params["sha256"])
     if "entity" in params and params["entity"] != entity:
-        raise PermissionDeniedError(f"this API key belongs to entity {entity!r}, "
-                                    f"not {params['entity']!r}")
+        raise PermissionDeniedError(denied.format(mine=entity, asked=params["entity"]))

@@ -30,12 +30,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tablelog import wire
-from tablelog_server.auth import NAME_PARAMS
-from tablelog_server.blobs import check_address
+from tablelog_server.auth import check_path_params
 from tablelog_server.errors import (
     AuthenticationError,
-    BadRequestError,
     PermissionDeniedError,
     RequestError,
 )
@@ -136,15 +133,8 @@ def request_viewer_entity(request: web.Request) -> str | None:
 def check_names(request: web.Request, entity: str) -> None:
     """The API's rules for path parameters: valid names and blob addresses (400), the
     entity of the session only (403)."""
-    params = request.match_info
-    for param in NAME_PARAMS:
-        if param in params and not wire.is_valid_name(params[param]):
-            raise BadRequestError(f"invalid {param.replace('_', ' ')} {params[param]!r}")
-    if "sha256" in params:
-        check_address(params["sha256"])
-    if "entity" in params and params["entity"] != entity:
-        raise PermissionDeniedError(f"you are logged in as {entity!r}, which may not see "
-                                    f"entity {params['entity']!r}")
+    check_path_params(request.match_info, entity,
+                      denied="you are logged in as {mine!r}, which may not see entity {asked!r}")
 
 
 def error_page(request: web.Request, exc: RequestError, entity: str | None) -> web.Response:

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import keyword
-import re
 from typing import Any
 
-from aiohttp import web
-
 from tablelog import wire
-from tablelog_server.errors import BadRequestError, NotFoundError, UnreadableDataError
+from tablelog_server.api import artifact_version as artifact_version
+from tablelog_server.errors import UnreadableDataError
 from tablelog_server.metadata import ArtifactVersionRecord
-from tablelog_server.state import METADATA
 from tablelog_server.viewer.html import py_str, url
-
-_VERSION_REF = re.compile(r"^v(\d{1,18})$")
 
 
 def project_url(entity: str, project: str) -> str:
@@ -72,22 +67,6 @@ def entries_of(version: ArtifactVersionRecord) -> dict[str, wire.ManifestEntry]:
     except (ValueError, AttributeError) as exc:
         raise UnreadableDataError(f"artifact {version.name}:{version.label} has a malformed "
                                   f"manifest: {exc}") from None
-
-
-async def artifact_version(request: web.Request) -> ArtifactVersionRecord:
-    """The version the path names (``vN`` or an alias); 400/404 as in the API."""
-    info = request.match_info
-    ref_text = info["version"]
-    match = _VERSION_REF.match(ref_text)
-    if match is None and not wire.is_valid_name(ref_text):
-        raise BadRequestError(f"invalid alias {ref_text!r}")
-    ref: str | int = int(match.group(1)) if match else ref_text
-    record = await request.config_dict[METADATA].artifact_version(
-        info["entity"], info["project"], info["name"], ref)
-    if record is None:
-        raise NotFoundError(f"no version {ref_text!r} of artifact "
-                            f"{info['entity']}/{info['project']}/{info['name']}")
-    return record
 
 
 def api_lines() -> list[str]:
