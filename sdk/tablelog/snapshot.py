@@ -28,6 +28,7 @@ the new rows' chunks to the chunks of earlier increments of the same run key.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,6 +140,7 @@ def _encode_chunk(rows: list[list[Any]], ncols: int, sink: BlobSink,
     cells = [r if len(r) == ncols else r[:ncols] for r in rows]
     data = wire.encode_rows(cells, resolve=lambda obj: resolve(obj, media))
     sha = sink(data)
+    time.sleep(0)  # between chunks, let the training thread have the GIL (see writer)
     return WrittenChunk(wire.ChunkRef(sha, len(rows), len(data)), tuple(dict.fromkeys(media)))
 
 

@@ -100,6 +100,13 @@ class FlushRequest:
 Request = LogRequest | ArtifactRequest | EntryRequest | FlushRequest
 
 
+def yield_gil() -> None:
+    """Let the training thread run. Without it, a writer busy encoding holds the GIL
+    for a whole switch interval (5 ms) each time training wants it back after a
+    numpy call; a zero sleep between work items hands it over at once."""
+    time.sleep(0)
+
+
 def _cost(req: Request) -> int:
     if isinstance(req, LogRequest):
         n = len(req.row) + 1
@@ -309,6 +316,7 @@ class Writer:
             data, meta = obj._encode()
             sha = self._put_blob(data)
             blobs.append(sha)
+            yield_gil()
             return wire.MediaRef(kind, sha, len(data), meta)
         return resolve
 
