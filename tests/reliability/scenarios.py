@@ -878,7 +878,7 @@ def corruption(work: Path, *, rows: int = 300, seed: int = 7) -> Counts:
         c.check(quarantined == sorted({image_sha, chunk_sha}),
                 "both bad blobs moved to blobs/quarantine/", quarantined)
         status = cli("status", "--dir", str(q), env=env).stdout
-        lines = [ln for ln in status.splitlines() if "corrupt" in ln]
+        lines = [ln for ln in status.splitlines() if "is corrupt" in ln]
         c.check(len(lines) == 2 and all("moved to" in ln for ln in lines),
                 "`tablelog status` has a line per corrupt blob", status)
         got = {r.get("seq") for r in history_rows(srv.url, PROJECT, run_id)}

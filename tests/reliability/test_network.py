@@ -45,3 +45,33 @@ def test_retry_after_zero_or_in_the_past_is_not_a_hot_loop(tmp_path: Path) -> No
     gaps = [b.at - a.at for a, b in itertools.pairwise(posts)]
     floor = FAULTS_BACKOFF["backoff_base_s"] / 2
     assert min(gaps) >= floor * 0.95, [f"{g * 1000:.1f} ms" for g in gaps]
+
+
+def test_a_blob_upload_cancelled_while_opening_its_file_leaves_no_file_open(
+        tmp_path: Path) -> None:
+    """When one upload fails the agent cancels the others (a server going away mid-upload
+    does it): a cancel that lands while the blob file is being opened must not orphan
+    the open file (found by the server-restart scenario as a stray ResourceWarning)."""
+    import gc
+    import warnings
+
+    from tablelog_agent.client import UploadClient
+
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"x" * 1000)
+
+    async def cancel_uploads() -> None:
+        async with UploadClient(agent_config(tmp_path, "http://127.0.0.1:9")) as client:
+            for _ in range(50):
+                task = asyncio.create_task(client.put_blob("ab" * 32, blob, 1000))
+                await asyncio.sleep(0)  # the task now waits for its file to open
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            await asyncio.sleep(0.2)  # let the opener threads finish
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(cancel_uploads())
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not unclosed, unclosed[:3]
