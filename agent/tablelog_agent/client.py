@@ -21,9 +21,9 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
-import aiofiles
 import aiohttp
 import msgpack
+from aiofiles.threadpool import wrap as aiofiles_wrap
 from aiofiles.threadpool.binary import AsyncBufferedReader
 
 from tablelog_agent.config import AgentConfig, redact_url
@@ -99,10 +99,12 @@ class UploadClient:
         """Stream one local blob file to the server."""
         # The file is opened here, not in the generator: aiohttp stops iterating once
         # Content-Length bytes went out, and a suspended generator would leak the file.
-        async with aiofiles.open(path, "rb") as f:
+        # Opened on the loop, not with aiofiles.open: that opens in a thread, and a task
+        # cancelled meanwhile (the others are, when one upload fails) orphans the file.
+        with open(path, "rb") as raw:
             await self._request(
                 "PUT", f"/api/v1/blobs/{sha256}",
-                data=_chunks(f, self._config.blob_chunk_bytes),
+                data=_chunks(aiofiles_wrap(raw), self._config.blob_chunk_bytes),
                 headers={"Content-Type": "application/octet-stream",
                          "Content-Length": str(size)})
 
