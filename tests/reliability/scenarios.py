@@ -966,7 +966,8 @@ def disk_full(work: Path, *, phase1: int = 1500, phase2: int = 100,
             how = "a 3 MB tmpfs, half filled by a ballast file"
         else:
             extra["TABLELOG_QUEUE_MAX_BYTES"] = "300000"
-            how = "TABLELOG_QUEUE_MAX_BYTES=300000 (tmpfs not mountable here)"
+            how = ("TABLELOG_QUEUE_MAX_BYTES=300000" if force_cap
+                   else "TABLELOG_QUEUE_MAX_BYTES=300000 (tmpfs not mountable here)")
         srv = h.server()
         proxy = h.proxy(srv.url)
         err_path = work / "trainer.stderr"  # a file: a pipe nobody reads could fill up
