@@ -43,6 +43,12 @@ class BatchDelivery:
 
     async def deliver(self, batch: Sequence[QueuedEntry]) -> None:
         """Settle every entry of `batch` (in id order) or raise RetryableError."""
+        # Bytes that changed on disk since the SDK wrote them must not reach the server
+        # as if they were what was logged.
+        await self._dead_letter({
+            e.id: "payload damaged on disk: its CRC-32 no longer matches what the SDK wrote"
+            for e in batch if not e.intact})
+        batch = [e for e in batch if e.intact]
         try:
             await self._settle(list(batch))
         except RetryableError as exc:

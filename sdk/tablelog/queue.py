@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +38,11 @@ import msgpack
 from tablelog.blobstore import BlobStore
 from tablelog.errors import QueueError, QueueFullError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 
-_ENTRY_COLUMNS = "id, run, kind, payload, size, blobs, blob_bytes, created, attempts, last_error"
+_ENTRY_COLUMNS = ("id, run, kind, payload, size, blobs, blob_bytes, created, attempts, last_error,"
+                  " crc")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,12 @@ class QueuedEntry:
     created: float
     attempts: int = 0
     last_error: str | None = None
+    crc: int | None = None  # CRC-32 of payload when it was written (None: older queue)
+
+    @property
+    def intact(self) -> bool:
+        """False when the payload's bytes changed on disk since they were written."""
+        return self.crc is None or zlib.crc32(self.payload) == self.crc
 
 
 @dataclass(frozen=True)
@@ -140,9 +148,22 @@ CREATE TABLE IF NOT EXISTS agent_state (key TEXT PRIMARY KEY, value BLOB);
 """
 
 
-def _create_schema(conn: sqlite3.Connection) -> None:
-    for statement in SCHEMA_V1.split(";"):
-        if statement.strip():
+# Each later version: the statements that upgrade the one before it.
+MIGRATIONS: dict[int, list[str]] = {
+    # a checksum per payload, so bytes damaged on disk are caught before upload
+    2: ["ALTER TABLE entries ADD COLUMN crc INTEGER",
+        "ALTER TABLE dead_letters ADD COLUMN crc INTEGER"],
+}
+
+
+def _create_schema(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a database at schema `version` (0: empty) up to SCHEMA_VERSION."""
+    if version < 1:
+        for statement in SCHEMA_V1.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[step]:
             conn.execute(statement)
 
 
@@ -183,7 +204,7 @@ class Queue:
                 raise QueueError(f"{self.db_path} was written by a newer tablelog "
                                  f"(schema {version}, this one knows {SCHEMA_VERSION})")
             if version < SCHEMA_VERSION:
-                _create_schema(conn)
+                _create_schema(conn, version)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _queue_id(self) -> str:
@@ -252,10 +273,10 @@ class Queue:
                 ids = []
                 for e in entries:
                     cur = conn.execute(
-                        "INSERT INTO entries(run, kind, payload, size, blobs, blob_bytes, created)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO entries(run, kind, payload, size, blobs, blob_bytes, created,"
+                        " crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (e.run, e.kind, e.payload, len(e.payload),
-                         msgpack.packb(list(e.blobs)), e.blob_bytes, now))
+                         msgpack.packb(list(e.blobs)), e.blob_bytes, now, zlib.crc32(e.payload)))
                     ids.append(int(cur.lastrowid or 0))
                 versions = [_register_artifact(conn, a, now) for a in artifacts]
                 for run, state in (run_states or {}).items():
@@ -307,9 +328,9 @@ class Queue:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO dead_letters(id, run, kind, payload, size, blobs,"
-                " blob_bytes, created, attempts, last_error, reason, dead_at)"
+                " blob_bytes, created, attempts, last_error, reason, dead_at, crc)"
                 " SELECT id, run, kind, payload, size, blobs, blob_bytes, created,"
-                " attempts + 1, last_error, ?, ? FROM entries WHERE id = ?",
+                " attempts + 1, last_error, ?, ?, crc FROM entries WHERE id = ?",
                 (reason[:4000], time.time(), entry_id))
             conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
 
@@ -332,8 +353,8 @@ class Queue:
                 params_t = tuple(id_list)
             conn.execute(
                 "INSERT INTO entries(id, run, kind, payload, size, blobs, blob_bytes, created,"
-                " attempts, last_error) SELECT id, run, kind, payload, size, blobs, blob_bytes,"
-                f" created, 0, reason FROM dead_letters{where}", params_t)
+                " attempts, last_error, crc) SELECT id, run, kind, payload, size, blobs,"
+                f" blob_bytes, created, 0, reason, crc FROM dead_letters{where}", params_t)
             return int(conn.execute(f"DELETE FROM dead_letters{where}", params_t).rowcount)
 
     def stats(self) -> QueueStats:
@@ -371,7 +392,7 @@ class Queue:
 def _entry_from_row(row: Sequence[Any]) -> QueuedEntry:
     blobs = tuple(msgpack.unpackb(row[5])) if row[5] else ()
     return QueuedEntry(int(row[0]), row[1], row[2], bytes(row[3]), int(row[4]), blobs,
-                       int(row[6]), float(row[7]), int(row[8]), row[9])
+                       int(row[6]), float(row[7]), int(row[8]), row[9], row[10])
 
 
 def _register_artifact(conn: sqlite3.Connection, art: LocalArtifact, now: float) -> int:
