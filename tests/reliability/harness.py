@@ -21,7 +21,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -35,12 +34,6 @@ from tests.conftest import API_KEY, ENTITY, ServerProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "rel"
-OTHER_KEY = "other-key-9876543210"
-OTHER_ENTITY = "other"
-
-__all__ = ["API_KEY", "ENTITY", "OTHER_ENTITY", "OTHER_KEY", "PROJECT", "REPO",
-           "AgentProc", "Counts", "Harness", "child_env", "cli", "drain", "free_port",
-           "history_rows", "tally"]
 
 
 # -- the result of a scenario ---------------------------------------------------------------
@@ -122,13 +115,6 @@ def cli(*args: str, env: dict[str, str], timeout: float = 120
                            "import sys; from tablelog_agent.cli import main; "
                            "sys.exit(main(sys.argv[1:]))", *args],
                           env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
-
-
-def python(code: str, env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
-    """`python -c CODE` (dedented) with pipes for stdout and stderr."""
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=REPO,
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            **popen)
 
 
 class AgentProc:
