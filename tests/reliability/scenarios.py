@@ -1053,6 +1053,8 @@ def corruption(work: Path, *, rows: int = 300, seed: int = 7) -> Counts:
         lines = [ln for ln in status.splitlines() if "is corrupt" in ln]
         c.check(len(lines) == 2 and all("moved to" in ln for ln in lines),
                 "`tablelog status` has a line per corrupt blob", status)
+        c.check(sum("damaged on disk" in ln for ln in status.splitlines()) == 1,
+                "`tablelog status` has a line for the damaged payload", status)
         got = {r.get("seq") for r in history_rows(srv.url, PROJECT, run_id)}
         c.check(not (got & broken_seqs), "no damaged row reached the server",
                 got & broken_seqs)
