@@ -14,9 +14,9 @@ from tests.reliability.scenarios import FAULTS_BACKOFF, log_workload, network_fa
 
 
 def test_network_faults_deliver_exactly_once_within_the_backoff_budget(tmp_path: Path) -> None:
-    c = network_faults(tmp_path, runs=2, rows=400)
+    c = network_faults(tmp_path, runs=2, rows=250)
     c.assert_ok()
-    assert c.sent == 800 and c.requests is not None
+    assert c.sent == 500 and c.requests is not None
 
 
 def test_retry_after_zero_or_in_the_past_is_not_a_hot_loop(tmp_path: Path) -> None:
