@@ -110,7 +110,7 @@ def details(results: list[Counts]) -> str:
             out.append("")
         for check in c.checks:
             mark = "ok" if check.ok else "FAILED"
-            line = f"- [{mark}] {check.what}"
+            line = f"- [{mark}] {check.what}" + (f" (x{check.times})" if check.times > 1 else "")
             if check.detail:
                 line += f": `{_cell(check.detail)[:600]}`"
             out.append(line)
@@ -175,7 +175,7 @@ How to read the table:
 - **verdict**: PASS when stored = sent, nothing is duplicated or lost, and every
   check listed under the scenario below held.
 
-Machine: {machine()}. Whole run: {elapsed / 60:.1f} min; work directories under `{where}`.
+Machine: {machine()}. Whole run: {elapsed / 60:.1f} min; work directories: {where}.
 
 {table(results)}
 
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
     elapsed = time.monotonic() - started
     text = page(results, quick=args.quick, elapsed=elapsed,
-                where=str(root) if args.keep else "a temporary directory (removed)")
+                where=f"`{root}`" if args.keep else "a temporary directory, removed")
     print(table(results))
     if args.write_docs:
         DOCS.write_text(text)

@@ -99,8 +99,9 @@ def check_versions(c: Counts, url: str, versions: dict[str, int]) -> None:
         got = artifact_versions(url, PROJECT, name)
         digests = [v["digest"] for v in got]
         c.check(len(got) == want and len(set(digests)) == len(digests),
-                f"artifact {name}: {want} versions, each once",
-                f"server holds {len(got)} ({len(set(digests))} distinct)")
+                "each artifact: every version logged, each once",
+                f"{name}: {want} logged, the server holds {len(got)} "
+                f"({len(set(digests))} distinct)")
 
 
 def check_queue_empty(c: Counts, queue_dir: Path) -> None:
@@ -311,9 +312,9 @@ def agent_kill9(work: Path, *, rows: int = 300, kills: int = 10, window_s: float
                   f"between apply and ack; then `tablelog sync`")
         c.note(f"agent kill -9: {kills} agents killed: {at_start} during start-up "
                f"({before_ready} before READY=1), {uploading} while uploading, 1 aimed; "
-               f"{in_window} kills fell between the server applying a batch and the queue "
-               f"acknowledging it ({random_in_window} of them at random moments): those "
-               f"entries were sent again and answered duplicate")
+               f"kills between the server applying a batch and the queue acknowledging it: "
+               f"{in_window} ({random_in_window} at random moments); those entries were "
+               f"sent again and answered duplicate")
     return c
 
 
@@ -1134,7 +1135,7 @@ def many_writers(work: Path, *, trainers: int = 8, rows: int = 500) -> Counts:
                  for r in range(trainers)]
         for r, p in enumerate(procs):
             _, err = p.communicate(timeout=300)
-            c.check(p.returncode == 0, f"trainer {r} finished", err[-300:])
+            c.check(p.returncode == 0, "each trainer finished", f"trainer {r}: {err[-300:]}")
         done = cli("sync", "--dir", str(q), "--timeout", "120", "--no-progress",
                    env=child_env(q, proxy.url), timeout=300)
         c.check(done.returncode == 0, "everything was delivered", done.stderr[-400:])
