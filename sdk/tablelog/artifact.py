@@ -12,6 +12,7 @@ An artifact read back (from `use_artifact`) holds a manifest and a
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,18 +97,20 @@ class Artifact:
 
         A table is snapshotted now; mutating it later does not change this artifact.
         """
-        from tablelog.joined_table import JoinedTable
         from tablelog.snapshot import take_snapshot
-        from tablelog.table import Table
 
         self._check_building()
         self._check_entry_name(name)
         if id(obj) in self._added_objects:
             return self._added_objects[id(obj)]
-        if isinstance(obj, Table):
+        # Neither class can have instances before its module was imported: checking
+        # sys.modules spares the first log of a table the import of the other.
+        table_mod = sys.modules.get("tablelog.table")
+        joined_mod = sys.modules.get("tablelog.joined_table")
+        if table_mod is not None and isinstance(obj, table_mod.Table):
             check_row_limit(obj)
             self._pending[name] = PendingTable(take_snapshot(obj))
-        elif isinstance(obj, JoinedTable):
+        elif joined_mod is not None and isinstance(obj, joined_mod.JoinedTable):
             self._pending[name] = PendingJoined(
                 self._joined_part(obj._table1, name, 1), self._joined_part(obj._table2, name, 2),
                 obj._join_key)

@@ -26,6 +26,7 @@ from tablelog.errors import IncrementalTableError, RunError
 from tablelog.queue import Queue
 from tablelog.run_data import Config, Summary, plain_value
 from tablelog.settings import SdkConfig
+from tablelog.snapshot import log_state, take_snapshot
 from tablelog.writer import (
     ArtifactRequest,
     EntryRequest,
@@ -172,20 +173,18 @@ class Run:
 
     def _table_log(self, key: str, value: Any) -> TableLog | None:
         """A TableLog when `value` is a Table or JoinedTable, else None."""
-        # No Table can exist before tablelog.table was imported: scalar logging never
-        # pays for that import (numpy) or for an import statement per call.
-        if "tablelog.table" not in sys.modules:
+        # No Table (JoinedTable) can exist before its module was imported: logging never
+        # pays for importing them (numpy), nor for an import statement per call.
+        table_mod = sys.modules.get("tablelog.table")
+        if table_mod is None:
             return None
-        from tablelog.joined_table import JoinedTable
-        from tablelog.table import Table
-
-        if isinstance(value, JoinedTable):
+        joined_mod = sys.modules.get("tablelog.joined_table")
+        if joined_mod is not None and isinstance(value, joined_mod.JoinedTable):
             art = Artifact(self._table_artifact_name(key), "run_table")
             art.add(value, key)
             return TableLog(key, value, art, kind="joined-table")
-        if not isinstance(value, Table):
+        if not isinstance(value, table_mod.Table):
             return None
-        from tablelog.snapshot import log_state
 
         check_row_limit(value)
         mode = value.log_mode
@@ -203,8 +202,6 @@ class Run:
         return TableLog(key, value, art)
 
     def _incremental_log(self, key: str, table: Any) -> TableLog:
-        from tablelog.snapshot import log_state, take_snapshot
-
         state = log_state(table)
         if state.run_id is not None and state.run_id != self.id:
             raise IncrementalTableError("An INCREMENTAL Table can only be logged to one run; "
