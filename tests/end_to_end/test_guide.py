@@ -38,8 +38,10 @@ def _sync(env: dict[str, str], queue_dir: Path) -> None:
 
 def _read_back(server: ServerProcess, tmp_path: Path, workdir: Path) -> dict[str, object]:
     fresh = tmp_path / "fresh-reader"
-    out = _run([sys.executable, str(GUIDE), "read", str(workdir)],
-               _env(server, fresh, "online"))
+    # The reader only reads; an agent for its own run's entries would outlive the test
+    # (retrying a server that is gone), so none is started.
+    env = {**_env(server, fresh, "online"), "TABLELOG_AGENT_AUTOSTART": "0"}
+    out = _run([sys.executable, str(GUIDE), "read", str(workdir)], env)
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
