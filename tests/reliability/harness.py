@@ -187,9 +187,22 @@ class Harness:
     def __exit__(self, *exc: object) -> None:
         for agent in self._agents:
             agent.close()
+        self._stop_spawned_agents()
         self._stack.close()
         for srv in self._servers:
             srv.stop()
+
+    def _stop_spawned_agents(self) -> None:
+        """Agents the SDK started (detached, not our children) retry a server that is
+        gone for ever: stop any still holding a queue under `root`, as a failed
+        scenario may leave them."""
+        from tablelog_agent.lock import lock_holder
+
+        for lock in self.root.rglob("agent.lock"):
+            holder = lock_holder(lock.parent)
+            if holder:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(holder, signal.SIGKILL)
 
     def path(self, name: str) -> Path:
         return self.root / name
