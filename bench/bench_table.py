@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench_common import cpu_model  # a sibling script's helpers (bench/ is on sys.path)
+
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
@@ -141,16 +143,6 @@ def _versions(python: Path, modules: list[str]) -> dict[str, str]:
     return json.loads(done.stdout) if done.returncode == 0 else {}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def _fmt(result: Result | None) -> str:
     if result is None or not result.times:
         return "n/a"
@@ -190,7 +182,7 @@ def report(results: dict[tuple[str, str], Result], n: int, reps: int,
     errors = [r.error for r in results.values() if r.error]
     lines += [
         "",
-        f"Machine: {_cpu_model()}, {os.cpu_count()} CPUs, {platform.platform()}, "
+        f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.platform()}, "
         f"Python {platform.python_version()}; load average (1/5/15 min) {load_before} "
         f"before and {_load()} after the runs.",
         f"tablelog {ours.get('tablelog', '?')} (numpy {ours.get('numpy', '?')}, "
