@@ -103,6 +103,16 @@ def _wait(driver: Any, condition: Any, what: str) -> Any:
                              f"{driver.current_url}") from None
 
 
+def _go(driver: Any, action: Any) -> None:
+    """Run an action that loads a new page, and wait until the old one is gone: reading
+    elements right after a click or submit could otherwise read the page it leaves."""
+    from selenium.webdriver.support import expected_conditions
+
+    old = driver.find_element(*_by("html"))
+    action()
+    _wait(driver, expected_conditions.staleness_of(old), "the next page to load")
+
+
 def _by(css: str) -> tuple[str, str]:
     from selenium.webdriver.common.by import By
 
@@ -138,7 +148,7 @@ def _logged_in(driver: Any, site: Site) -> None:
     driver.get(site.url("/"))
     if "/login" in driver.current_url:
         driver.find_element(*_by("#api_key")).send_keys(API_KEY)
-        driver.find_element(*_by("form.login button")).click()
+        _go(driver, driver.find_element(*_by("form.login button")).click)
         _wait(driver, lambda d: "/login" not in d.current_url, "the login to finish")
 
 
@@ -150,17 +160,17 @@ def test_log_in_open_a_run_and_browse_its_table(site: Site, browser: Any,
     assert "/login?next=" in driver.current_url
     _screenshot(driver, tmp_path, "login")
     driver.find_element(*_by("#api_key")).send_keys("wrong-key")
-    driver.find_element(*_by("form.login button")).click()
+    _go(driver, driver.find_element(*_by("form.login button")).click)
     assert "Unknown API key" in driver.find_element(*_by("form.login .error")).text
     driver.find_element(*_by("#api_key")).send_keys(API_KEY)
-    driver.find_element(*_by("form.login button")).click()
+    _go(driver, driver.find_element(*_by("form.login button")).click)
     _wait(driver, lambda d: d.current_url.endswith("/p/local/vision"), "the project page")
     (cookie,) = [c for c in driver.get_cookies() if c["name"] == "tablelog_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and API_KEY not in cookie["value"]
     assert driver.execute_script("return document.cookie") == ""  # invisible to scripts
     _screenshot(driver, tmp_path, "project")
 
-    driver.find_element(*_by("table.runs a")).click()  # the run, by its name
+    _go(driver, driver.find_element(*_by("table.runs a")).click)  # the run, by its name
     assert driver.find_element(*_by("h1")).text == site.sample.run_name
     assert len(driver.find_elements(*_by("svg.chart polyline"))) == 2  # loss, accuracy
     assert [e.text for e in driver.find_elements(*_by("figure.metric strong"))] == [
@@ -168,7 +178,7 @@ def test_log_in_open_a_run_and_browse_its_table(site: Site, browser: Any,
     _screenshot(driver, tmp_path, "run")
     preds = driver.find_elements(*_by("ul.tables a.version[href*='-preds/']"))
     assert [a.text for a in preds] == ["v0", "v1"]
-    preds[1].click()
+    _go(driver, preds[1].click)
 
     _wait(driver, lambda d: d.execute_script(VISIBLE_IMAGES_LOADED), "thumbnails to load")
     assert "run.use_artifact(" in driver.find_element(*_by("#python-snippet")).text
@@ -186,29 +196,30 @@ def test_log_in_open_a_run_and_browse_its_table(site: Site, browser: Any,
     assert driver.execute_script("return document.images[0].naturalWidth") == 24
     driver.get(table_url)
 
-    driver.find_element(*_by(".pager a[rel=next]")).click()  # page 2
+    _go(driver, driver.find_element(*_by(".pager a[rel=next]")).click)  # page 2
     assert _column(driver, 0)[0] == "50"
     assert "rows 51–100 of 120" in driver.find_element(*_by(".pager")).text
 
-    driver.find_element(*_by("#rows thead a.sort[href*='sort=score']")).click()
+    _go(driver, driver.find_element(*_by("#rows thead a.sort[href*='sort=score']")).click)
     scores = [float(s) for s in _column(driver, 4)]
     assert scores == sorted(scores) and driver.current_url.endswith("sort=score")
-    driver.find_element(*_by("#rows thead a.sort[href*='sort=score']")).click()
+    _go(driver, driver.find_element(*_by("#rows thead a.sort[href*='sort=score']")).click)
     scores = [float(s) for s in _column(driver, 4)]
     assert scores == sorted(scores, reverse=True) and "desc=1" in driver.current_url
 
     box = driver.find_element(*_by("#filter"))
     box.send_keys("score > 0.9")
-    box.submit()
+    _go(driver, box.submit)
     scores = [float(s) for s in _column(driver, 4)]
     assert scores and all(s > 0.9 for s in scores)
     assert "expression: score > 0.9" in driver.find_element(*_by("form.filter")).text
 
-    driver.find_element(*_by("#versions a.version[href*='/v0/']")).click()  # an older version
+    # an older version
+    _go(driver, driver.find_element(*_by("#versions a.version[href*='/v0/']")).click)
     assert f"{FIRST_ROWS} rows" in driver.find_element(*_by("p.facts")).text
     assert driver.find_element(*_by("#versions [aria-current=page]")).text == "v0"
-    driver.find_element(*_by("#versions a.version[href*='/v1/']")).click()
-    driver.find_element(*_by("#versions a.since")).click()  # rows added since v0
+    _go(driver, driver.find_element(*_by("#versions a.version[href*='/v1/']")).click)
+    _go(driver, driver.find_element(*_by("#versions a.since")).click)  # rows added since v0
     note = driver.find_element(*_by("#since-note")).text
     assert f"{ALL_ROWS - FIRST_ROWS} rows after the first {FIRST_ROWS}" in note
     assert _column(driver, 0)[0] == str(FIRST_ROWS)
@@ -237,13 +248,13 @@ def test_media_plays_and_joined_tables_switch(site: Site, browser: Any, tmp_path
 
     driver.get(site.url("/p/local/vision/tables/eval/latest/compared"))
     assert _column(driver, 0) == ["2", "3", "4", "5"]  # inner: ids in both tables
-    driver.find_element(*_by(".hows a[href*='how=outer']")).click()
+    _go(driver, driver.find_element(*_by(".hows a[href*='how=outer']")).click)
     assert _column(driver, 0) == [str(i) for i in range(9)]
     assert driver.find_element(*_by(".hows [aria-current=page]")).text == "outer"
     _screenshot(driver, tmp_path, "joined")
     _no_alerts_or_console_errors(driver)
 
-    driver.find_element(*_by("form.logout button")).click()
+    _go(driver, driver.find_element(*_by("form.logout button")).click)
     assert driver.current_url.endswith("/login")
     driver.get(site.url("/p/local/vision"))
     assert "/login?next=" in driver.current_url
