@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_common import cpu_model  # a sibling script's helpers (bench/ is on sys.path)
+from bench_common import cpu_model, versions  # a sibling script's helpers (bench/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
@@ -131,18 +131,6 @@ def measure(python: Path, library: str, workload: str, n: int, reps: int) -> Res
     return Result(library, workload, times)
 
 
-def _versions(python: Path, modules: list[str]) -> dict[str, str]:
-    code = ("import importlib.metadata as m, json, sys\n"
-            "out = {}\n"
-            "for name in sys.argv[1:]:\n"
-            "    try: out[name] = m.version(name)\n"
-            "    except m.PackageNotFoundError: out[name] = 'absent'\n"
-            "print(json.dumps(out))")
-    done = subprocess.run([str(python), "-c", code, *modules], capture_output=True, text=True,
-                          check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else {}
-
-
 def _fmt(result: Result | None) -> str:
     if result is None or not result.times:
         return "n/a"
@@ -159,7 +147,7 @@ def _load() -> str:
 
 def report(results: dict[tuple[str, str], Result], n: int, reps: int,
            wandb_note: str, command: str, load_before: str) -> str:
-    ours = _versions(Path(sys.executable), ["tablelog", "numpy", "pandas"])
+    ours = versions(Path(sys.executable), ["tablelog", "numpy", "pandas"])
     lines = [
         SECTION,
         "",
@@ -234,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         env = ensure_wandb_env()
         if env.ok:
             wandb_python = env.python
-            theirs = _versions(env.python, ["wandb", "numpy", "pandas"]) if env.python else {}
+            theirs = versions(env.python, ["wandb", "numpy", "pandas"]) if env.python else {}
             wandb_note = (f"wandb {theirs.get('wandb')} (numpy {theirs.get('numpy')}, "
                           f"pandas {theirs.get('pandas')})")
         else:
