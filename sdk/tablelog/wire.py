@@ -29,7 +29,9 @@ Batch request (agent → server, ``POST /api/v1/batches``)::
 
     {"v": [MAJOR, MINOR], "queue_id": str, "entries": [{"id": int, "data": bytes}]}
 
-The idempotency key of an entry is ``(queue_id, id)``. The answer is
+The idempotency key of an entry is ``(queue_id, id)``; the server also keeps
+`entry_digest` of each applied entry, so a replayed key with other bytes is a
+``conflict``, never a ``duplicate``. The answer is
 ``{"results": [{"id", "status", "reason"?, "missing"?}]}`` with status one of
 `Status`.
 """
@@ -78,6 +80,9 @@ class Status(StrEnum):
     MISSING_BLOBS = "missing_blobs"  # upload `missing` and send again
     DEFERRED = "deferred"  # an earlier entry of the same run was not applied; send again
     REJECTED = "rejected"  # permanent: dead-letter it with `reason`
+    # The key was applied before with other content (a copied queue, a restored
+    # snapshot): this entry was NOT stored. Never to be taken for delivered.
+    CONFLICT = "conflict"
 
 
 # ---------------------------------------------------------------------------
@@ -331,6 +336,12 @@ def decode_entry(data: bytes) -> Entry:
     if not isinstance(body, dict):
         raise WireError("entry body must be a map")
     return Entry(kind, entity, str(project), str(run_id), body, version)
+
+
+def entry_digest(data: bytes | bytearray | memoryview) -> str:
+    """The digest the server keeps with an applied idempotency key: sha256 of the
+    entry's bytes exactly as queued (the same entry sent again has the same digest)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def encode_batch(queue_id: str, entries: Iterable[tuple[int, bytes]]) -> bytes:

@@ -39,6 +39,7 @@ from tablelog_server.metadata import (
     RunRecord,
     RunStart,
     SummaryReplace,
+    conflict_reason,
 )
 from tablelog_server.sqlite_schema import connect, migrate, transaction
 
@@ -121,39 +122,48 @@ class SqliteMetadataStore:
 
     # -- writes ----------------------------------------------------------------------
 
-    async def applied_ids(self, entity: str, queue_id: str, ids: Sequence[int]) -> set[int]:
-        """Which of `ids` were applied under `(entity, queue_id)`."""
-        def query(conn: sqlite3.Connection) -> set[int]:
+    async def applied_digests(self, entity: str, queue_id: str,
+                              ids: Sequence[int]) -> dict[int, str | None]:
+        """Which of `ids` were applied under `(entity, queue_id)`, with their digests."""
+        def query(conn: sqlite3.Connection) -> dict[int, str | None]:
             return _applied_in(conn, entity, queue_id, ids)
 
         return await self._read(query)
 
-    async def apply(self, entity: str, queue_id: str,
-                    changes: Sequence[tuple[int, Change]]) -> list[ApplyResult]:
+    async def apply(self, entity: str, queue_id: str, changes: Sequence[tuple[int, Change]],
+                    digests: Sequence[str | None] | None = None) -> list[ApplyResult]:
         """Apply `changes` in one transaction, each in its own savepoint."""
         if not changes:
             return []
-        return await self._write(lambda conn: self._apply_sync(conn, entity, queue_id, changes))
+        sums: list[str | None] = list(digests or [None] * len(changes))
+        return await self._write(
+            lambda conn: self._apply_sync(conn, entity, queue_id, changes, sums))
 
     def _apply_sync(self, conn: sqlite3.Connection, entity: str, queue_id: str,
-                    changes: Sequence[tuple[int, Change]]) -> list[ApplyResult]:
+                    changes: Sequence[tuple[int, Change]], digests: list[str | None]
+                    ) -> list[ApplyResult]:
         results: list[ApplyResult] = []
         now = time.time()
         with transaction(conn):
             # Inside the write transaction: a concurrent request may have applied some.
             done = _applied_in(conn, entity, queue_id, [i for i, _ in changes])
             batch = _BatchState(conn, now)
-            applied: list[int] = []
-            for entry_id, change in changes:
+            applied: list[tuple[int, str | None]] = []
+            for (entry_id, change), digest in zip(changes, digests, strict=True):
                 if entry_id in done:
-                    results.append(ApplyResult(Outcome.DUPLICATE))
+                    before = done[entry_id]
+                    if before is None or digest is None or before == digest:
+                        results.append(ApplyResult(Outcome.DUPLICATE))
+                    else:
+                        results.append(ApplyResult(Outcome.CONFLICT, conflict_reason(
+                            queue_id, entry_id, before, digest)))
                     continue
-                done.add(entry_id)
+                done[entry_id] = digest
                 if not isinstance(change, ArtifactLog):
                     # Nothing in these can be rejected here (plan_entry validated them),
                     # so they need no savepoint of their own.
                     batch.apply(change)
-                    applied.append(entry_id)
+                    applied.append((entry_id, digest))
                     results.append(ApplyResult(Outcome.APPLIED))
                     continue
                 batch.run(change.run)  # outside the savepoint: the run stays if this fails
@@ -166,12 +176,12 @@ class SqliteMetadataStore:
                     results.append(ApplyResult(Outcome.REJECTED, str(exc)))
                 else:
                     conn.execute("RELEASE entry")
-                    applied.append(entry_id)
+                    applied.append((entry_id, digest))
                     results.append(ApplyResult(Outcome.APPLIED))
             batch.finish()
-            conn.executemany("INSERT INTO applied_keys (entity, queue_id, entry_id, applied_at)"
-                             " VALUES (?, ?, ?, ?)",
-                             [(entity, queue_id, i, now) for i in applied])
+            conn.executemany("INSERT INTO applied_keys (entity, queue_id, entry_id, applied_at,"
+                             " digest) VALUES (?, ?, ?, ?, ?)",
+                             [(entity, queue_id, i, now, d) for i, d in applied])
         return results
 
     # -- reads -----------------------------------------------------------------------
@@ -322,14 +332,14 @@ def _ensure_run(conn: sqlite3.Connection, key: RunKey, now: float) -> tuple[int,
 
 
 def _applied_in(conn: sqlite3.Connection, entity: str, queue_id: str,
-                ids: Sequence[int]) -> set[int]:
-    found: set[int] = set()
+                ids: Sequence[int]) -> dict[int, str | None]:
+    found: dict[int, str | None] = {}
     unique = sorted(set(ids))
     for start in range(0, len(unique), 500):  # stay under SQLite's variable limit
         part = unique[start:start + 500]
         marks = ",".join("?" * len(part))
-        found.update(r[0] for r in conn.execute(
-            f"SELECT entry_id FROM applied_keys WHERE entity = ? AND queue_id = ? "
+        found.update((r[0], r[1]) for r in conn.execute(
+            f"SELECT entry_id, digest FROM applied_keys WHERE entity = ? AND queue_id = ? "
             f"AND entry_id IN ({marks})", (entity, queue_id, *part)))
     return found
 
