@@ -11,10 +11,16 @@ Queue entry (one per `put`)::
 
 Bodies by kind:
 
-- ``run``      {"name", "config", "tags", "notes", "job_type", "started_at", "resumed"}
+- ``run``      {"name", "config", "tags", "notes", "job_type", "started_at", "resumed",
+                "resume_base"?: "server" | "local" | "unknown"}
 - ``history``  {"step": int, "row": {key: value}}; tables appear as TableRef values
 - ``summary``  {"summary": {key: value}} — the whole summary after the update
 - ``config``   {"config": {key: value}} — the whole config after the update
+
+``run``, ``history``, ``summary`` and ``config`` bodies of a run resumed where its
+server state was unknown carry ``"segment": str``: the server shifts that
+segment's steps past the run's last stored step and merges (rather than
+replaces) its config and summary (see `tablelog.resume`).
 - ``artifact`` {"name", "type", "description", "metadata", "aliases", "digest",
                 "entries": {entry_name: ManifestEntry}, "blobs": [sha256, ...]}
 - ``run_end``  {"exit_code": int, "ended_at": float}

@@ -145,6 +145,10 @@ def entry_change(data: object, key_entity: str) -> Change:
                                  f"to {key_entity!r} (forbidden)")
     run = RunKey(entity, entry.project, entry.run_id)
     body = entry.body
+    segment = body.get("segment")
+    if segment is not None and not wire.is_valid_name(segment):
+        raise EntryRejectedError(f"invalid resume segment {segment!r}")
+    merge = segment is not None
     if entry.kind is wire.Kind.RUN:
         config = _opt_map(body, "config")
         tags = body.get("tags")
@@ -155,18 +159,18 @@ def entry_change(data: object, key_entity: str) -> Change:
                         config=None if config is None else wire.packb(config),
                         tags=None if tags is None else tuple(tags),
                         notes=_opt_text(body, "notes"), job_type=_opt_text(body, "job_type"),
-                        started_at=_opt_time(body, "started_at"))
+                        started_at=_opt_time(body, "started_at"), merge=merge)
     if entry.kind is wire.Kind.HISTORY:
         step = _int(body.get("step"), "history 'step'", minimum=0)
         row = _map(body, "row")
         if not all(isinstance(k, str) for k in row):
             raise EntryRejectedError("history row keys must be strings")
         merged = {"_step": step, **{k: v for k, v in row.items() if k != "_step"}}
-        return HistoryAppend(run=run, step=step, row=wire.packb(merged))
+        return HistoryAppend(run=run, step=step, row=wire.packb(merged), segment=segment)
     if entry.kind is wire.Kind.SUMMARY:
-        return SummaryReplace(run=run, summary=wire.packb(_map(body, "summary")))
+        return SummaryReplace(run=run, summary=wire.packb(_map(body, "summary")), merge=merge)
     if entry.kind is wire.Kind.CONFIG:
-        return ConfigReplace(run=run, config=wire.packb(_map(body, "config")))
+        return ConfigReplace(run=run, config=wire.packb(_map(body, "config")), merge=merge)
     if entry.kind is wire.Kind.RUN_END:
         exit_code = _int(body.get("exit_code", 0), "run_end 'exit_code'", minimum=INT64_MIN)
         ended_at = _opt_time(body, "ended_at")
