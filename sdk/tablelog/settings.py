@@ -11,7 +11,7 @@
 | TABLELOG_QUEUE_MAX_BYTES | cap on pending queue bytes (0 = no cap)    | 0                        |
 | TABLELOG_AGENT_AUTOSTART | online mode starts an agent if none runs   | 1                        |
 | TABLELOG_AGENT_IDLE_EXIT | seconds a started agent stays idle, then exits | 60                   |
-| TABLELOG_RESUME_TIMEOUT | seconds init(resume=...) may ask the server  | 3                        |
+| TABLELOG_RESUME_TIMEOUT | seconds init(resume=...) may ask the server | 3                      |
 """
 
 from __future__ import annotations
