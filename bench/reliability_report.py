@@ -34,6 +34,7 @@ DOCS = REPO_ROOT / "docs" / "reliability.md"
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "sdk"), str(REPO_ROOT / "agent"),
                 str(REPO_ROOT / "server_stub")]
 
+from tests.reliability import identity  # noqa: E402
 from tests.reliability import scenarios as s  # noqa: E402
 from tests.reliability.harness import Counts  # noqa: E402
 
@@ -60,6 +61,8 @@ PLAN: list[tuple[str, Callable[..., Counts], dict[str, Any], dict[str, Any]]] = 
     ("many_writers", s.many_writers, {"trainers": 8, "rows": 500},
      {"trainers": 8, "rows": 500}),
     ("security", s.security, {"rows": 1000}, {"rows": 200}),
+    ("copied_dir", identity.copied_dir, {"rows": 2000}, {"rows": 300}),
+    ("resume_elsewhere", identity.resume_elsewhere, {"rows": 2000}, {"rows": 300}),
 ]
 
 COLUMNS = ("scenario", "what was done", "sent", "stored", "duplicated", "lost", "requests",

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tablelog import wire
-from tablelog.queue import Queue, QueuedEntry
+from tablelog.queue import CONFLICT_PREFIX, Queue, QueuedEntry
 from tablelog_agent.client import UploadClient
 from tablelog_agent.config import AgentConfig
 from tablelog_agent.errors import PermanentError, RetryableError
@@ -67,8 +67,11 @@ class BatchDelivery:
             if not pending:
                 return
             try:
+                # A batch holds one queue id (claim_batch): entries queued before the
+                # directory was copied keep theirs.
                 results = await self._client.send_batch(wire.encode_batch(
-                    self._queue.queue_id, [(e.id, e.payload) for e in pending]))
+                    pending[0].queue_id or self._queue.queue_id,
+                    [(e.id, e.payload) for e in pending]))
             except PermanentError as exc:
                 await self._split(pending, exc)
                 return
@@ -112,6 +115,11 @@ class BatchDelivery:
                 if status == wire.Status.REJECTED:
                     dead[entry.id] = ("rejected by the server: "
                                       f"{result.get('reason') or 'no reason'}")
+                    continue
+                if status == wire.Status.CONFLICT:  # NOT stored: never acknowledged
+                    dead[entry.id] = CONFLICT_PREFIX + str(result.get("reason") or
+                                                           "its key holds other content")
+                    self._counters.conflicts += 1
                     continue
                 if status == wire.Status.MISSING_BLOBS:  # upload them, then send again
                     named = result.get("missing") or []

@@ -42,6 +42,7 @@ class AgentCounters:
     blobs_uploaded: int = 0
     blob_bytes_uploaded: int = 0
     dead_lettered: int = 0
+    conflicts: int = 0  # of those, keys the server holds with other content (not stored)
     last_error: str | None = None
     last_error_at: float | None = None
     auth_failed: bool = False  # the last failure was a 401/403: the key is wrong

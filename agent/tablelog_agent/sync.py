@@ -41,6 +41,7 @@ class SyncOutcome:
     entries: int = 0
     bytes: int = 0
     dead: int = 0
+    conflicts: int = 0  # of the dead: keys the server holds with other content
     left: int = 0
     timed_out: bool = False
     interrupted: bool = False
@@ -127,6 +128,7 @@ async def _drain(config: AgentConfig, timeout_s: float, progress: bool | None, o
             outcome.entries += counters.entries_acked
             outcome.bytes += counters.bytes_acked
             outcome.dead += counters.dead_lettered
+            outcome.conflicts += counters.conflicts
             outcome.left = (await agent.stats()).pending
             outcome.last_error = counters.last_error
             if result.reason is not StopReason.EMPTY and not outcome.timed_out:
@@ -205,6 +207,10 @@ def summary_line(outcome: SyncOutcome, directory: object) -> str:
             f"({outcome.bytes / 1e6:.1f} MB) in {outcome.elapsed_s:.1f}s "
             f"({outcome.entries / secs:,.0f} entries/s, {outcome.bytes / 1e6 / secs:.1f} MB/s)"
             f"; {outcome.dead:,} dead-lettered; {outcome.left:,} left in {directory}")
+    if outcome.conflicts:
+        text += (f"\n  {outcome.conflicts:,} entries were NOT stored: the server holds their "
+                 "idempotency keys with other content (a copied queue directory or a restored "
+                 "snapshot); `tablelog retry-dead` sends them again under a new queue id")
     if outcome.dead:
         text += "\n  entries were dead-lettered: see `tablelog status`, then `tablelog retry-dead`"
     if outcome.interrupted:

@@ -7,9 +7,11 @@ claims, acknowledges and dead-letters. Nothing here knows HTTP.
 Tables (schema version in ``PRAGMA user_version``):
 
 - ``entries``       pending entries: id (monotonic), run, kind, payload, blobs
-                    (the sha256s the entry needs on the server), attempts, last_error
+                    (the sha256s the entry needs on the server), attempts, last_error,
+                    queue_id (NULL: the queue's current one)
 - ``dead_letters``  entries the server rejected permanently, with its reason
-- ``meta``          queue_id (a UUID made with the database) and small settings
+- ``meta``          queue_id (a UUID made with the database), dir_identity (where
+                    this database lives: see `dir_identity`) and small settings
 - ``runs``          per-run state an SDK needs to resume (step, summary, tables)
 - ``artifacts``     every artifact version logged from this directory, so that
                     `use_artifact` works offline
@@ -17,6 +19,13 @@ Tables (schema version in ``PRAGMA user_version``):
 
 Durability: WAL with ``synchronous=FULL``, so a committed `put` survives power
 loss; callers batch many puts per transaction to amortise the fsync.
+
+Identity: an entry's idempotency key is (its queue id, its id). A directory that
+was copied (an image, a restored snapshot, a run dir carried to another node)
+would hand out the same ids again on both sides, so each open compares
+`dir_identity` with the one recorded in ``meta``: on a mismatch the entries
+already queued keep their queue id (both copies may send those; identical bytes
+are duplicates on the server) and NEW entries get a new queue id.
 """
 
 from __future__ import annotations
@@ -35,14 +44,16 @@ from typing import Any
 
 import msgpack
 
+from tablelog._identity import dir_identity
 from tablelog.blobstore import BlobStore
 from tablelog.errors import QueueError, QueueFullError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 7
+CONFLICT_PREFIX = "conflict: "  # a dead letter's reason when the server held its key
 BUSY_TIMEOUT_MS = 30_000
 
 _ENTRY_COLUMNS = ("id, run, kind, payload, size, blobs, blob_bytes, created, attempts, last_error,"
-                  " crc")
+                  " crc, COALESCE(queue_id, (SELECT value FROM meta WHERE key = 'queue_id'))")
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class QueuedEntry:
     attempts: int = 0
     last_error: str | None = None
     crc: int | None = None  # CRC-32 of payload when it was written (None: older queue)
+    queue_id: str = ""  # the queue id of its idempotency key ("": the queue's own)
 
     @property
     def intact(self) -> bool:
@@ -153,6 +165,10 @@ MIGRATIONS: dict[int, list[str]] = {
     # a checksum per payload, so bytes damaged on disk are caught before upload
     2: ["ALTER TABLE entries ADD COLUMN crc INTEGER",
         "ALTER TABLE dead_letters ADD COLUMN crc INTEGER"],
+    # the queue id each entry's key belongs to, kept when a copied directory gets a
+    # new one (NULL: the queue's current id)
+    7: ["ALTER TABLE entries ADD COLUMN queue_id TEXT",
+        "ALTER TABLE dead_letters ADD COLUMN queue_id TEXT"],
 }
 
 
@@ -163,7 +179,7 @@ def _create_schema(conn: sqlite3.Connection, version: int) -> None:
             if statement.strip():
                 conn.execute(statement)
     for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS[step]:
+        for statement in MIGRATIONS.get(step, ()):  # numbers merged from other branches
             conn.execute(statement)
 
 
@@ -193,6 +209,7 @@ class Queue:
         finally:
             os.umask(old_umask)
         self.blobs = BlobStore(self.dir / "blobs")
+        self.copied_from: str | None = None  # the queue id before a copy was detected
         self.queue_id = self._queue_id()
 
     # -- setup ---------------------------------------------------------------
@@ -208,13 +225,37 @@ class Queue:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _queue_id(self) -> str:
+        """The queue id for new entries: made with the database, and made anew when
+        the directory's identity changed (a copy, see the module doc)."""
+        identity = dir_identity(self.db_path)
         with self.transaction() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key='queue_id'").fetchone()
-            if row:
-                return str(row[0])
-            qid = uuid.uuid4().hex
-            conn.execute("INSERT INTO meta(key, value) VALUES ('queue_id', ?)", (qid,))
-            return qid
+            meta = dict(conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('queue_id', 'dir_identity')"))
+            qid = meta.get("queue_id")
+            recorded = meta.get("dir_identity")
+            if qid is not None and recorded == identity:
+                return str(qid)
+            if qid is not None and recorded is not None:
+                # A copy: what is queued keeps its key; new entries get a new queue id.
+                self.copied_from = str(qid)
+                qid = self._new_queue_id(conn)
+            if qid is None:
+                qid = uuid.uuid4().hex
+                conn.execute("INSERT INTO meta(key, value) VALUES ('queue_id', ?)", (qid,))
+            # (a queue made before identities were recorded adopts this one)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dir_identity', ?)",
+                         (identity,))
+            return str(qid)
+
+    def _new_queue_id(self, conn: sqlite3.Connection) -> str:
+        """Give new entries a new queue id; what is queued (or dead) keeps its key."""
+        old = conn.execute("SELECT value FROM meta WHERE key = 'queue_id'").fetchone()[0]
+        for table in ("entries", "dead_letters"):
+            conn.execute(f"UPDATE {table} SET queue_id = ? WHERE queue_id IS NULL", (old,))
+        qid = uuid.uuid4().hex
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'queue_id'", (qid,))
+        self.queue_id = qid
+        return qid
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -304,6 +345,8 @@ class Queue:
             for row in cur:
                 if out and total + row[4] > max_bytes:
                     break
+                if out and row[11] != out[0].queue_id:
+                    break  # one queue id per batch: the key's queue travels once per request
                 total += row[4]
                 out.append(_entry_from_row(row))
             return out
@@ -328,9 +371,9 @@ class Queue:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO dead_letters(id, run, kind, payload, size, blobs,"
-                " blob_bytes, created, attempts, last_error, reason, dead_at, crc)"
+                " blob_bytes, created, attempts, last_error, reason, dead_at, crc, queue_id)"
                 " SELECT id, run, kind, payload, size, blobs, blob_bytes, created,"
-                " attempts + 1, last_error, ?, ?, crc FROM entries WHERE id = ?",
+                " attempts + 1, last_error, ?, ?, crc, queue_id FROM entries WHERE id = ?",
                 (reason[:4000], time.time(), entry_id))
             conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
 
@@ -343,7 +386,9 @@ class Queue:
 
     def retry_dead(self, ids: Iterable[int] | None = None) -> int:
         """Put dead letters back in the queue under their original ids (so their
-        idempotency keys do not change); returns how many."""
+        idempotency keys do not change); returns how many. Conflicts (the server
+        holds their key with other content: this directory shares keys with a copy)
+        go back under a new queue id, as a detected copy's new entries do."""
         with self.transaction() as conn:
             where = ""
             params_t: tuple[int, ...] = ()
@@ -351,10 +396,17 @@ class Queue:
                 id_list = list(ids)
                 where = f" WHERE id IN ({','.join('?' * len(id_list))})"
                 params_t = tuple(id_list)
+            conflict = f"{' AND' if where else ' WHERE'} reason LIKE '{CONFLICT_PREFIX}%'"
+            if conn.execute(f"SELECT 1 FROM dead_letters{where}{conflict} LIMIT 1",
+                            params_t).fetchone():
+                self._new_queue_id(conn)
+                conn.execute(f"UPDATE dead_letters SET queue_id = NULL{where}{conflict}",
+                             params_t)
             conn.execute(
                 "INSERT INTO entries(id, run, kind, payload, size, blobs, blob_bytes, created,"
-                " attempts, last_error, crc) SELECT id, run, kind, payload, size, blobs,"
-                f" blob_bytes, created, 0, reason, crc FROM dead_letters{where}", params_t)
+                " attempts, last_error, crc, queue_id) SELECT id, run, kind, payload, size,"
+                f" blobs, blob_bytes, created, 0, reason, crc, queue_id FROM dead_letters{where}",
+                params_t)
             return int(conn.execute(f"DELETE FROM dead_letters{where}", params_t).rowcount)
 
     def stats(self) -> QueueStats:
@@ -364,6 +416,12 @@ class Queue:
                 " FROM entries").fetchone()
             dead = self._conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return QueueStats(int(pending), int(nbytes), oldest, int(dead))
+
+    def pending_for_run(self, run: str) -> int:
+        """How many entries of `run` (a RunIdentity key) wait to be delivered."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM entries WHERE run = ?",
+                                          (run,)).fetchone()[0])
 
     def pending_ids(self) -> list[int]:
         with self._lock:
@@ -392,7 +450,8 @@ class Queue:
 def _entry_from_row(row: Sequence[Any]) -> QueuedEntry:
     blobs = tuple(msgpack.unpackb(row[5])) if row[5] else ()
     return QueuedEntry(int(row[0]), row[1], row[2], bytes(row[3]), int(row[4]), blobs,
-                       int(row[6]), float(row[7]), int(row[8]), row[9], row[10])
+                       int(row[6]), float(row[7]), int(row[8]), row[9], row[10], str(row[11]))
+
 
 
 def _register_artifact(conn: sqlite3.Connection, art: LocalArtifact, now: float) -> int:

@@ -24,6 +24,7 @@ from tablelog import wire
 from tablelog.artifact import Artifact, PendingTable, check_row_limit
 from tablelog.errors import IncrementalTableError, RunError
 from tablelog.queue import Queue
+from tablelog.resume import resolve as resolve_resume
 from tablelog.run_data import Config, Summary, plain_value
 from tablelog.settings import SdkConfig
 from tablelog.snapshot import log_state, take_snapshot
@@ -74,15 +75,18 @@ class Run:
         self._queue: Queue | None = None
         self._writer: Writer | None = None
         state: dict[str, Any] = {}
+        resume_base: str | None = None
         if self.mode != "disabled":
             self._queue = Queue(config.dir, max_bytes=config.queue_max_bytes)
-            raw = self._queue.get_run_state(self._identity.key)
-            if raw is not None and resume in ("allow", "must", "auto", True):
-                state = wire.unpackb(raw)
-                self.resumed = True
-            elif resume == "must":
-                raise RunError(f"resume='must' but run {run_id!r} of project {project!r} was "
-                               f"never logged from {config.dir}")
+            try:  # local state, or the server's (asked here, never in log)
+                resumed = resolve_resume(config, self._queue, entity, project, run_id,
+                                         self._identity.key, resume)
+            except BaseException:
+                self._queue.close()
+                raise
+            state, resume_base, self.resumed = resumed.state, resumed.base, resumed.resumed
+            if resumed.warning:
+                warnings.warn(resumed.warning, RuntimeWarning, stacklevel=3)
             self._step = int(state.get("step", 0))
             self._writer = Writer(self._queue, self._identity, state=state)
         saved_config = dict(state.get("config") or {})
@@ -93,9 +97,9 @@ class Run:
             self._writer.submit(EntryRequest(wire.Kind.RUN, {
                 "name": self.name, "config": self.config.as_dict(), "tags": list(self.tags),
                 "notes": notes, "job_type": job_type, "started_at": _now(),
-                "resumed": self.resumed}))
+                "resumed": self.resumed, "resume_base": resume_base}))
             self._writer.set_state(step=self._step, config=self.config.as_dict(),
-                                   name=self.name)
+                                   name=self.name, segment=state.get("segment"))
 
     # -- context manager ----------------------------------------------------------
 

@@ -11,6 +11,7 @@
 | TABLELOG_QUEUE_MAX_BYTES | cap on pending queue bytes (0 = no cap)    | 0                        |
 | TABLELOG_AGENT_AUTOSTART | online mode starts an agent if none runs   | 1                        |
 | TABLELOG_AGENT_IDLE_EXIT | seconds a started agent stays idle, then exits | 60                   |
+| TABLELOG_RESUME_TIMEOUT | seconds init(resume=...) may ask the server | 3                      |
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class SdkConfig:
     queue_max_bytes: int | None = None
     agent_idle_exit_s: float = 60.0
     agent_autostart: bool = True
+    resume_timeout_s: float = 3.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SdkConfig:
@@ -65,4 +67,5 @@ class SdkConfig:
                    entity=env.get("TABLELOG_ENTITY") or None,
                    queue_max_bytes=cap or None,
                    agent_idle_exit_s=float(env.get("TABLELOG_AGENT_IDLE_EXIT") or 60.0),
-                   agent_autostart=(env.get("TABLELOG_AGENT_AUTOSTART") or "1") != "0")
+                   agent_autostart=(env.get("TABLELOG_AGENT_AUTOSTART") or "1") != "0",
+                   resume_timeout_s=float(env.get("TABLELOG_RESUME_TIMEOUT") or 3.0))

@@ -11,10 +11,16 @@ Queue entry (one per `put`)::
 
 Bodies by kind:
 
-- ``run``      {"name", "config", "tags", "notes", "job_type", "started_at", "resumed"}
+- ``run``      {"name", "config", "tags", "notes", "job_type", "started_at", "resumed",
+                "resume_base"?: "server" | "local" | "unknown"}
 - ``history``  {"step": int, "row": {key: value}}; tables appear as TableRef values
 - ``summary``  {"summary": {key: value}} — the whole summary after the update
 - ``config``   {"config": {key: value}} — the whole config after the update
+
+``run``, ``history``, ``summary`` and ``config`` bodies of a run resumed where its
+server state was unknown carry ``"segment": str``: the server shifts that
+segment's steps past the run's last stored step and merges (rather than
+replaces) its config and summary (see `tablelog.resume`).
 - ``artifact`` {"name", "type", "description", "metadata", "aliases", "digest",
                 "entries": {entry_name: ManifestEntry}, "blobs": [sha256, ...]}
 - ``run_end``  {"exit_code": int, "ended_at": float}
@@ -29,7 +35,9 @@ Batch request (agent → server, ``POST /api/v1/batches``)::
 
     {"v": [MAJOR, MINOR], "queue_id": str, "entries": [{"id": int, "data": bytes}]}
 
-The idempotency key of an entry is ``(queue_id, id)``. The answer is
+The idempotency key of an entry is ``(queue_id, id)``; the server also keeps
+`entry_digest` of each applied entry, so a replayed key with other bytes is a
+``conflict``, never a ``duplicate``. The answer is
 ``{"results": [{"id", "status", "reason"?, "missing"?}]}`` with status one of
 `Status`.
 """
@@ -78,6 +86,9 @@ class Status(StrEnum):
     MISSING_BLOBS = "missing_blobs"  # upload `missing` and send again
     DEFERRED = "deferred"  # an earlier entry of the same run was not applied; send again
     REJECTED = "rejected"  # permanent: dead-letter it with `reason`
+    # The key was applied before with other content (a copied queue, a restored
+    # snapshot): this entry was NOT stored. Never to be taken for delivered.
+    CONFLICT = "conflict"
 
 
 # ---------------------------------------------------------------------------
@@ -331,6 +342,12 @@ def decode_entry(data: bytes) -> Entry:
     if not isinstance(body, dict):
         raise WireError("entry body must be a map")
     return Entry(kind, entity, str(project), str(run_id), body, version)
+
+
+def entry_digest(data: bytes | bytearray | memoryview) -> str:
+    """The digest the server keeps with an applied idempotency key: sha256 of the
+    entry's bytes exactly as queued (the same entry sent again has the same digest)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def encode_batch(queue_id: str, entries: Iterable[tuple[int, bytes]]) -> bytes:

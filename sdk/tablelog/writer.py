@@ -47,6 +47,7 @@ log = logging.getLogger("tablelog")
 MAX_PENDING_COST = 4_000_000  # cells waiting in memory before submit() waits
 MAX_GROUP = 4096  # requests per commit
 COMMIT_DELAY_S = 0.05  # how long the writer gathers requests before committing
+_SEGMENTED = frozenset({wire.Kind.RUN, wire.Kind.HISTORY, wire.Kind.CONFIG, wire.Kind.SUMMARY})
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,9 @@ class Writer:
         self.not_persisted: list[str] = []
         self.summary: dict[str, Any] = dict((state or {}).get("summary") or {})
         self.incremental: dict[str, dict[str, Any]] = dict((state or {}).get("incremental") or {})
+        # a run resumed where the server's state was unknown (tablelog.resume): its
+        # history, config, summary and run entries name the segment
+        self.segment: str | None = (state or {}).get("segment")
         self._state_extra: dict[str, Any] = {}
         self._max_cost = max_pending_cost
         self._pending: collections.deque[tuple[Request, int]] = collections.deque()
@@ -303,6 +307,8 @@ class Writer:
 
     def _entry(self, kind: wire.Kind, body: dict[str, Any], blobs: tuple[str, ...] = (),
                blob_bytes: int = 0, resolve: Callable[[Any], Any] | None = None) -> NewEntry:
+        if self.segment is not None and kind in _SEGMENTED:
+            body = {**body, "segment": self.segment}
         payload = wire.encode_entry(kind, entity=self.run.entity, project=self.run.project,
                                     run_id=self.run.run_id, body=body, resolve=resolve)
         return NewEntry(self.run.key, str(kind), payload, blobs, blob_bytes)

@@ -3,7 +3,11 @@ validated `Change` (pure, no I/O), then apply them in order.
 
 Per entry, in this order of precedence:
 
-- its idempotency key was applied before            -> ``duplicate``
+- its idempotency key was applied before            -> ``duplicate`` when the entry's
+  (or appears earlier in this batch)                    digest matches the one recorded
+                                                       with the key, else ``conflict``
+                                                       (not stored; the agent never
+                                                       takes it for delivered)
 - it cannot be decoded, is invalid, or names an
   entity other than the key's                       -> ``rejected`` with a reason
 - an earlier entry of the same run in this batch
@@ -40,6 +44,7 @@ from tablelog_server.metadata import (
     RunKey,
     RunStart,
     SummaryReplace,
+    conflict_reason,
 )
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -61,20 +66,37 @@ async def apply_batch(batch: wire.BatchRequest, *, entity: str, metadata: Metada
                       blobs: BlobStore) -> list[dict[str, Any]]:
     """Apply a decoded batch sent with a key of `entity`; one result per entry, in order."""
     ids = [entry_id for entry_id, _ in batch.entries]
-    applied_before = await metadata.applied_ids(entity, batch.queue_id, ids)
-    to_plan = [(i, d) for i, d in batch.entries if i not in applied_before]
+    digests = [wire.entry_digest(d) if isinstance(d, bytes) else None
+               for _, d in batch.entries]
+    applied_before = await metadata.applied_digests(entity, batch.queue_id, ids)
+    # The first occurrence of an id in the batch is planned; a repeat is judged by digest.
+    first: dict[int, str | None] = {}
+    to_plan: list[tuple[int, object]] = []
+    for (entry_id, data), digest in zip(batch.entries, digests, strict=True):
+        if entry_id not in applied_before and entry_id not in first:
+            first[entry_id] = digest
+            to_plan.append((entry_id, data))
     # Decoding and re-encoding a large batch is CPU work: keep it off the event loop.
     planned = await asyncio.to_thread(lambda: {i: plan_entry(i, d, entity) for i, d in to_plan})
 
     results: list[dict[str, Any]] = []
     to_apply: list[tuple[int, Change]] = []
+    apply_digests: list[str | None] = []
     apply_slots: list[int] = []  # index in `results` of each change in `to_apply`
     held_back: set[RunKey] = set()
-    for entry_id, _ in batch.entries:
-        plan = planned.get(entry_id)
-        if entry_id in applied_before or plan is None:
-            results.append({"id": entry_id, "status": str(wire.Status.DUPLICATE)})
+    seen: set[int] = set()
+    for (entry_id, _), digest in zip(batch.entries, digests, strict=True):
+        known = applied_before.get(entry_id, first.get(entry_id))
+        if entry_id in applied_before or entry_id in seen:
+            if known is not None and digest is not None and known != digest:
+                results.append({"id": entry_id, "status": str(wire.Status.CONFLICT),
+                                "reason": conflict_reason(batch.queue_id, entry_id, known,
+                                                          digest)})
+            else:
+                results.append({"id": entry_id, "status": str(wire.Status.DUPLICATE)})
             continue
+        seen.add(entry_id)
+        plan = planned[entry_id]
         if plan.change is None:
             results.append({"id": entry_id, "status": str(wire.Status.REJECTED),
                             "reason": plan.reason})
@@ -90,12 +112,13 @@ async def apply_batch(batch: wire.BatchRequest, *, entity: str, metadata: Metada
             continue
         apply_slots.append(len(results))
         to_apply.append((entry_id, plan.change))
+        apply_digests.append(digest)
         results.append({"id": entry_id})
 
-    for slot, outcome in zip(apply_slots, await metadata.apply(entity, batch.queue_id, to_apply),
-                             strict=True):
+    outcomes = await metadata.apply(entity, batch.queue_id, to_apply, apply_digests)
+    for slot, outcome in zip(apply_slots, outcomes, strict=True):
         results[slot]["status"] = str(outcome.outcome)
-        if outcome.outcome is Outcome.REJECTED:
+        if outcome.outcome in (Outcome.REJECTED, Outcome.CONFLICT):
             results[slot]["reason"] = outcome.reason
     return results
 
@@ -122,6 +145,10 @@ def entry_change(data: object, key_entity: str) -> Change:
                                  f"to {key_entity!r} (forbidden)")
     run = RunKey(entity, entry.project, entry.run_id)
     body = entry.body
+    segment = body.get("segment")
+    if segment is not None and not wire.is_valid_name(segment):
+        raise EntryRejectedError(f"invalid resume segment {segment!r}")
+    merge = segment is not None
     if entry.kind is wire.Kind.RUN:
         config = _opt_map(body, "config")
         tags = body.get("tags")
@@ -132,18 +159,18 @@ def entry_change(data: object, key_entity: str) -> Change:
                         config=None if config is None else wire.packb(config),
                         tags=None if tags is None else tuple(tags),
                         notes=_opt_text(body, "notes"), job_type=_opt_text(body, "job_type"),
-                        started_at=_opt_time(body, "started_at"))
+                        started_at=_opt_time(body, "started_at"), merge=merge)
     if entry.kind is wire.Kind.HISTORY:
         step = _int(body.get("step"), "history 'step'", minimum=0)
         row = _map(body, "row")
         if not all(isinstance(k, str) for k in row):
             raise EntryRejectedError("history row keys must be strings")
         merged = {"_step": step, **{k: v for k, v in row.items() if k != "_step"}}
-        return HistoryAppend(run=run, step=step, row=wire.packb(merged))
+        return HistoryAppend(run=run, step=step, row=wire.packb(merged), segment=segment)
     if entry.kind is wire.Kind.SUMMARY:
-        return SummaryReplace(run=run, summary=wire.packb(_map(body, "summary")))
+        return SummaryReplace(run=run, summary=wire.packb(_map(body, "summary")), merge=merge)
     if entry.kind is wire.Kind.CONFIG:
-        return ConfigReplace(run=run, config=wire.packb(_map(body, "config")))
+        return ConfigReplace(run=run, config=wire.packb(_map(body, "config")), merge=merge)
     if entry.kind is wire.Kind.RUN_END:
         exit_code = _int(body.get("exit_code", 0), "run_end 'exit_code'", minimum=INT64_MIN)
         ended_at = _opt_time(body, "ended_at")

@@ -4,8 +4,9 @@ nothing more, so that PostgreSQL can stand in for SQLite later.
 Writes arrive as `Change` values (one per batch entry), already validated and
 with every user value already msgpack-encoded: the store keeps those bytes
 opaquely and hands them back as they came. A store applies each change and
-records its idempotency key in the same transaction, so that a replayed entry
-is recognised (`duplicate`) and never applied twice.
+records its idempotency key, with the entry's digest, in the same transaction,
+so that a replayed entry is recognised (`duplicate`) and never applied twice,
+and a replayed key with other content is a `conflict`, never a duplicate.
 
 Reads return small frozen records. Every method is a coroutine; a store with a
 blocking driver runs it off the event loop.
@@ -30,7 +31,10 @@ class RunKey:
 
 @dataclass(frozen=True)
 class RunStart:
-    """A ``run`` entry: create the run, or resume it (update what is given, keep history)."""
+    """A ``run`` entry: create the run, or resume it (update what is given, keep history).
+
+    `merge`: the run was resumed where its server state was unknown: `config` is
+    merged into the stored one (keys kept, new values set) instead of replacing it."""
 
     run: RunKey
     name: str | None
@@ -39,31 +43,41 @@ class RunStart:
     notes: str | None
     job_type: str | None
     started_at: float | None
+    merge: bool = False
 
 
 @dataclass(frozen=True)
 class HistoryAppend:
-    """A ``history`` entry: one more row, msgpack of ``{"_step": step, **row}``."""
+    """A ``history`` entry: one more row, msgpack of ``{"_step": step, **row}``.
+
+    `segment`: the row was logged by a run resumed where the server's last step was
+    unknown; the store shifts every row of that segment by one offset, chosen at its
+    first row so that the run's steps never go back."""
 
     run: RunKey
     step: int
     row: bytes
+    segment: str | None = None
 
 
 @dataclass(frozen=True)
 class SummaryReplace:
-    """A ``summary`` entry: the whole summary after the update (msgpack)."""
+    """A ``summary`` entry: the whole summary after the update (msgpack); with `merge`
+    (a resume whose base was unknown) merged into the stored one instead."""
 
     run: RunKey
     summary: bytes
+    merge: bool = False
 
 
 @dataclass(frozen=True)
 class ConfigReplace:
-    """A ``config`` entry: the whole config after the update (msgpack)."""
+    """A ``config`` entry: the whole config after the update (msgpack); with `merge`
+    (a resume whose base was unknown) merged into the stored one instead."""
 
     run: RunKey
     config: bytes
+    merge: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,7 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
+    CONFLICT = "conflict"  # the key was applied before with another digest
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,14 @@ class ApplyResult:
 
     outcome: Outcome
     reason: str | None = None
+
+
+def conflict_reason(queue_id: str, entry_id: int, stored: str, sent: str) -> str:
+    """Why a replayed key was refused (shared by the batch planner and the store)."""
+    return (f"idempotency key (queue {queue_id}, entry {entry_id}) was applied before with "
+            f"other content (stored digest {stored[:12]}, this entry {sent[:12]}): this "
+            "entry was NOT stored — a copied queue directory or a restored snapshot reuses "
+            "keys; see docs/life/identity-and-resume.md")
 
 
 @dataclass(frozen=True)
@@ -190,15 +213,19 @@ class ArtifactVersionRecord:
 class MetadataStore(Protocol):
     """Entities, projects, runs, history, artifact versions and applied idempotency keys."""
 
-    async def applied_ids(self, entity: str, queue_id: str, ids: Sequence[int]) -> set[int]:
-        """Which of `ids` (from queue `queue_id`, sent by `entity`'s key) were applied."""
+    async def applied_digests(self, entity: str, queue_id: str,
+                              ids: Sequence[int]) -> dict[int, str | None]:
+        """Which of `ids` (from queue `queue_id`, sent by `entity`'s key) were applied,
+        each with the digest recorded for it (None: recorded before digests were)."""
         ...
 
-    async def apply(self, entity: str, queue_id: str,
-                    changes: Sequence[tuple[int, Change]]) -> list[ApplyResult]:
-        """Apply changes in order, each with its idempotency key ``(queue_id, id)``
-        recorded atomically with it; one result per change. A change that cannot be
-        applied is rejected alone; the others still apply."""
+    async def apply(self, entity: str, queue_id: str, changes: Sequence[tuple[int, Change]],
+                    digests: Sequence[str | None] | None = None) -> list[ApplyResult]:
+        """Apply changes in order, each with its idempotency key ``(queue_id, id)`` and
+        its digest (`digests[i]` for `changes[i]`) recorded atomically with it; one
+        result per change. A key found applied meanwhile is a duplicate when its digest
+        matches (or either is unknown) and a conflict otherwise. A change that cannot
+        be applied is rejected alone; the others still apply."""
         ...
 
     async def projects(self, entity: str) -> list[ProjectRecord]:

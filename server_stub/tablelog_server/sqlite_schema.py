@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from tablelog_server.errors import SchemaVersionError, StorageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 
 # Names are unique per parent; `runs.history_rows` is the next history `seq`, so a
@@ -99,7 +99,20 @@ CREATE TABLE applied_keys (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: dict[int, str] = {1: SCHEMA_V1}
+# Version 2: the digest of each applied entry, so that a replayed key with other
+# content is a conflict (NULL for keys applied before: taken as matching), and the
+# step offsets of runs resumed where their server state was unknown.
+SCHEMA_V2 = """
+ALTER TABLE applied_keys ADD COLUMN digest TEXT;
+CREATE TABLE run_segments (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    segment TEXT NOT NULL,
+    step_offset INTEGER NOT NULL,
+    PRIMARY KEY (run, segment)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2}
 """Script that brings the schema from version N-1 to N."""
 
 

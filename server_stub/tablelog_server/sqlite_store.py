@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgpack
+
 from tablelog_server.errors import EntryRejectedError
 from tablelog_server.metadata import (
     ApplyResult,
@@ -39,6 +41,7 @@ from tablelog_server.metadata import (
     RunRecord,
     RunStart,
     SummaryReplace,
+    conflict_reason,
 )
 from tablelog_server.sqlite_schema import connect, migrate, transaction
 
@@ -121,39 +124,48 @@ class SqliteMetadataStore:
 
     # -- writes ----------------------------------------------------------------------
 
-    async def applied_ids(self, entity: str, queue_id: str, ids: Sequence[int]) -> set[int]:
-        """Which of `ids` were applied under `(entity, queue_id)`."""
-        def query(conn: sqlite3.Connection) -> set[int]:
+    async def applied_digests(self, entity: str, queue_id: str,
+                              ids: Sequence[int]) -> dict[int, str | None]:
+        """Which of `ids` were applied under `(entity, queue_id)`, with their digests."""
+        def query(conn: sqlite3.Connection) -> dict[int, str | None]:
             return _applied_in(conn, entity, queue_id, ids)
 
         return await self._read(query)
 
-    async def apply(self, entity: str, queue_id: str,
-                    changes: Sequence[tuple[int, Change]]) -> list[ApplyResult]:
+    async def apply(self, entity: str, queue_id: str, changes: Sequence[tuple[int, Change]],
+                    digests: Sequence[str | None] | None = None) -> list[ApplyResult]:
         """Apply `changes` in one transaction, each in its own savepoint."""
         if not changes:
             return []
-        return await self._write(lambda conn: self._apply_sync(conn, entity, queue_id, changes))
+        sums: list[str | None] = list(digests or [None] * len(changes))
+        return await self._write(
+            lambda conn: self._apply_sync(conn, entity, queue_id, changes, sums))
 
     def _apply_sync(self, conn: sqlite3.Connection, entity: str, queue_id: str,
-                    changes: Sequence[tuple[int, Change]]) -> list[ApplyResult]:
+                    changes: Sequence[tuple[int, Change]], digests: list[str | None]
+                    ) -> list[ApplyResult]:
         results: list[ApplyResult] = []
         now = time.time()
         with transaction(conn):
             # Inside the write transaction: a concurrent request may have applied some.
             done = _applied_in(conn, entity, queue_id, [i for i, _ in changes])
             batch = _BatchState(conn, now)
-            applied: list[int] = []
-            for entry_id, change in changes:
+            applied: list[tuple[int, str | None]] = []
+            for (entry_id, change), digest in zip(changes, digests, strict=True):
                 if entry_id in done:
-                    results.append(ApplyResult(Outcome.DUPLICATE))
+                    before = done[entry_id]
+                    if before is None or digest is None or before == digest:
+                        results.append(ApplyResult(Outcome.DUPLICATE))
+                    else:
+                        results.append(ApplyResult(Outcome.CONFLICT, conflict_reason(
+                            queue_id, entry_id, before, digest)))
                     continue
-                done.add(entry_id)
+                done[entry_id] = digest
                 if not isinstance(change, ArtifactLog):
                     # Nothing in these can be rejected here (plan_entry validated them),
                     # so they need no savepoint of their own.
                     batch.apply(change)
-                    applied.append(entry_id)
+                    applied.append((entry_id, digest))
                     results.append(ApplyResult(Outcome.APPLIED))
                     continue
                 batch.run(change.run)  # outside the savepoint: the run stays if this fails
@@ -166,12 +178,12 @@ class SqliteMetadataStore:
                     results.append(ApplyResult(Outcome.REJECTED, str(exc)))
                 else:
                     conn.execute("RELEASE entry")
-                    applied.append(entry_id)
+                    applied.append((entry_id, digest))
                     results.append(ApplyResult(Outcome.APPLIED))
             batch.finish()
-            conn.executemany("INSERT INTO applied_keys (entity, queue_id, entry_id, applied_at)"
-                             " VALUES (?, ?, ?, ?)",
-                             [(entity, queue_id, i, now) for i in applied])
+            conn.executemany("INSERT INTO applied_keys (entity, queue_id, entry_id, applied_at,"
+                             " digest) VALUES (?, ?, ?, ?, ?)",
+                             [(entity, queue_id, i, now, d) for i, d in applied])
         return results
 
     # -- reads -----------------------------------------------------------------------
@@ -322,14 +334,14 @@ def _ensure_run(conn: sqlite3.Connection, key: RunKey, now: float) -> tuple[int,
 
 
 def _applied_in(conn: sqlite3.Connection, entity: str, queue_id: str,
-                ids: Sequence[int]) -> set[int]:
-    found: set[int] = set()
+                ids: Sequence[int]) -> dict[int, str | None]:
+    found: dict[int, str | None] = {}
     unique = sorted(set(ids))
     for start in range(0, len(unique), 500):  # stay under SQLite's variable limit
         part = unique[start:start + 500]
         marks = ",".join("?" * len(part))
-        found.update(r[0] for r in conn.execute(
-            f"SELECT entry_id FROM applied_keys WHERE entity = ? AND queue_id = ? "
+        found.update((r[0], r[1]) for r in conn.execute(
+            f"SELECT entry_id, digest FROM applied_keys WHERE entity = ? AND queue_id = ? "
             f"AND entry_id IN ({marks})", (entity, queue_id, *part)))
     return found
 
@@ -358,24 +370,36 @@ class _BatchState:
             if seq is None:
                 (seq,) = conn.execute("SELECT history_rows FROM runs WHERE id = ?",
                                       (run_pk,)).fetchone()
+            step, row = change.step, change.row
+            if change.segment is not None:
+                step += self._segment_offset(run_pk, change.segment, step)
+                if step != change.step:
+                    row = _with_step(row, step)
             conn.execute("INSERT INTO history (run, seq, step, row) VALUES (?, ?, ?, ?)",
-                         (run_pk, seq, change.step, change.row))
+                         (run_pk, seq, step, row))
             self._next_seq[run_pk] = seq + 1
         elif isinstance(change, RunStart):
             tags = None if change.tags is None else json.dumps(list(change.tags))
+            config = change.config
+            if change.merge and config is not None:
+                config = self._merged(run_pk, "config", config)
             conn.execute(
                 "UPDATE runs SET name = coalesce(?, name), config = coalesce(?, config), "
                 "tags = coalesce(?, tags), notes = coalesce(?, notes), "
                 "job_type = coalesce(?, job_type), started_at = coalesce(?, started_at), "
                 "state = 'running', ended_at = NULL, exit_code = NULL, updated = ? WHERE id = ?",
-                (change.name, change.config, tags, change.notes, change.job_type,
+                (change.name, config, tags, change.notes, change.job_type,
                  change.started_at, now, run_pk))
         elif isinstance(change, SummaryReplace):
+            summary = (self._merged(run_pk, "summary", change.summary) if change.merge
+                       else change.summary)
             conn.execute("UPDATE runs SET summary = ?, updated = ? WHERE id = ?",
-                         (change.summary, now, run_pk))
+                         (summary, now, run_pk))
         elif isinstance(change, ConfigReplace):
+            config = (self._merged(run_pk, "config", change.config) if change.merge
+                      else change.config)
             conn.execute("UPDATE runs SET config = ?, updated = ? WHERE id = ?",
-                         (change.config, now, run_pk))
+                         (config, now, run_pk))
         elif isinstance(change, RunEnd):
             conn.execute(
                 "UPDATE runs SET state = ?, exit_code = ?, ended_at = ?, updated = ? "
@@ -384,10 +408,50 @@ class _BatchState:
         else:
             _log_artifact(conn, change, project_id, now)
 
+    def _segment_offset(self, run_pk: int, segment: str, step: int) -> int:
+        """How far the rows of a resumed segment (see `HistoryAppend`) are shifted:
+        fixed at its first row so that the row lands after the run's last stored step
+        (0 when it does already), then the same for every row of the segment."""
+        found = self.conn.execute("SELECT step_offset FROM run_segments WHERE run = ? AND "
+                                  "segment = ?", (run_pk, segment)).fetchone()
+        if found is not None:
+            return int(found[0])
+        last = self.conn.execute("SELECT step FROM history WHERE run = ? ORDER BY seq DESC "
+                                 "LIMIT 1", (run_pk,)).fetchone()
+        offset = 0 if last is None else max(0, int(last[0]) + 1 - step)
+        self.conn.execute("INSERT INTO run_segments (run, segment, step_offset) "
+                          "VALUES (?, ?, ?)", (run_pk, segment, offset))
+        return offset
+
+    def _merged(self, run_pk: int, column: str, new: bytes) -> bytes:
+        """The stored map in `column` ("config" or "summary") updated with `new`'s keys:
+        a resume whose base was unknown never drops a key the server has."""
+        (old,) = self.conn.execute(f"SELECT {column} FROM runs WHERE id = ?",
+                                   (run_pk,)).fetchone()
+        if old is None:
+            return new
+        merged = _plain_map(old)
+        merged.update(_plain_map(new))
+        return msgpack.packb(merged, use_bin_type=True)  # type: ignore[no-any-return]
+
     def finish(self) -> None:
         """Write back the history counters of the runs this batch appended to."""
         self.conn.executemany("UPDATE runs SET history_rows = ?, updated = ? WHERE id = ?",
                               [(seq, self.now, pk) for pk, seq in self._next_seq.items()])
+
+
+def _plain_map(data: bytes) -> dict[Any, Any]:
+    """A stored msgpack map, decoded without turning our ext types into objects (they
+    stay msgpack.ExtType and re-encode to the same bytes)."""
+    value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return value if isinstance(value, dict) else {}
+
+
+def _with_step(row: bytes, step: int) -> bytes:
+    """A history row's bytes with its ``_step`` set to `step`."""
+    plain = _plain_map(row)
+    plain["_step"] = step
+    return msgpack.packb(plain, use_bin_type=True)  # type: ignore[no-any-return]
 
 
 def _log_artifact(conn: sqlite3.Connection, change: ArtifactLog, project_id: int,

@@ -7,7 +7,7 @@ import inspect
 from pathlib import Path
 from types import ModuleType
 
-from tests.reliability import scenarios
+from tests.reliability import identity, scenarios
 from tests.reliability.harness import Counts
 
 REPORT = Path(__file__).resolve().parents[2] / "bench" / "reliability_report.py"
@@ -24,8 +24,9 @@ def _report() -> ModuleType:
 def test_the_report_runs_every_scenario_with_arguments_it_accepts() -> None:
     report = _report()
     planned = {fn.__name__ for _, fn, _, _ in report.PLAN}
-    public = {name for name, fn in vars(scenarios).items() if inspect.isfunction(fn)
-              and fn.__module__ == scenarios.__name__ and not name.startswith("_")
+    public = {name for module in (scenarios, identity)
+              for name, fn in vars(module).items() if inspect.isfunction(fn)
+              and fn.__module__ == module.__name__ and not name.startswith("_")
               and inspect.signature(fn).return_annotation in (Counts, "Counts")}
     assert planned == public
     for _, fn, full, quick in report.PLAN:

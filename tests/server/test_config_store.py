@@ -123,8 +123,8 @@ async def test_store_applies_each_change_with_its_key(tmp_path: Path) -> None:
             (1, HistoryAppend(run, 0, b"\x80")),
         ])
         assert [r.outcome for r in results] == [Outcome.APPLIED] * 3 + [Outcome.DUPLICATE]
-        assert await store.applied_ids("local", "q", [1, 2, 3, 4]) == {1, 2, 3}
-        assert await store.applied_ids("other", "q", [1, 2, 3]) == set()
+        assert set(await store.applied_digests("local", "q", [1, 2, 3, 4])) == {1, 2, 3}
+        assert await store.applied_digests("other", "q", [1, 2, 3]) == {}
         record = await store.run(run)
         assert record is not None and record.state == "failed" and record.history_rows == 1
         assert await store.runs("local", "absent") is None
