@@ -365,6 +365,15 @@ class Queue:
             dead = self._conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return QueueStats(int(pending), int(nbytes), oldest, int(dead))
 
+    def referenced_blobs(self) -> set[str]:
+        """Every blob a pending or dead-lettered entry needs (dead letters may be retried,
+        so their blobs stay). Entries without blobs hold an empty list (one byte)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT blobs FROM entries WHERE length(blobs) > 1 UNION ALL "
+                "SELECT blobs FROM dead_letters WHERE length(blobs) > 1").fetchall()
+        return {str(sha) for (packed,) in rows for sha in msgpack.unpackb(packed)}
+
     def pending_ids(self) -> list[int]:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT id FROM entries ORDER BY id")]

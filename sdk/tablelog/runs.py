@@ -84,7 +84,8 @@ class Run:
                 raise RunError(f"resume='must' but run {run_id!r} of project {project!r} was "
                                f"never logged from {config.dir}")
             self._step = int(state.get("step", 0))
-            self._writer = Writer(self._queue, self._identity, state=state)
+            self._writer = Writer(self._queue, self._identity, state=state,
+                                  max_pending_bytes=config.max_pending_bytes)
         saved_config = dict(state.get("config") or {})
         saved_config.update(run_config or {})
         self.config = Config(saved_config, self._config_changed)
