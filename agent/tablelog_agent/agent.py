@@ -242,7 +242,8 @@ class Agent:
         cfg = self.config
         return await asyncio.to_thread(
             self._require_queue().claim_batch, max_entries=cfg.batch_max_entries,
-            max_bytes=cfg.batch_max_bytes, after_id=after_id)
+            max_bytes=cfg.batch_max_bytes, after_id=after_id,
+            max_blob_bytes=cfg.batch_max_blob_bytes)
 
     async def _drop_ahead(self) -> None:
         ahead, self._ahead = self._ahead, None

@@ -38,6 +38,9 @@ class AgentConfig:
     api_key: str | None = field(default=None, repr=False)  # never printed
     batch_max_entries: int = 2000
     batch_max_bytes: int = 8 << 20
+    # Blob bytes one batch may carry: what its acknowledgement frees at once, so what the
+    # local store may exceed its bound by until the next collection (tablelog_agent.gc).
+    batch_max_blob_bytes: int = 64 << 20
     parallel_blob_uploads: int = 4
     blob_chunk_bytes: int = 1 << 20
     backoff_base_s: float = 0.5

@@ -4,7 +4,8 @@ A round runs after batches that carried blobs were settled: every `gc_interval_s
 while uploading, sooner once a quarter of the cache bound (at least 1 MiB) was
 acknowledged since the last round, and once more when the queue drains. So
 between rounds the store exceeds "cache bound + still queued" by at most about a
-quarter of the bound plus one batch. Rounds are spaced by at least five times the
+quarter of the bound plus one batch (`batch_max_blob_bytes`, 64 MiB), plus what
+writers put and have not committed yet. Rounds are spaced by at least five times the
 last one's duration (a store of many small files takes a while to list), so
 collecting never takes more than a small share of the agent's time; an agent that
 has nothing new to free does not list the store again.

@@ -291,20 +291,24 @@ class Queue:
     # -- reading (the agent) ---------------------------------------------------
 
     def claim_batch(self, *, max_entries: int = 500, max_bytes: int = 8 << 20,
-                    after_id: int = 0) -> list[QueuedEntry]:
-        """The oldest pending entries with id > after_id, bounded by count and
-        payload bytes (at least one entry, however large). Only the agent holding
-        the lock claims, so nothing is marked: unacknowledged entries simply stay."""
+                    after_id: int = 0, max_blob_bytes: int | None = None
+                    ) -> list[QueuedEntry]:
+        """The oldest pending entries with id > after_id, bounded by count, payload
+        bytes and (if given) the blob bytes they carry (at least one entry, however
+        large). Only the agent holding the lock claims, so nothing is marked:
+        unacknowledged entries simply stay."""
         with self._lock:
             cur = self._conn.execute(
                 f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, max_entries))
             out: list[QueuedEntry] = []
-            total = 0
+            total = blob_total = 0
             for row in cur:
-                if out and total + row[4] > max_bytes:
+                if out and (total + row[4] > max_bytes or (
+                        max_blob_bytes is not None and blob_total + row[6] > max_blob_bytes)):
                     break
                 total += row[4]
+                blob_total += row[6]
                 out.append(_entry_from_row(row))
             return out
 

@@ -98,6 +98,7 @@ def pending_memory(work: Path, *, images: int = 300, budget: str | None = "16M")
         c.check(outcome.dead == 0 and outcome.left == 0, "the queue drained, nothing dead",
                 f"{outcome.dead} dead, {outcome.left} left")
         tally(c, srv.url, {"mem": list(range(images + 1))})
+        c.requests = _agent_requests(q)
         pixels_mib = images * 512 * 512 * 3 / MIB
         c.done = (f"{images:,} images of 512x512 RGB ({pixels_mib:,.0f} MiB of pixels) logged "
                   f"as fast as possible with a pending budget of {limit / MIB:.0f} MiB")
@@ -141,9 +142,9 @@ def blob_store_bound(work: Path, *, media_mb: int = 40, cache: str = "8M",
     TABLELOG_CACHE_MAX_BYTES=`cache`) uploads them. The blob store is sampled while
     that goes on; once the queue is empty it must hold at most the cache bound, every
     image must be on the server, and `tablelog status --json` must show the disk use."""
-    from tablelog.blobgc import disk_use
     from tablelog.queue import Queue
     from tablelog.settings import parse_size
+    from tablelog_agent.config import AgentConfig
 
     c = Counts("7b. local blob store")
     bound = parse_size(cache, "cache")
@@ -166,8 +167,7 @@ def blob_store_bound(work: Path, *, media_mb: int = 40, cache: str = "8M",
             with Queue(q) as queue:
                 deadline = time.monotonic() + 1800
                 while proc.poll() is None and time.monotonic() < deadline:
-                    use = disk_use(queue)
-                    samples.append((use["blob_bytes"], use["needed_blob_bytes"]))
+                    samples.append(_sample(queue))
                     time.sleep(0.2)  # a sampling period, not a wait for the daemon
                 out, _ = proc.communicate(timeout=60)
                 c.check(proc.returncode == 0 and "done" in out,
@@ -182,13 +182,18 @@ def blob_store_bound(work: Path, *, media_mb: int = 40, cache: str = "8M",
                 "once uploaded, the local store holds at most the cache bound",
                 f"{final['blob_bytes']:,} bytes in {final['blob_files']} files, "
                 f"bound {bound:,}")
-        slack = max(1 << 20, bound // 4) + parse_size(pending, "pending") + (8 << 20)
+        # Between two rounds: what the writer put but has not committed yet (at most
+        # its pending budget), and what was acknowledged since the last round (a
+        # quarter of the bound, or the one batch whose acknowledgement passed it).
+        slack = (max(1 << 20, bound // 4) + parse_size(pending, "pending")
+                 + AgentConfig(dir=q).batch_max_blob_bytes)
         over = max((s - n - bound for s, n in samples), default=0)
         c.check(over <= slack, "while uploading, the store exceeds cache bound + queued "
-                "by at most a quarter of the bound + one batch + the writer's budget",
+                "by at most a quarter of the bound + one batch + the writer's pending budget",
                 f"exceeded by {over:,} bytes, allowed {slack:,}")
         rows = history_rows(srv.url, PROJECT, "disk")
         tally(c, srv.url, {"disk": list(range(images))})
+        c.requests = _agent_requests(q)
         refs = [r["img"] for r in rows if isinstance(r.get("img"), dict)]
         c.check(len(refs) == images, "every stored row carries its image", len(refs))
         _check_blobs_on_server(c, srv.url, refs[:: max(1, len(refs) // 20)])
@@ -207,6 +212,25 @@ def blob_store_bound(work: Path, *, media_mb: int = 40, cache: str = "8M",
                f"({len(samples)} samples); {final['blob_bytes'] / MIB:,.1f} MiB left once "
                f"uploaded (bound {bound / MIB:,.0f} MiB)")
     return c
+
+
+def _sample(queue: Any) -> tuple[int, int]:
+    """(store bytes, bytes of it that entries need). The needed set is read before and
+    after listing the store, so that an entry acknowledged or committed while the
+    listing runs counts as needed rather than as excess."""
+    before = queue.referenced_blobs()
+    files = queue.blobs.scan()
+    needed = before | queue.referenced_blobs()
+    return sum(f.size for f in files), sum(f.size for f in files if f.sha256 in needed)
+
+
+def _agent_requests(q: Path) -> int | None:
+    """HTTP requests the agent counted, from the state it keeps in the queue."""
+    from tablelog.queue import Queue
+
+    with Queue(q) as queue:
+        value = queue.agent_state().get("requests")
+    return value if isinstance(value, int) else None
 
 
 def _wait_for_store(queue: Any, q: Path, bound: int, *, timeout_s: float) -> dict[str, Any]:

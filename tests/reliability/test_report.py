@@ -23,9 +23,12 @@ def _report() -> ModuleType:
 
 def test_the_report_runs_every_scenario_with_arguments_it_accepts() -> None:
     report = _report()
-    planned = {fn.__name__ for _, fn, _, _ in report.PLAN}
-    public = {name for name, fn in vars(scenarios).items() if inspect.isfunction(fn)
-              and fn.__module__ == scenarios.__name__ and not name.startswith("_")
+    planned = {(fn.__module__, fn.__name__) for _, fn, _, _ in report.PLAN}
+    # scenarios.py and every family module the plan draws from (tests/reliability/<family>.py)
+    modules = {scenarios, *(inspect.getmodule(fn) for _, fn, _, _ in report.PLAN)}
+    public = {(module.__name__, name) for module in modules if module is not None
+              for name, fn in vars(module).items() if inspect.isfunction(fn)
+              and fn.__module__ == module.__name__ and not name.startswith("_")
               and inspect.signature(fn).return_annotation in (Counts, "Counts")}
     assert planned == public
     for _, fn, full, quick in report.PLAN:
