@@ -73,7 +73,7 @@ class BlobCollector:
         if not result.locked:
             c.gc_skipped += 1
             return
-        self._dirty = False
+        self._dirty = not result.complete  # more to delete: the next round goes on
         c.gc_rounds += 1
         c.gc_deleted_files += result.deleted_files
         c.gc_deleted_bytes += result.deleted_bytes

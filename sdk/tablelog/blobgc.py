@@ -5,13 +5,15 @@ TABLELOG_CACHE_MAX_BYTES and evicted least recently used first.
 The agent calls `collect` after it settled batches that carried blobs (and when
 its queue drains). One round:
 
-1. lists the store's files with their sizes and last use (no lock held);
+1. lists the store's files with their sizes and last use, and reads every blob
+   that pending and dead-lettered entries need (no lock held);
 2. takes the store's deletion lock exclusively (`BlobStore.exclusive`): no writer
    is then between putting a blob and committing the entry that names it;
-3. reads every blob that pending and dead-lettered entries need, *under* that
-   lock, so an entry committed a moment ago is seen;
+3. adds, *under* that lock, the blobs of entries committed since step 1, so an
+   entry committed a moment ago is seen (cheap: only the newest entries);
 4. deletes blobs nobody needs, oldest use first, until the rest of the cache
-   fits the bound; every needed blob stays, whatever its size.
+   fits the bound, at most MAX_DELETES_PER_ROUND files (writers wait for the
+   round); every needed blob stays, whatever its size.
 
 So the store holds at most the cache bound plus what is still queued (or dead),
 plus what writers put since the round. A round that cannot get the lock within
@@ -33,7 +35,7 @@ from typing import Any
 from tablelog.blobstore import BlobFile
 from tablelog.queue import Queue
 
-MAX_DELETES_PER_ROUND = 20_000  # bounds how long writers may wait on one round
+MAX_DELETES_PER_ROUND = 2000  # bounds how long writers may wait on one round (~0.1 s)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class GcResult:
     deleted_bytes: int
     locked: bool  # False: writers held the store all along, nothing was deleted
     seconds: float
+    complete: bool = True  # False: stopped at MAX_DELETES_PER_ROUND, more to delete
 
     @property
     def cache_bytes(self) -> int:
@@ -57,17 +60,21 @@ def collect(queue: Queue, cache_max_bytes: int, *, lock_timeout_s: float = 1.0) 
     """One round of deletion (see the module docstring)."""
     started = time.monotonic()
     files = queue.blobs.scan()
+    needed, seen = queue.referenced_blobs()
     total = sum(f.size for f in files)
     deleted_files = deleted_bytes = 0
-    needed_bytes = 0
+    complete = True
     with queue.blobs.exclusive(lock_timeout_s) as locked:
         if locked:
-            needed = queue.referenced_blobs()
+            needed |= queue.referenced_blobs(after_id=seen)[0]
             spare = [f for f in files if f.sha256 not in needed]
             needed_bytes = total - sum(f.size for f in spare)
             over = sum(f.size for f in spare) - cache_max_bytes
             for f in sorted(spare, key=_lru_key):
-                if over <= 0 or deleted_files >= MAX_DELETES_PER_ROUND:
+                if over <= 0:
+                    break
+                if deleted_files >= MAX_DELETES_PER_ROUND:
+                    complete = False
                     break
                 if queue.blobs.delete(f.sha256):
                     deleted_files += 1
@@ -76,7 +83,7 @@ def collect(queue: Queue, cache_max_bytes: int, *, lock_timeout_s: float = 1.0) 
         else:
             needed_bytes = total  # unknown: counted as needed, nothing was touched
     return GcResult(total, needed_bytes, deleted_files, deleted_bytes, locked,
-                    time.monotonic() - started)
+                    time.monotonic() - started, complete)
 
 
 def _lru_key(f: BlobFile) -> tuple[float, str]:
@@ -87,7 +94,7 @@ def disk_use(queue: Queue) -> dict[str, Any]:
     """The local disk a queue directory uses, for `tablelog status`: the blob store,
     the part of it queued and dead-lettered entries need, and the queue database."""
     files = queue.blobs.scan()
-    needed = queue.referenced_blobs()
+    needed, _ = queue.referenced_blobs()
     db = 0
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(OSError):

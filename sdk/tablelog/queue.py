@@ -369,14 +369,25 @@ class Queue:
             dead = self._conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return QueueStats(int(pending), int(nbytes), oldest, int(dead))
 
-    def referenced_blobs(self) -> set[str]:
+    def referenced_blobs(self, after_id: int = 0) -> tuple[set[str], int]:
         """Every blob a pending or dead-lettered entry needs (dead letters may be retried,
-        so their blobs stay). Entries without blobs hold an empty list (one byte)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT blobs FROM entries WHERE length(blobs) > 1 UNION ALL "
-                "SELECT blobs FROM dead_letters WHERE length(blobs) > 1").fetchall()
-        return {str(sha) for (packed,) in rows for sha in msgpack.unpackb(packed)}
+        so their blobs stay), and the highest entry id seen. With `after_id`, only
+        entries committed after an earlier call that saw up to that id: entries get
+        ever higher ids, and an entry that moves between the two tables keeps its
+        blobs in the set the earlier call returned."""
+        with self._lock, contextlib.closing(self._conn.cursor()) as cur:
+            cur.execute("BEGIN")  # one snapshot for both statements
+            try:
+                # Entries without blobs hold an empty msgpack list (one byte).
+                sql = "SELECT blobs FROM entries WHERE id > ? AND length(blobs) > 1"
+                if not after_id:
+                    sql += " UNION ALL SELECT blobs FROM dead_letters WHERE length(blobs) > 1"
+                rows = cur.execute(sql, (after_id,)).fetchall()
+                top = cur.execute("SELECT COALESCE(MAX(id), 0) FROM entries").fetchone()[0]
+            finally:
+                cur.execute("COMMIT")
+        needed = {str(sha) for (packed,) in rows for sha in msgpack.unpackb(packed)}
+        return needed, max(int(top), after_id)
 
     def pending_ids(self) -> list[int]:
         with self._lock:

@@ -218,9 +218,9 @@ def _sample(queue: Any) -> tuple[int, int]:
     """(store bytes, bytes of it that entries need). The needed set is read before and
     after listing the store, so that an entry acknowledged or committed while the
     listing runs counts as needed rather than as excess."""
-    before = queue.referenced_blobs()
+    before, _ = queue.referenced_blobs()
     files = queue.blobs.scan()
-    needed = before | queue.referenced_blobs()
+    needed = before | queue.referenced_blobs()[0]
     return sum(f.size for f in files), sum(f.size for f in files if f.sha256 in needed)
 
 

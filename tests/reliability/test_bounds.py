@@ -3,7 +3,11 @@ and the local blob store shrinks to a bounded cache once the server has the blob
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +87,47 @@ def test_a_blob_put_but_not_yet_committed_is_never_deleted(tmp_path: Path) -> No
         agent_side.ack([entry])
         gone = collect(agent_side, 0)
         assert gone.deleted_files == 1 and not sdk_side.blobs.exists(sha)
+
+
+def test_an_entry_committed_while_a_round_waits_for_the_lock_keeps_its_blob(
+        tmp_path: Path) -> None:
+    """A round reads what entries need, then waits for the lock while a writer puts a
+    blob and commits its entry: once the round gets the lock it must see that entry."""
+    with Queue(tmp_path) as sdk_side, Queue(tmp_path) as agent_side:
+        results: list[Any] = []
+        lock_file = str(tmp_path / "blobs" / "gc.lock")
+        with sdk_side.blobs.writing():
+            sha = sdk_side.blobs.put(b"y" * 5000)
+            round_ = threading.Thread(
+                target=lambda: results.append(collect(agent_side, 0, lock_timeout_s=60)))
+            round_.start()
+            # The round opens the lock file (a second descriptor on it) only after it
+            # read what entries need: poll for that, bounded.
+            deadline = time.monotonic() + 30
+            while _open_count(lock_file) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert _open_count(lock_file) == 2
+            sdk_side.put_many([_blob_entry(sha, 5000)])
+        round_.join(60)
+        assert results and results[0].locked and results[0].deleted_files == 0
+        assert sdk_side.blobs.exists(sha)
+
+
+def _open_count(path: str) -> int:
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            count += os.readlink(fd) == path
+    return count
+
+
+def test_a_batch_carries_at_most_its_blob_bytes(tmp_path: Path) -> None:
+    with Queue(tmp_path) as queue:
+        queue.put_many([_blob_entry("ab" * 32, 10) for _ in range(5)])
+        assert len(queue.claim_batch(max_entries=100, max_blob_bytes=25)) == 2
+        assert len(queue.claim_batch(max_entries=100, max_blob_bytes=5)) == 1  # at least one
+        assert len(queue.claim_batch(max_entries=100)) == 5
 
 
 def _blob_entry(sha: str, size: int) -> Any:
