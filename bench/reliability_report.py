@@ -34,7 +34,7 @@ DOCS = REPO_ROOT / "docs" / "reliability.md"
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "sdk"), str(REPO_ROOT / "agent"),
                 str(REPO_ROOT / "server_stub")]
 
-from tests.reliability import identity  # noqa: E402
+from tests.reliability import bounds, identity  # noqa: E402
 from tests.reliability import scenarios as s  # noqa: E402
 from tests.reliability.harness import Counts  # noqa: E402
 
@@ -63,6 +63,11 @@ PLAN: list[tuple[str, Callable[..., Counts], dict[str, Any], dict[str, Any]]] = 
     ("security", s.security, {"rows": 1000}, {"rows": 200}),
     ("copied_dir", identity.copied_dir, {"rows": 2000}, {"rows": 300}),
     ("resume_elsewhere", identity.resume_elsewhere, {"rows": 2000}, {"rows": 300}),
+    ("pending_memory", bounds.pending_memory, {"images": 10_000, "budget": None},
+     {"images": 1000, "budget": "64M"}),
+    ("blob_store", bounds.blob_store_bound, {"media_mb": 1000, "cache": "256M",
+                                             "pending": "64M"},
+     {"media_mb": 200, "cache": "64M"}),
 ]
 
 COLUMNS = ("scenario", "what was done", "sent", "stored", "duplicated", "lost", "requests",

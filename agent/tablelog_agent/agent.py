@@ -31,6 +31,7 @@ from tablelog_agent.client import UploadClient
 from tablelog_agent.config import AgentConfig, redact_url
 from tablelog_agent.delivery import BatchDelivery
 from tablelog_agent.errors import AuthError, LocalQueueError, RetryableError
+from tablelog_agent.gc import BlobCollector
 from tablelog_agent.lock import AgentLock
 from tablelog_agent.retry import retrying
 from tablelog_agent.sdnotify import Notifier
@@ -176,16 +177,19 @@ class Agent:
     async def _work(self, until_empty: bool) -> StopReason:
         queue, cfg = self._require_queue(), self.config
         delivery = BatchDelivery(queue, self._require_client(), cfg, self.counters)
+        collector = BlobCollector(queue, cfg, self.counters)
         poll = cfg.poll_min_s
         idle_since: float | None = None
         while not self._stop.is_set():
             try:
-                delivered = await self._deliver_next(delivery)
+                delivered = await self._deliver_next(delivery, collector)
             except _Stopped:
                 return StopReason.STOPPED
             if delivered:
                 poll, idle_since = cfg.poll_min_s, None
+                await collector.maybe_collect()
                 continue
+            await collector.maybe_collect(drained=True)  # the queue is empty: trim now
             if until_empty:
                 return StopReason.EMPTY
             now = time.monotonic()
@@ -197,7 +201,7 @@ class Agent:
             poll = min(poll * 2, cfg.poll_max_s)
         return StopReason.STOPPED
 
-    async def _deliver_next(self, delivery: BatchDelivery) -> bool:
+    async def _deliver_next(self, delivery: BatchDelivery, collector: BlobCollector) -> bool:
         """Claim the oldest batch and settle it, retrying forever; False when none is pending."""
         cfg = self.config
         async for attempt in retrying(base_s=cfg.backoff_base_s, cap_s=cfg.backoff_cap_s,
@@ -219,6 +223,7 @@ class Agent:
                         raise LocalQueueError(f"local queue {cfg.dir}: {exc}") from exc
                     raise
                 self.counters.record_success()
+                collector.settled(batch)
                 log.info("settled %d entries (ids %d-%d)", len(batch), batch[0].id, batch[-1].id)
                 return True
         raise AssertionError("unreachable: tenacity retries forever")  # pragma: no cover
@@ -237,7 +242,8 @@ class Agent:
         cfg = self.config
         return await asyncio.to_thread(
             self._require_queue().claim_batch, max_entries=cfg.batch_max_entries,
-            max_bytes=cfg.batch_max_bytes, after_id=after_id)
+            max_bytes=cfg.batch_max_bytes, after_id=after_id,
+            max_blob_bytes=cfg.batch_max_blob_bytes)
 
     async def _drop_ahead(self) -> None:
         ahead, self._ahead = self._ahead, None

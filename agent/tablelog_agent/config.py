@@ -6,6 +6,7 @@
 | TABLELOG_BASE_URL         | base_url         | http://127.0.0.1:8765   |
 | TABLELOG_API_KEY          | api_key          | none                    |
 | TABLELOG_AGENT_IDLE_EXIT  | idle_exit_s      | none (run until stopped)|
+| TABLELOG_CACHE_MAX_BYTES  | cache_max_bytes  | 1G (blobs kept once the server has them) |
 
 Everything else has a default tuned for throughput (big msgpack batches, a few
 parallel blob uploads) and is overridable by keyword, which is how tests make
@@ -20,7 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tablelog.settings import default_base_url, default_dir
+from tablelog.settings import (
+    DEFAULT_CACHE_MAX_BYTES,
+    default_base_url,
+    default_dir,
+    size_from_env,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +38,9 @@ class AgentConfig:
     api_key: str | None = field(default=None, repr=False)  # never printed
     batch_max_entries: int = 2000
     batch_max_bytes: int = 8 << 20
+    # Blob bytes one batch may carry: what its acknowledgement frees at once, so what the
+    # local store may exceed its bound by until the next collection (tablelog_agent.gc).
+    batch_max_blob_bytes: int = 64 << 20
     parallel_blob_uploads: int = 4
     blob_chunk_bytes: int = 1 << 20
     backoff_base_s: float = 0.5
@@ -44,10 +53,14 @@ class AgentConfig:
     poll_min_s: float = 0.01
     poll_max_s: float = 0.5
     max_resend_rounds: int = 5  # answers without progress before backing off
+    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES  # uploaded blobs kept locally (LRU)
+    gc_interval_s: float = 2.0  # while uploading, at most one blob collection this often
 
     def __post_init__(self) -> None:
         if self.batch_max_entries < 1 or self.batch_max_bytes < 1:
             raise ValueError("batch limits must be positive")
+        if self.cache_max_bytes < 0:
+            raise ValueError("cache_max_bytes must be 0 or more")
         if self.parallel_blob_uploads < 1:
             raise ValueError("parallel_blob_uploads must be at least 1")
         if not 0 < self.backoff_base_s <= self.backoff_cap_s:
@@ -67,6 +80,8 @@ class AgentConfig:
             "base_url": default_base_url(env),
             "api_key": env.get("TABLELOG_API_KEY") or None,
             "idle_exit_s": float(idle) if idle else None,
+            "cache_max_bytes": size_from_env(env, "TABLELOG_CACHE_MAX_BYTES",
+                                             DEFAULT_CACHE_MAX_BYTES),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["dir"] = Path(str(values["dir"])).expanduser()

@@ -47,6 +47,13 @@ class AgentCounters:
     last_error_at: float | None = None
     auth_failed: bool = False  # the last failure was a 401/403: the key is wrong
     next_retry_at: float | None = None
+    cache_max_bytes: int | None = None  # the local blob cache's bound
+    gc_rounds: int = 0  # blob collection rounds that ran (tablelog_agent.gc)
+    gc_deleted_files: int = 0
+    gc_deleted_bytes: int = 0
+    gc_skipped: int = 0  # rounds that found writers holding the store the whole time
+    blob_store_bytes: int | None = None  # the store's size after the last round
+    last_gc_at: float | None = None
 
     def record_error(self, message: str, *, auth: bool = False) -> None:
         """Count a failed attempt (`auth`: the server refused the key)."""

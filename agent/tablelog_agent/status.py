@@ -13,7 +13,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tablelog.blobgc import disk_use
 from tablelog.queue import Queue
+from tablelog.settings import DEFAULT_CACHE_MAX_BYTES, size_from_env
 from tablelog_agent.config import redact_url
 from tablelog_agent.lock import lock_holder
 
@@ -58,6 +60,7 @@ def gather_status(directory: Path, base_url: str | None, *, timeout: float = 2.0
             dead = queue.dead_letters()
             state = queue.agent_state()
             queue_id = queue.queue_id
+            disk = disk_use(queue)
         out["queue"] = {
             "id": queue_id,
             "pending": stats.pending,
@@ -71,9 +74,22 @@ def gather_status(directory: Path, base_url: str | None, *, timeout: float = 2.0
                 for d in dead[:DEAD_LETTERS_SHOWN]],
         }
         out["agent"] = _agent_view(directory, state, now)
+        # The bound the agent applies (it may run with another environment than ours).
+        bound = state.get("cache_max_bytes")
+        disk["cache_max_bytes"] = bound if isinstance(bound, int) else _cache_bound_from_env()
+        disk["last_gc_at"] = state.get("last_gc_at")
+        disk["gc_deleted_bytes"] = state.get("gc_deleted_bytes")
+        out["disk"] = disk
     if base_url:
         out["server"] = check_server(base_url, timeout)
     return out
+
+
+def _cache_bound_from_env() -> int | None:
+    try:
+        return size_from_env(os.environ, "TABLELOG_CACHE_MAX_BYTES", DEFAULT_CACHE_MAX_BYTES)
+    except ValueError:  # the agent refuses to start with it; status still shows the rest
+        return None
 
 
 def _agent_view(directory: Path, state: dict[str, Any], now: float) -> dict[str, Any]:
@@ -114,6 +130,13 @@ def format_status(status: dict[str, Any]) -> str:
         if queue["dead"] > 10:
             lines.append(f"  … and {queue['dead'] - 10:,} more (--json lists up to "
                          f"{DEAD_LETTERS_SHOWN})")
+    disk = status.get("disk")
+    if disk is not None:
+        lines.append(f"disk       {_size(disk['total_bytes'])}: blobs {_size(disk['blob_bytes'])} "
+                     f"({disk['blob_files']:,} files; {_size(disk['needed_blob_bytes'])} needed "
+                     f"by queued or dead entries, {_size(disk['cache_bytes'])} cache of at "
+                     f"most {_bound(disk['cache_max_bytes'])}), queue.db "
+                     f"{_size(disk['queue_db_bytes'])}")
     agent = status["agent"]
     if agent is not None:
         lines.extend(_format_agent(agent))
@@ -156,6 +179,10 @@ def _size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _bound(n: int | None) -> str:
+    return "? (TABLELOG_CACHE_MAX_BYTES is not a size)" if n is None else _size(n)
 
 
 def _duration(seconds: float) -> str:

@@ -14,6 +14,9 @@ The interface the run layer uses, and nothing else:
 - ``_from_encoded(data, meta)``: rebuild a value read back from storage,
   equal (``==``) to the original
 - ``to_data_array()``: the pixels / samples, for ``get_column(convert_to="numpy")``
+- ``_pending_bytes()``: about how much memory the value holds (pixels, samples,
+  file bytes, encoded bytes), read off sizes without encoding: what the run's
+  hand-off budget counts while the value waits for the writer
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from tablelog.errors import MediaError
 _M = TypeVar("_M", bound="Media")
 
 _REMOTE_PREFIXES = ("s3://", "gs://", "http://", "https://", "az://")
+# Where subclasses keep what they hold: arrays (pixels, samples, frames), the bytes
+# of a file given as input, the text of an Html value.
+_HELD_FIELDS = ("_array", "_samples", "_frames", "_file_bytes", "html")
 
 
 class Media:
@@ -88,6 +94,21 @@ class Media:
             data, _ = self._encode()
             self._sha256 = hashlib.sha256(data).hexdigest()
         return self._sha256
+
+    def _pending_bytes(self) -> int:
+        """About how many bytes of memory this value holds: its arrays' ``nbytes``, the
+        length of file or encoded bytes. Cheap (no encoding): the training thread calls
+        it for each value it hands to the writer."""
+        held, seen = 0, set()
+        encoded = self._encoded
+        values = [self.__dict__.get(name) for name in _HELD_FIELDS]
+        for value in [*values, encoded[0] if encoded is not None else None]:
+            if value is None or id(value) in seen:  # a file's bytes double as its encoding
+                continue
+            seen.add(id(value))
+            nbytes = getattr(value, "nbytes", None)
+            held += nbytes if isinstance(nbytes, int) else len(value)
+        return held
 
     def _restore(self, meta: dict[str, Any]) -> None:
         """Set subclass fields from a stored meta dict (subclasses)."""

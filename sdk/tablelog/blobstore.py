@@ -3,24 +3,45 @@
 A blob is written to a temp file in the same directory tree, fsync'd, then
 renamed into place, so a reader never sees half a blob and a crash leaves at
 worst an orphaned temp file (swept on open). Blobs are immutable: writing one
-that exists is a no-op.
+that exists only refreshes its mtime.
+
+Deletion (`tablelog.blobgc`, run by the agent) must never remove a blob that a
+writer has put but not yet committed an entry for. Writers hold a *shared* flock
+on ``blobs/gc.lock`` from their first put to their commit (`writing()`); the
+collector deletes only while holding it *exclusively* (`exclusive()`), after
+reading which blobs committed entries need. A file's mtime is its last use
+(written, put again, read), which orders the least-recently-used eviction.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tablelog.errors import QueueError, QueueFullError
 from tablelog.wire import is_sha256
 
 _COPY_CHUNK = 1 << 20
+GC_LOCK_NAME = "gc.lock"
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class BlobFile:
+    """One blob file as found on disk."""
+
+    sha256: str
+    size: int
+    mtime: float  # its last use
 
 
 class BlobStore:
@@ -67,7 +88,14 @@ class BlobStore:
         return self.path(sha256).stat().st_size
 
     def read(self, sha256: str) -> bytes:
-        return self.path(sha256).read_bytes()
+        data = self.path(sha256).read_bytes()
+        self.touch(sha256)
+        return data
+
+    def touch(self, sha256: str) -> None:
+        """Mark a blob as just used (its mtime), for least-recently-used eviction."""
+        with contextlib.suppress(OSError):
+            os.utime(self.path(sha256))
 
     def put(self, data: bytes | bytearray | memoryview, sha256: str | None = None, *,
             fsync: bool = True) -> str:
@@ -75,6 +103,7 @@ class BlobStore:
         digest = sha256 or hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.exists():
+            self.touch(digest)
             return digest
         self._write_atomic(target, data, fsync=fsync)
         return digest
@@ -146,6 +175,69 @@ class BlobStore:
         dest = self.quarantine_dir / sha256
         shutil.move(str(self.path(sha256)), dest)
         return dest
+
+    # -- deletion, and what keeps it safe ----------------------------------------
+
+    def _lock_fd(self) -> int:
+        return os.open(self.root / GC_LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold off deletion: blobs put inside this block stay until it ends, so an entry
+        committed inside it finds every blob it names. Waits while a collection round
+        is deleting (bounded by that round, a few hundred milliseconds at most)."""
+        fd = self._lock_fd()  # a descriptor of our own per block: fork- and thread-safe
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    @contextlib.contextmanager
+    def exclusive(self, timeout_s: float) -> Iterator[bool]:
+        """Yield True while no writer is inside `writing()` (polling up to `timeout_s`
+        for a moment between two writers' commits), else False at once after it."""
+        fd = self._lock_fd()
+        try:
+            deadline = time.monotonic() + timeout_s
+            held = False
+            while not held:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held = True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.005)
+            yield held
+        finally:
+            os.close(fd)
+
+    def scan(self) -> list[BlobFile]:
+        """Every blob file in the store (temp and quarantined files are not blobs)."""
+        out: list[BlobFile] = []
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.root) as top:
+            fanout = [d.path for d in top
+                      if len(d.name) == 2 and _HEX.issuperset(d.name) and d.is_dir()]
+        for directory in fanout:
+            with contextlib.suppress(FileNotFoundError), os.scandir(directory) as files:
+                prefix = os.path.basename(directory)
+                for f in files:
+                    if len(f.name) != 62 or not _HEX.issuperset(f.name):
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        st = f.stat()
+                        out.append(BlobFile(prefix + f.name, st.st_size, st.st_mtime))
+        return out
+
+    def delete(self, sha256: str) -> bool:
+        """Remove a blob; True if it was there. Only `tablelog.blobgc` calls this,
+        inside `exclusive()`."""
+        try:
+            self.path(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def iter_chunks(self, sha256: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
         with open(self.path(sha256), "rb") as f:

@@ -332,22 +332,26 @@ class Queue:
     # -- reading (the agent) ---------------------------------------------------
 
     def claim_batch(self, *, max_entries: int = 500, max_bytes: int = 8 << 20,
-                    after_id: int = 0) -> list[QueuedEntry]:
-        """The oldest pending entries with id > after_id, bounded by count and
-        payload bytes (at least one entry, however large). Only the agent holding
-        the lock claims, so nothing is marked: unacknowledged entries simply stay."""
+                    after_id: int = 0, max_blob_bytes: int | None = None
+                    ) -> list[QueuedEntry]:
+        """The oldest pending entries with id > after_id, bounded by count, payload
+        bytes and (if given) the blob bytes they carry (at least one entry, however
+        large). Only the agent holding the lock claims, so nothing is marked:
+        unacknowledged entries simply stay."""
         with self._lock:
             cur = self._conn.execute(
                 f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, max_entries))
             out: list[QueuedEntry] = []
-            total = 0
+            total = blob_total = 0
             for row in cur:
-                if out and total + row[4] > max_bytes:
+                if out and (total + row[4] > max_bytes or (
+                        max_blob_bytes is not None and blob_total + row[6] > max_blob_bytes)):
                     break
                 if out and row[11] != out[0].queue_id:
                     break  # one queue id per batch: the key's queue travels once per request
                 total += row[4]
+                blob_total += row[6]
                 out.append(_entry_from_row(row))
             return out
 
@@ -422,6 +426,25 @@ class Queue:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM entries WHERE run = ?",
                                           (run,)).fetchone()[0])
+    def referenced_blobs(self, after_id: int = 0) -> tuple[set[str], int]:
+        """Every blob a pending or dead-lettered entry needs (dead letters may be retried,
+        so their blobs stay), and the highest entry id seen. With `after_id`, only
+        entries committed after an earlier call that saw up to that id: entries get
+        ever higher ids, and an entry that moves between the two tables keeps its
+        blobs in the set the earlier call returned."""
+        with self._lock, contextlib.closing(self._conn.cursor()) as cur:
+            cur.execute("BEGIN")  # one snapshot for both statements
+            try:
+                # Entries without blobs hold an empty msgpack list (one byte).
+                sql = "SELECT blobs FROM entries WHERE id > ? AND length(blobs) > 1"
+                if not after_id:
+                    sql += " UNION ALL SELECT blobs FROM dead_letters WHERE length(blobs) > 1"
+                rows = cur.execute(sql, (after_id,)).fetchall()
+                top = cur.execute("SELECT COALESCE(MAX(id), 0) FROM entries").fetchone()[0]
+            finally:
+                cur.execute("COMMIT")
+        needed = {str(sha) for (packed,) in rows for sha in msgpack.unpackb(packed)}
+        return needed, max(int(top), after_id)
 
     def pending_ids(self) -> list[int]:
         with self._lock:

@@ -37,7 +37,11 @@ class LocalBlobSource:
         try:
             return self.store.read(sha256)
         except FileNotFoundError:
-            raise ArtifactError(f"blob {sha256[:12]}… is missing from {self.store.root}") from None
+            raise ArtifactError(
+                f"blob {sha256[:12]}… is not in the local store {self.store.root}: once the "
+                "server has stored a blob, the agent keeps it only in a bounded local cache "
+                "(TABLELOG_CACHE_MAX_BYTES). Read this artifact through the server instead "
+                "(`use_artifact` in online mode, or `tablelog.Api().artifact(...)`)") from None
 
     def local_path(self, sha256: str) -> Path:
         return self.store.path(sha256)

@@ -88,7 +88,8 @@ class Run:
             if resumed.warning:
                 warnings.warn(resumed.warning, RuntimeWarning, stacklevel=3)
             self._step = int(state.get("step", 0))
-            self._writer = Writer(self._queue, self._identity, state=state)
+            self._writer = Writer(self._queue, self._identity, state=state,
+                                  max_pending_bytes=config.max_pending_bytes)
         saved_config = dict(state.get("config") or {})
         saved_config.update(run_config or {})
         self.config = Config(saved_config, self._config_changed)

@@ -12,6 +12,10 @@
 | TABLELOG_AGENT_AUTOSTART | online mode starts an agent if none runs   | 1                        |
 | TABLELOG_AGENT_IDLE_EXIT | seconds a started agent stays idle, then exits | 60                   |
 | TABLELOG_RESUME_TIMEOUT | seconds init(resume=...) may ask the server | 3                      |
+| TABLELOG_MAX_PENDING_BYTES | memory logged values may hold while they wait for the writer | 256M |
+| TABLELOG_CACHE_MAX_BYTES | blobs the agent keeps locally once the server has them (LRU) | 1G |
+
+Sizes take a unit: 512M, 1G, 64KiB, 1.5GB (K/M/G/T are powers of 1024), or plain bytes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import platformdirs
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8765"
 MODES = ("online", "offline", "disabled")
+DEFAULT_MAX_PENDING_BYTES = 256 << 20
+DEFAULT_CACHE_MAX_BYTES = 1 << 30
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def default_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -37,6 +44,31 @@ def default_dir(env: Mapping[str, str] | None = None) -> Path:
 def default_base_url(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     return (env.get("TABLELOG_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def parse_size(value: str, name: str) -> int:
+    """Bytes from "512M", "1G", "64KiB", "1.5GB" or "1048576" (units are powers of 1024);
+    ValueError naming the variable `name` for anything else."""
+    text = value.strip().lower().replace(" ", "")
+    for suffix in ("ib", "b"):
+        if text.endswith(suffix) and text[:-len(suffix)][-1:] in _UNITS.keys() - {"", "b"}:
+            text = text[:-len(suffix)]
+            break
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in _UNITS else (text, "")
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if not 0 <= amount < float(1 << 62):  # also refuses NaN and infinity
+        raise ValueError(f"{name} must be a size such as 512M, 1G or a number of bytes, "
+                         f"got {value!r}")
+    return int(amount * _UNITS[unit])
+
+
+def size_from_env(env: Mapping[str, str], name: str, default: int) -> int:
+    """The size in variable `name`, or `default` when it is unset or empty."""
+    value = env.get(name)
+    return parse_size(value, name) if value and value.strip() else default
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +85,7 @@ class SdkConfig:
     agent_idle_exit_s: float = 60.0
     agent_autostart: bool = True
     resume_timeout_s: float = 3.0
+    max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SdkConfig:
@@ -68,4 +101,6 @@ class SdkConfig:
                    queue_max_bytes=cap or None,
                    agent_idle_exit_s=float(env.get("TABLELOG_AGENT_IDLE_EXIT") or 60.0),
                    agent_autostart=(env.get("TABLELOG_AGENT_AUTOSTART") or "1") != "0",
-                   resume_timeout_s=float(env.get("TABLELOG_RESUME_TIMEOUT") or 3.0))
+                   resume_timeout_s=float(env.get("TABLELOG_RESUME_TIMEOUT") or 3.0),
+                   max_pending_bytes=size_from_env(env, "TABLELOG_MAX_PENDING_BYTES",
+                                                   DEFAULT_MAX_PENDING_BYTES))

@@ -2,12 +2,17 @@
 queue entries and blobs.
 
 Hand-off policy (the only place the training thread can ever wait): requests
-go into an in-memory deque bounded by a *cost* budget (cells copied, plus one
-per request). While the writer keeps up, `submit` never waits. If training
-produces data faster than the disk absorbs it and the budget is spent,
-`submit` waits for the writer to free room (backpressure, like Vector's
-`block`), warning once; nothing is ever dropped to make room. A single request
-larger than the whole budget is admitted when the deque is empty.
+go into an in-memory deque bounded by a budget in *bytes* (TABLELOG_MAX_PENDING_BYTES,
+256 MiB by default): what each request holds until it is written, read off sizes
+without encoding (media pixels, samples and file bytes; CELL_BYTES per table cell
+or row value; REQUEST_BYTES per request). A request's bytes are given back once
+its group is committed and the writer has let go of it, so the memory held by
+logged values stays under the budget plus one request. While the writer keeps
+up, `submit` never waits. If training produces data faster than the disk
+absorbs it and the budget is spent, `submit` waits for the writer to free room
+(backpressure, like Vector's `block`), warning once; nothing is ever dropped to
+make room. A single request larger than the whole budget is admitted when
+nothing else is pending or being written.
 
 Group commit: the writer takes everything queued (up to a bound), writes blobs,
 and commits all entries in one SQLite transaction (one fsync). `flush()`
@@ -40,11 +45,15 @@ from tablelog.artifact import (
 from tablelog.errors import QueueFullError, TablelogError
 from tablelog.queue import LocalArtifact, NewEntry, Queue
 from tablelog.reader import LocalBlobSource
-from tablelog.snapshot import WrittenChunk, log_state, write_snapshot
+from tablelog.settings import DEFAULT_MAX_PENDING_BYTES
+from tablelog.snapshot import WrittenChunk, held_bytes, log_state, write_snapshot
 
 log = logging.getLogger("tablelog")
 
-MAX_PENDING_COST = 4_000_000  # cells waiting in memory before submit() waits
+MAX_PENDING_BYTES = DEFAULT_MAX_PENDING_BYTES  # held in memory before submit() waits
+CELL_BYTES = 64  # a table cell or row value: the object plus its encoding, about
+REQUEST_BYTES = 256  # a request's own objects
+_NUMBERS = frozenset({int, float, bool, type(None)})
 MAX_GROUP = 4096  # requests per commit
 COMMIT_DELAY_S = 0.05  # how long the writer gathers requests before committing
 _SEGMENTED = frozenset({wire.Kind.RUN, wire.Kind.HISTORY, wire.Kind.CONFIG, wire.Kind.SUMMARY})
@@ -109,21 +118,59 @@ def yield_gil() -> None:
 
 
 def _cost(req: Request) -> int:
+    """Bytes `req` holds in memory until written (an estimate made of sizes: no
+    encoding, no copy; for tables O(new rows) of the columns that may hold media)."""
     if isinstance(req, LogRequest):
-        n = len(req.row) + 1
+        n = REQUEST_BYTES
+        for v in req.row.values():  # numbers first: they are most of what training logs
+            n += CELL_BYTES if type(v) in _NUMBERS else _value_bytes(v)
         for t in req.tables:
             if t.artifact is not None:
-                n += sum(p.snapshot.new_cells for p in t.artifact._pending.values()
-                         if isinstance(p, PendingTable))
+                n += _artifact_bytes(t.artifact)
         return n
-    return 1
+    if isinstance(req, ArtifactRequest):
+        return REQUEST_BYTES + _artifact_bytes(req.artifact)
+    return REQUEST_BYTES
+
+
+def _value_bytes(value: Any) -> int:
+    """Bytes a logged row value holds: media by their sizes, strings and arrays by
+    their lengths, anything else as one cell."""
+    if getattr(value, "_kind", None) is not None:
+        return held_bytes(value)
+    if isinstance(value, str | bytes):
+        return CELL_BYTES + len(value)
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return CELL_BYTES + nbytes
+    if isinstance(value, list | tuple):
+        if value and getattr(value[0], "_kind", None) is not None:
+            return sum(held_bytes(v) for v in value)
+        return CELL_BYTES * (1 + len(value))
+    if isinstance(value, dict):
+        return CELL_BYTES * (1 + len(value))
+    return CELL_BYTES
+
+
+def _artifact_bytes(art: Artifact) -> int:
+    """Bytes an artifact's pending entries hold. Files added with `add_file` count as
+    one cell: the writer streams them from disk, they are not in memory."""
+    n = 0
+    for p in art._pending.values():
+        if isinstance(p, PendingTable):
+            n += CELL_BYTES * p.snapshot.new_cells + p.snapshot.media_bytes()
+        elif isinstance(p, PendingMedia):
+            n += held_bytes(p.value)
+        else:
+            n += CELL_BYTES
+    return n
 
 
 class Writer:
     """Owns the background thread that persists one run's data."""
 
     def __init__(self, queue: Queue, run: RunIdentity, *, state: dict[str, Any] | None = None,
-                 max_pending_cost: int = MAX_PENDING_COST) -> None:
+                 max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
         self.queue = queue
         self.run = run
         self.not_persisted: list[str] = []
@@ -133,9 +180,10 @@ class Writer:
         # history, config, summary and run entries name the segment
         self.segment: str | None = (state or {}).get("segment")
         self._state_extra: dict[str, Any] = {}
-        self._max_cost = max_pending_cost
+        self._max_cost = max_pending_bytes
         self._pending: collections.deque[tuple[Request, int]] = collections.deque()
-        self._cost = 0
+        self._cost = 0  # bytes of the requests pending and of the group being written
+        self._taken = 0  # of which the group being written
         self._cond = threading.Condition()
         self._closed = False
         self._urgent = 0  # flushes waiting in _pending: commit without gathering more
@@ -153,11 +201,11 @@ class Writer:
         with self._cond:
             if self._closed:
                 raise TablelogError("this run has finished; start a new one with tablelog.init()")
-            if self._cost + cost > self._max_cost and self._pending:
+            if self._cost + cost > self._max_cost and self._cost:
                 self._warn_once("backpressure",
                                 "tablelog: logging is outpacing the disk; log() waits for the "
                                 "background writer to catch up (nothing is dropped)")
-                while self._cost + cost > self._max_cost and self._pending:
+                while self._cost + cost > self._max_cost and self._cost:
                     self._cond.wait(1.0)
             self._pending.append((req, cost))
             self._cost += cost
@@ -214,11 +262,20 @@ class Writer:
             group: list[Request] = []
             while self._pending and len(group) < MAX_GROUP:
                 req, cost = self._pending.popleft()
-                self._cost -= cost
+                self._taken += cost  # still held: given back by `_release_group`
                 self._urgent -= isinstance(req, FlushRequest)
                 group.append(req)
             self._cond.notify_all()
             return group
+
+    def _release_group(self, group: list[Request]) -> None:
+        """Let go of a written group's requests, then give their bytes back to the
+        budget (in that order: the memory is free before training may fill it again)."""
+        group.clear()
+        with self._cond:
+            self._cost -= self._taken
+            self._taken = 0
+            self._cond.notify_all()
 
     def _loop(self) -> None:
         while (group := self._take_group()) is not None:
@@ -233,6 +290,7 @@ class Writer:
                 for req in group:
                     if isinstance(req, FlushRequest):
                         req.done.set()
+                self._release_group(group)
 
     def _lost(self, group: list[Request], reason: str) -> None:
         """Report requests that were not persisted, and forget the table versions they
@@ -257,6 +315,12 @@ class Writer:
                                 f"{reason}. Training goes on; `run.not_persisted` lists them.")
 
     def _write_group(self, group: list[Request]) -> None:
+        # The agent deletes no blob while we are between putting it and committing the
+        # entry that names it (see tablelog.blobstore).
+        with self.queue.blobs.writing():
+            self._write_group_now(group)
+
+    def _write_group_now(self, group: list[Request]) -> None:
         self._touched = []
         entries: list[NewEntry] = []
         artifacts: list[tuple[LocalArtifact, Artifact]] = []

@@ -131,13 +131,14 @@ class AgentProc:
     comes from the agent (READY=1), never from a sleep."""
 
     def __init__(self, directory: Path, url: str, sock_dir: Path, *args: str,
-                 key: str = API_KEY) -> None:
+                 key: str = API_KEY, env: dict[str, str] | None = None) -> None:
         self.directory = directory
         self.sock_path = sock_dir / f"n{os.getpid()}-{id(self) % 100000}.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock_path.unlink(missing_ok=True)
         self._sock.bind(str(self.sock_path))
-        env = child_env(directory, url, key=key, NOTIFY_SOCKET=str(self.sock_path))
+        env = child_env(directory, url, key=key, NOTIFY_SOCKET=str(self.sock_path),
+                        **(env or {}))
         self.log_path = sock_dir / f"agent-{id(self) % 100000}.log"
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -231,8 +232,9 @@ class Harness:
         """A FaultProxy on its own thread; every request the agent makes passes it."""
         return self._stack.enter_context(FaultProxy.running_in_thread(upstream))
 
-    def agent(self, directory: Path, url: str, *args: str, key: str = API_KEY) -> AgentProc:
-        agent = AgentProc(directory, url, self.root, *args, key=key)
+    def agent(self, directory: Path, url: str, *args: str, key: str = API_KEY,
+              env: dict[str, str] | None = None) -> AgentProc:
+        agent = AgentProc(directory, url, self.root, *args, key=key, env=env)
         self._agents.append(agent)
         return agent
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
+import pkgutil
 from pathlib import Path
 from types import ModuleType
 
-from tests.reliability import identity, scenarios
+import tests.reliability
 from tests.reliability.harness import Counts
 
+_HELPERS = {"harness", "queue_model"}  # modules that hold no scenarios
 REPORT = Path(__file__).resolve().parents[2] / "bench" / "reliability_report.py"
 
 
@@ -21,10 +24,17 @@ def _report() -> ModuleType:
     return module
 
 
+def _scenario_modules() -> list[ModuleType]:
+    names = [m.name for m in pkgutil.iter_modules(tests.reliability.__path__)
+             if not m.name.startswith("test_") and m.name not in _HELPERS]
+    return [importlib.import_module(f"tests.reliability.{name}") for name in names]
+
+
 def test_the_report_runs_every_scenario_with_arguments_it_accepts() -> None:
     report = _report()
-    planned = {fn.__name__ for _, fn, _, _ in report.PLAN}
-    public = {name for module in (scenarios, identity)
+    planned = {(fn.__module__, fn.__name__) for _, fn, _, _ in report.PLAN}
+    # every scenario module: tests/reliability/<family>.py (not the tests, not helpers)
+    public = {(module.__name__, name) for module in _scenario_modules()
               for name, fn in vars(module).items() if inspect.isfunction(fn)
               and fn.__module__ == module.__name__ and not name.startswith("_")
               and inspect.signature(fn).return_annotation in (Counts, "Counts")}
