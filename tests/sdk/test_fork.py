@@ -121,6 +121,7 @@ def test_child_finish_and_exit_never_end_the_parents_run(tmp_path: Path) -> None
             pid = os.fork()
             if pid == 0:
                 run.log({"seq": 100 + k})
+                run.summary[f"child{k}"] = k    # kept beside the parent's summary keys
                 if k == 0:
                     started = time.monotonic()
                     run.finish()        # the child's share only
@@ -148,7 +149,8 @@ def test_child_finish_and_exit_never_end_the_parents_run(tmp_path: Path) -> None
     assert kinds.count(wire.Kind.RUN_END) == 1 and kinds[-1] == wire.Kind.RUN_END
     assert kinds.count(wire.Kind.RUN) == 1
     summary = [e.body["summary"] for e in got if e.kind == wire.Kind.SUMMARY][-1]
-    assert summary["after"] is True
+    assert summary["after"] is True and summary["seq"] == 1
+    assert [summary.get(f"child{k}") for k in range(3)] == [0, 1, 2]
 
 
 def test_multiprocessing_fork_pool_workers_log_into_the_run(tmp_path: Path) -> None:
@@ -175,3 +177,25 @@ def test_multiprocessing_fork_pool_workers_log_into_the_run(tmp_path: Path) -> N
     sent = {"parent": [0, 1]}
     sent.update({f"task{k}": [10_000 * (k + 1) + i for i in range(25)] for k in range(6)})
     check_history(q, "forked03", sent)
+
+
+def test_a_resumed_run_continues_after_the_steps_its_children_took(tmp_path: Path) -> None:
+    q = tmp_path / "q"
+    run_script("""
+        import json, os, tablelog
+        run = tablelog.init(project="p", id="forked04")
+        run.log({"seq": 0})
+        pid = os.fork()
+        if pid == 0:
+            for i in range(100, 110):
+                run.log({"seq": i})
+            os._exit(0)
+        os.waitpid(pid, 0)
+        run.finish()
+        run = tablelog.init(project="p", id="forked04", resume="allow")
+        run.log({"seq": 1})
+        run.finish()
+        print(json.dumps({}))
+    """, q)
+    steps = check_history(q, "forked04", {"parent": [0, 1], "child": list(range(100, 110))})
+    assert len(steps) == 12
