@@ -101,9 +101,10 @@ class Summary(MutableMapping[str, Any]):
         self._lock = threading.RLock()
 
     def _record(self, row: Mapping[str, Any]) -> None:
-        """Values from a logged row (already sent with the history entry)."""
-        with self._lock:
-            self._values.update(row)
+        """Values from a logged row (already sent with the history entry). No lock of
+        its own on run.log's hot path: the run's lock is held, and one dict.update is
+        atomic under the GIL against update() here."""
+        self._values.update(row)
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
