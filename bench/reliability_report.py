@@ -34,7 +34,7 @@ DOCS = REPO_ROOT / "docs" / "reliability.md"
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "sdk"), str(REPO_ROOT / "agent"),
                 str(REPO_ROOT / "server_stub")]
 
-from tests.reliability import bounds, identity  # noqa: E402
+from tests.reliability import bounds, concurrency, identity  # noqa: E402
 from tests.reliability import scenarios as s  # noqa: E402
 from tests.reliability.harness import Counts  # noqa: E402
 
@@ -68,6 +68,13 @@ PLAN: list[tuple[str, Callable[..., Counts], dict[str, Any], dict[str, Any]]] = 
     ("blob_store", bounds.blob_store_bound, {"media_mb": 1000, "cache": "256M",
                                              "pending": "64M"},
      {"media_mb": 200, "cache": "64M"}),
+    ("forked_children", concurrency.forked_children,
+     {"children": 6, "rows": 500, "parent_rows": 2000, "workers": 4, "tasks": 8,
+      "task_rows": 250},
+     {"children": 3, "rows": 100, "parent_rows": 200, "workers": 2, "tasks": 4,
+      "task_rows": 25}),
+    ("threads", concurrency.threads, {"threads": 8, "rows": 2500, "single": 100_000},
+     {"threads": 8, "rows": 500, "single": 20_000}),
 ]
 
 COLUMNS = ("scenario", "what was done", "sent", "stored", "duplicated", "lost", "requests",

@@ -16,6 +16,8 @@ Tables (schema version in ``PRAGMA user_version``):
 - ``artifacts``     every artifact version logged from this directory, so that
                     `use_artifact` works offline
 - ``agent_state``   the agent's heartbeat and counters, read by `tablelog status`
+- ``shared_runs``   runs logged from several processes (a forked child): the next
+                    free step and the merged summary (`tablelog.shared_run`)
 
 Durability: WAL with ``synchronous=FULL``, so a committed `put` survives power
 loss; callers batch many puts per transaction to amortise the fsync.
@@ -37,7 +39,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,9 @@ MIGRATIONS: dict[int, list[str]] = {
     # a checksum per payload, so bytes damaged on disk are caught before upload
     2: ["ALTER TABLE entries ADD COLUMN crc INTEGER",
         "ALTER TABLE dead_letters ADD COLUMN crc INTEGER"],
+    # a run shared by forked processes: steps allocated here, summary merged here
+    5: ["CREATE TABLE IF NOT EXISTS shared_runs (run TEXT PRIMARY KEY,"
+        " next_step INTEGER NOT NULL DEFAULT 0, summary BLOB)"],
     # the queue id each entry's key belongs to, kept when a copied directory gets a
     # new one (NULL: the queue's current id)
     7: ["ALTER TABLE entries ADD COLUMN queue_id TEXT",
@@ -296,10 +301,16 @@ class Queue:
         return self.commit(entries)[0]
 
     def commit(self, entries: Sequence[NewEntry], artifacts: Sequence[LocalArtifact] = (),
-               run_states: dict[str, bytes] | None = None
+               run_states: dict[str, bytes] | None = None, *,
+               finalize: Callable[[sqlite3.Connection, Sequence[NewEntry]],
+                                  Sequence[NewEntry]] | None = None
                ) -> tuple[list[int], list[int]]:
         """Append entries, register artifact versions and save run states, all in one
-        transaction. Returns (entry ids, artifact version numbers)."""
+        transaction. Returns (entry ids, artifact version numbers).
+
+        `finalize(conn, entries)`, when given, runs first inside the transaction and
+        returns the entries to insert instead (a shared run's steps and summary are
+        decided there, see `tablelog.shared_run`)."""
         if not entries and not artifacts and not run_states:
             return [], []
         now = time.time()
@@ -311,6 +322,8 @@ class Queue:
                     f"{len(entries)} entries ({incoming} bytes) not persisted")
         try:
             with self.transaction() as conn:
+                if finalize is not None:
+                    entries = finalize(conn, entries)
                 ids = []
                 for e in entries:
                     cur = conn.execute(
@@ -451,6 +464,13 @@ class Queue:
             return [r[0] for r in self._conn.execute("SELECT id FROM entries ORDER BY id")]
 
     # -- small key/value areas -------------------------------------------------
+
+    def next_step(self, run: str) -> int:
+        """The next free step of a run shared with forked processes (0: never shared)."""
+        with self._lock:
+            row = self._conn.execute("SELECT next_step FROM shared_runs WHERE run = ?",
+                                     (run,)).fetchone()
+        return int(row[0]) if row else 0
 
     def get_run_state(self, run: str) -> bytes | None:
         """A run's saved state (opaque bytes written by the SDK's writer), if any."""

@@ -1,7 +1,9 @@
 """The dict-like `run.config` and `run.summary`, and the checks on logged values.
 
 Both objects only record changes and hand them to a callback (the run sends
-them to the writer); they do no I/O themselves.
+them to the writer); they do no I/O themselves. Each change and its hand-off
+happen under the object's lock, so that changes made from several threads
+reach the writer in the order they were made (none is lost to a stale copy).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import datetime as _dt
 import math
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -23,6 +26,7 @@ class Config(MutableMapping[str, Any]):
                  on_change: Callable[[dict[str, Any]], None] | None = None) -> None:
         object.__setattr__(self, "_values", {})
         object.__setattr__(self, "_on_change", None)
+        object.__setattr__(self, "_lock", threading.RLock())
         if values:
             self.update(values)
         object.__setattr__(self, "_on_change", on_change)
@@ -34,13 +38,20 @@ class Config(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 
+    def _after_fork(self) -> None:
+        """In a forked child: a lock another thread held at the fork stays held."""
+        object.__setattr__(self, "_lock", threading.RLock())
+
     def __setitem__(self, key: str, value: Any) -> None:
-        self._values[str(key)] = plain_value(value, f"config[{key!r}]")
-        self._changed()
+        value = plain_value(value, f"config[{key!r}]")
+        with self._lock:
+            self._values[str(key)] = value
+            self._changed()
 
     def __delitem__(self, key: str) -> None:
-        del self._values[key]
-        self._changed()
+        with self._lock:
+            del self._values[key]
+            self._changed()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -52,9 +63,10 @@ class Config(MutableMapping[str, Any]):
         values = dict(*args, **kwargs)
         if len(args) == 1 and isinstance(args[0], argparse.Namespace):
             values = vars(args[0])
-        for k, v in values.items():
-            self._values[str(k)] = plain_value(v, f"config[{k!r}]")
-        self._changed()
+        plain = {str(k): plain_value(v, f"config[{k!r}]") for k, v in values.items()}
+        with self._lock:
+            self._values.update(plain)
+            self._changed()
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -68,6 +80,9 @@ class Config(MutableMapping[str, Any]):
     def as_dict(self) -> dict[str, Any]:
         return dict(self._values)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # a copy holds the values, not the lock
+        return (Config, (dict(self._values),))
+
     def __repr__(self) -> str:
         return f"Config({self._values!r})"
 
@@ -79,9 +94,16 @@ class Summary(MutableMapping[str, Any]):
                  on_set: Callable[[dict[str, Any], list[str]], None] | None = None) -> None:
         self._values: dict[str, Any] = dict(values or {})
         self._on_set = on_set
+        self._lock = threading.RLock()
+
+    def _after_fork(self) -> None:
+        """In a forked child: a lock another thread held at the fork stays held."""
+        self._lock = threading.RLock()
 
     def _record(self, row: Mapping[str, Any]) -> None:
-        """Values from a logged row (already sent with the history entry)."""
+        """Values from a logged row (already sent with the history entry). No lock of
+        its own on run.log's hot path: the run's lock is held, and one dict.update is
+        atomic under the GIL against update() here."""
         self._values.update(row)
 
     def __getitem__(self, key: str) -> Any:
@@ -91,9 +113,10 @@ class Summary(MutableMapping[str, Any]):
         self.update({key: value})
 
     def __delitem__(self, key: str) -> None:
-        del self._values[key]
-        if self._on_set is not None:
-            self._on_set({}, [key])
+        with self._lock:
+            del self._values[key]
+            if self._on_set is not None:
+                self._on_set({}, [key])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -104,9 +127,13 @@ class Summary(MutableMapping[str, Any]):
     def update(self, *args: Any, **kwargs: Any) -> None:
         values = {str(k): plain_value(v, f"summary[{k!r}]") for k, v in
                   dict(*args, **kwargs).items()}
-        self._values.update(values)
-        if self._on_set is not None:
-            self._on_set(values, [])
+        with self._lock:
+            self._values.update(values)
+            if self._on_set is not None:
+                self._on_set(values, [])
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a copy holds the values, not the lock
+        return (Summary, (dict(self._values),))
 
     def __repr__(self) -> str:
         return f"Summary({self._values!r})"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tablelog import wire
+from tablelog import fork, wire
 from tablelog.artifact import Artifact, PendingTable, check_row_limit
 from tablelog.errors import IncrementalTableError, RunError
 from tablelog.queue import Queue
@@ -68,6 +68,9 @@ class Run:
         self.job_type = job_type
         self.resumed = False
         self._finished = False
+        self._forked_child = False  # this process forked from the one that made the run
+        # run.log, flush and finish hold it around the pending row and the step
+        self._lock = threading.Lock()
         self._step = 0
         self._pending_row: dict[str, Any] = {}
         self._pending_tables: list[TableLog] = []
@@ -87,7 +90,8 @@ class Run:
             state, resume_base, self.resumed = resumed.state, resumed.base, resumed.resumed
             if resumed.warning:
                 warnings.warn(resumed.warning, RuntimeWarning, stacklevel=3)
-            self._step = int(state.get("step", 0))
+            # a run shared with forked children may have gone past the parent's own count
+            self._step = max(int(state.get("step", 0)), self._queue.next_step(self._identity.key))
             self._writer = Writer(self._queue, self._identity, state=state,
                                   max_pending_bytes=config.max_pending_bytes)
         saved_config = dict(state.get("config") or {})
@@ -137,6 +141,10 @@ class Run:
         """
         if self.mode == "disabled":
             return
+        with self._lock:  # one thread at a time: each value once, steps unique
+            self._log(data, step, commit)
+
+    def _log(self, data: Mapping[str, Any], step: int | None, commit: bool | None) -> None:
         self._check_open()
         if not isinstance(data, Mapping):
             raise TypeError(f"run.log expects a dict of key -> value, got {type(data).__name__}")
@@ -146,7 +154,7 @@ class Run:
             if step < self._step:
                 warnings.warn(f"tablelog: step {step} is less than the current step "
                               f"{self._step}; this log is ignored (as wandb does)",
-                              RuntimeWarning, stacklevel=2)
+                              RuntimeWarning, stacklevel=3)
                 return
             if step > self._step:
                 self._commit_row()
@@ -216,8 +224,9 @@ class Run:
         if done == len(table.data):  # logged before, nothing new: same version again
             return TableLog(key, table, None, incremental=True)
         art = Artifact(self._table_artifact_name(key), "run_table")
-        art._pending[key] = PendingTable(take_snapshot(table, start_row=done or 0))
-        state.incremental_rows = len(table.data)
+        snapshot = take_snapshot(table, start_row=done or 0)
+        art._pending[key] = PendingTable(snapshot)
+        state.incremental_rows = snapshot.nrows  # not len(data): another thread may add rows
         return TableLog(key, table, art, incremental=True)
 
     def _table_artifact_name(self, key: str) -> str:
@@ -255,7 +264,8 @@ class Run:
         """Return once everything logged so far is durable on local disk (fsync'd)."""
         if self._writer is None or self._finished:
             return
-        self._commit_row()
+        with self._lock:
+            self._commit_row()
         self._writer.flush(timeout)
 
     @property
@@ -269,8 +279,12 @@ class Run:
         global _active
         if self._finished:
             return
+        if self._forked_child:  # a forked child never ends the run: it is the parent's
+            fork.finish_child(self, timeout, quiet)
+            return
         if self._writer is not None:
-            self._commit_row()
+            with self._lock:
+                self._commit_row()
             self._writer.submit(EntryRequest(wire.Kind.RUN_END, {
                 "exit_code": int(exit_code or 0), "ended_at": _now()}))
             self._writer.close(timeout)
@@ -377,6 +391,9 @@ def current_attribute(name: str) -> Any:
     if run is None:
         return Config() if name == "config" else Summary()
     return getattr(run, name)
+
+
+fork.install()
 
 
 @atexit.register

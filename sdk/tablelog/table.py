@@ -25,6 +25,7 @@ Hooks for the run layer (private, stable):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -50,6 +51,9 @@ from tablelog.media import Media
 LOG_MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
 _set_contains = frozenset.__contains__
 DEFAULT_COLUMNS = ("Input", "Output", "Expected")
+# The general row check may widen column types: one thread at a time (for every table,
+# so that a Table stays a plain picklable value; the fast path takes no lock).
+_ROWS_LOCK = threading.Lock()
 
 
 _TableIndex = TableIndex  # wandb's names, for code that inspects cells
@@ -161,7 +165,8 @@ class Table:
         if len(values) == len(fast) and all(map(_set_contains, fast, map(type, values))):
             self.data.append(list(values))
         else:
-            self.data.append(self._checked_row(values))
+            with _ROWS_LOCK:  # read-modify-write of the column types
+                self.data.append(self._checked_row(values))
         hook = self._mutation_hook
         if hook is not None:
             hook(operation)

@@ -46,6 +46,7 @@ from tablelog.errors import QueueFullError, TablelogError
 from tablelog.queue import LocalArtifact, NewEntry, Queue
 from tablelog.reader import LocalBlobSource
 from tablelog.settings import DEFAULT_MAX_PENDING_BYTES
+from tablelog.shared_run import SharedCommit
 from tablelog.snapshot import WrittenChunk, held_bytes, log_state, write_snapshot
 
 log = logging.getLogger("tablelog")
@@ -170,7 +171,8 @@ class Writer:
     """Owns the background thread that persists one run's data."""
 
     def __init__(self, queue: Queue, run: RunIdentity, *, state: dict[str, Any] | None = None,
-                 max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+                 max_pending_bytes: int = MAX_PENDING_BYTES, shared: bool = False,
+                 save_state: bool = True) -> None:
         self.queue = queue
         self.run = run
         self.not_persisted: list[str] = []
@@ -190,6 +192,10 @@ class Writer:
         self._warned: set[str] = set()
         self._summary_dirty = False
         self._touched: list[str] = []  # blobs written (unsynced) for the current group
+        # a run shared with forked processes: steps and summary are decided in queue.db
+        self.shared: SharedCommit | None = None
+        self._share_requested = shared
+        self._save_state = save_state  # False in a forked child: the run state is the parent's
         self._thread = threading.Thread(target=self._loop, name="tablelog-writer", daemon=True)
         self._thread.start()
 
@@ -227,6 +233,11 @@ class Writer:
         """Extra run state (step, config, name) saved with the next commit."""
         with self._cond:
             self._state_extra.update(values)
+
+    def share(self) -> None:
+        """From the next commit on, allocate steps and merge the summary in queue.db
+        (the process forked: a child logs into the same run)."""
+        self._share_requested = True
 
     def close(self, timeout: float = 30.0) -> bool:
         """Flush, stop the thread; bounded by `timeout`. True if all was written."""
@@ -322,6 +333,10 @@ class Writer:
 
     def _write_group_now(self, group: list[Request]) -> None:
         self._touched = []
+        if self._share_requested and self.shared is None:
+            self.shared = SharedCommit(self.run.key, self._entry, lambda: self.summary)
+        if self.shared is not None:
+            self.shared.begin()
         entries: list[NewEntry] = []
         artifacts: list[tuple[LocalArtifact, Artifact]] = []
         for req in group:
@@ -332,6 +347,9 @@ class Writer:
                     self._write_artifact(req.artifact, req.aliases, entries, artifacts)
                 elif isinstance(req, EntryRequest):
                     if req.kind == wire.Kind.SUMMARY:
+                        if self.shared is not None:
+                            self.shared.summary_changed(req.body["summary"],
+                                                        req.body.get("removed", ()))
                         self.summary.update(req.body["summary"])
                         for k in req.body.get("removed", ()):
                             self.summary.pop(k, None)
@@ -350,8 +368,12 @@ class Writer:
         state = {"summary": self.summary, "incremental": self.incremental, **extra}
         touched, self._touched = self._touched, []
         self.queue.blobs.sync(touched)
-        _, versions = self.queue.commit(entries, [a for a, _ in artifacts],
-                                        {self.run.key: wire.packb(state)})
+        _, versions = self.queue.commit(
+            entries, [a for a, _ in artifacts],
+            {self.run.key: wire.packb(state)} if self._save_state else None,
+            finalize=None if self.shared is None else self.shared.finalize)
+        if self.shared is not None:
+            self.summary = self.shared.committed(self.summary)
         for (local, art), version in zip(artifacts, versions, strict=True):
             art.version = f"v{version}"
             art.aliases = sorted({"latest", *local.aliases})
@@ -418,9 +440,14 @@ class Writer:
         resolve = self._media_resolver(blobs)
         row = {k: _resolve_media(v, resolve) for k, v in row.items()}
         unique = tuple(dict.fromkeys(blobs))
+        nbytes = sum(self.queue.blobs.size(b) for b in unique)
         entries.append(self._entry(wire.Kind.HISTORY, {"step": req.step, "row": row}, unique,
-                                   sum(self.queue.blobs.size(b) for b in unique)))
-        self.summary.update({k: v for k, v in row.items() if not k.startswith("_")})
+                                   nbytes))
+        changed = {k: v for k, v in row.items() if not k.startswith("_")}
+        if self.shared is not None:
+            self.shared.history(len(entries) - 1, req.step, row, unique, nbytes)
+            self.shared.summary_changed(changed, ())
+        self.summary.update(changed)
         self._summary_dirty = True
 
     def _write_artifact(self, art: Artifact, aliases: list[str], entries: list[NewEntry],

@@ -42,3 +42,28 @@ def test_a_payload_changed_on_disk_is_not_intact(tmp_path: Path) -> None:
         q.dead_letter(entry_id, "damaged")
         assert q.retry_dead() == 1
         assert not q.claim_batch()[0].intact  # the checksum travels with the entry
+
+
+def test_a_version_2_queue_gains_the_shared_runs_table(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "queue.db")
+    for statement in queue_mod.SCHEMA_V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    for statement in queue_mod.MIGRATIONS[2]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO entries(run, kind, payload, size, blobs, created, crc)"
+                 " VALUES ('p/r', 'history', x'81a161', 3, NULL, 1.0, NULL)")
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    with Queue(tmp_path) as q:
+        assert len(q.claim_batch()) == 1
+        assert q.next_step("p/r") == 0  # never shared
+        with q.transaction() as c:
+            from tablelog.shared_run import allocate_steps
+
+            assert allocate_steps(c, "p/r", [3, 3, 10]) == [3, 4, 10]
+        assert q.next_step("p/r") == 11
+    check = sqlite3.connect(tmp_path / "queue.db")
+    assert check.execute("PRAGMA user_version").fetchone()[0] == queue_mod.SCHEMA_VERSION
+    check.close()
