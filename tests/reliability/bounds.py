@@ -72,7 +72,7 @@ def pending_memory(work: Path, *, images: int = 300, budget: str | None = "16M")
     plus a constant; every image is then delivered exactly once."""
     from tablelog.settings import DEFAULT_MAX_PENDING_BYTES, parse_size
 
-    c = Counts("7a. memory of pending media")
+    c = Counts("14a. memory of pending media")
     limit = DEFAULT_MAX_PENDING_BYTES if budget is None else parse_size(budget, "budget")
     with Harness(work) as h, timed(c):
         q = work / "queue"
@@ -146,7 +146,7 @@ def blob_store_bound(work: Path, *, media_mb: int = 40, cache: str = "8M",
     from tablelog.settings import parse_size
     from tablelog_agent.config import AgentConfig
 
-    c = Counts("7b. local blob store")
+    c = Counts("14b. local blob store")
     bound = parse_size(cache, "cache")
     images = max(10, media_mb * 1_000_000 // BMP_BYTES)
     with Harness(work) as h, timed(c):

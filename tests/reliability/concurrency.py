@@ -187,7 +187,7 @@ def forked_children(work: Path, *, children: int = 3, rows: int = 100,
     of `workers` runs `tasks` tasks logging `task_rows` rows each through
     `tablelog.log` (the pool's __exit__ terminates its workers). Offline; delivered
     by `tablelog sync`'s code; every row counted on the server."""
-    c = Counts("11a. forked children")
+    c = Counts("13a. forked children")
     with Harness(work) as h, timed(c):
         q = work / "queue"
         out = work / "out"
@@ -233,7 +233,7 @@ def threads(work: Path, *, threads: int = 8, rows: int = 500, single: int = 20_0
     """`threads` threads log `rows` rows each into one run at once (and set config and
     summary keys every 10 rows); the same process first times `single` single-threaded
     run.log calls. Offline; delivered; counted on the server."""
-    c = Counts("11b. threads")
+    c = Counts("13b. threads")
     with Harness(work) as h, timed(c):
         q = work / "queue"
         srv = h.server()

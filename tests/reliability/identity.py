@@ -69,7 +69,7 @@ def copied_dir(work: Path, *, rows: int = 100) -> Counts:
     from tablelog._identity import dir_identity
     from tablelog.queue import Queue
 
-    c = Counts("11a. copied queue directory")
+    c = Counts("15a. copied queue directory")
     with Harness(work) as h, timed(c):
         srv = h.server()
         a, b, cc = work / "node-a", work / "node-b", work / "node-c"
@@ -189,7 +189,7 @@ def resume_elsewhere(work: Path, *, rows: int = 100) -> Counts:
     raise at init."""
     from tests.conftest import ENTITY, free_port
 
-    c = Counts("11b. resume on another node")
+    c = Counts("15b. resume on another node")
     with Harness(work) as h, timed(c):
         srv = h.server()
         seqs: list[int] = []
