@@ -1,4 +1,4 @@
-"""Scenario 7 (issue 12, points 6 and 7): memory of pending media is bounded in bytes,
+"""Scenario 14 (issue 12, points 6 and 7): memory of pending media is bounded in bytes,
 and the local blob store shrinks to a bounded cache once the server has the blobs."""
 
 from __future__ import annotations

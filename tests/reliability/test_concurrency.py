@@ -1,4 +1,4 @@
-"""Scenario 11: one run logged from forked children and from several threads."""
+"""Scenario 13: one run logged from forked children and from several threads."""
 
 from __future__ import annotations
 

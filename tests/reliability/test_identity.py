@@ -1,4 +1,4 @@
-"""Scenario 11 (issue 12 points 8 and 9): a copied queue directory, and a run resumed
+"""Scenario 15 (issue 12 points 8 and 9): a copied queue directory, and a run resumed
 on a node that never saw it."""
 
 from __future__ import annotations
