@@ -6,6 +6,8 @@
 | TABLELOG_BASE_URL         | base_url         | http://127.0.0.1:8765   |
 | TABLELOG_API_KEY          | api_key          | none                    |
 | TABLELOG_AGENT_IDLE_EXIT  | idle_exit_s      | none (run until stopped)|
+| TABLELOG_AGENT_AUTH_BACKOFF | auth_backoff_base_s | 15 (first wait after a 401/403) |
+| TABLELOG_AGENT_AUTH_BACKOFF_MAX | auth_backoff_cap_s | 300 (longest wait after 401/403) |
 
 Everything else has a default tuned for throughput (big msgpack batches, a few
 parallel blob uploads) and is overridable by keyword, which is how tests make
@@ -36,6 +38,10 @@ class AgentConfig:
     blob_chunk_bytes: int = 1 << 20
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 60.0
+    # A refused key (401/403) does not fix itself in seconds: wait long, doubling to
+    # the cap, rather than hammering the server; `tablelog sync` restarts the agent.
+    auth_backoff_base_s: float = 15.0
+    auth_backoff_cap_s: float = 300.0
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0  # between two reads; large blobs stream for longer
     drain_timeout_s: float = 20.0
@@ -52,6 +58,8 @@ class AgentConfig:
             raise ValueError("parallel_blob_uploads must be at least 1")
         if not 0 < self.backoff_base_s <= self.backoff_cap_s:
             raise ValueError("need 0 < backoff_base_s <= backoff_cap_s")
+        if not 0 < self.auth_backoff_base_s <= self.auth_backoff_cap_s:
+            raise ValueError("need 0 < auth_backoff_base_s <= auth_backoff_cap_s")
         scheme = urllib.parse.urlsplit(self.base_url).scheme
         if scheme not in ("http", "https"):
             raise ValueError(f"base URL must be http(s)://…, got {redact_url(self.base_url)!r}")
@@ -68,6 +76,15 @@ class AgentConfig:
             "api_key": env.get("TABLELOG_API_KEY") or None,
             "idle_exit_s": float(idle) if idle else None,
         }
+        auth_cap = env.get("TABLELOG_AGENT_AUTH_BACKOFF_MAX")
+        auth_base = env.get("TABLELOG_AGENT_AUTH_BACKOFF")
+        if auth_cap:
+            values["auth_backoff_cap_s"] = float(auth_cap)
+            values["auth_backoff_base_s"] = min(float(auth_cap), cls.auth_backoff_base_s)
+        if auth_base:
+            values["auth_backoff_base_s"] = float(auth_base)
+            values.setdefault("auth_backoff_cap_s", max(float(auth_base),
+                                                        cls.auth_backoff_cap_s))
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["dir"] = Path(str(values["dir"])).expanduser()
         values["base_url"] = str(values["base_url"]).rstrip("/")

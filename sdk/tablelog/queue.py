@@ -14,6 +14,8 @@ Tables (schema version in ``PRAGMA user_version``):
 - ``artifacts``     every artifact version logged from this directory, so that
                     `use_artifact` works offline
 - ``agent_state``   the agent's heartbeat and counters, read by `tablelog status`
+- ``open_runs``     runs open in a live process (pid, its start time, host): an
+                    agent does not exit idle while one lives (`tablelog.lifetime`)
 
 Durability: WAL with ``synchronous=FULL``, so a committed `put` survives power
 loss; callers batch many puts per transaction to amortise the fsync.
@@ -38,7 +40,7 @@ import msgpack
 from tablelog.blobstore import BlobStore
 from tablelog.errors import QueueError, QueueFullError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 
 _ENTRY_COLUMNS = ("id, run, kind, payload, size, blobs, blob_bytes, created, attempts, last_error,"
@@ -153,6 +155,11 @@ MIGRATIONS: dict[int, list[str]] = {
     # a checksum per payload, so bytes damaged on disk are caught before upload
     2: ["ALTER TABLE entries ADD COLUMN crc INTEGER",
         "ALTER TABLE dead_letters ADD COLUMN crc INTEGER"],
+    # runs open in a live process: the agent serves the directory while one lives
+    # (tablelog.lifetime registers and reads them)
+    3: ["CREATE TABLE IF NOT EXISTS open_runs (run TEXT NOT NULL, pid INTEGER NOT NULL,"
+        " host TEXT NOT NULL, pid_start TEXT NOT NULL, opened_at REAL NOT NULL,"
+        " PRIMARY KEY (run, pid, host))"],
 }
 
 

@@ -84,7 +84,11 @@ class Run:
                 raise RunError(f"resume='must' but run {run_id!r} of project {project!r} was "
                                f"never logged from {config.dir}")
             self._step = int(state.get("step", 0))
-            self._writer = Writer(self._queue, self._identity, state=state)
+            from tablelog.lifetime import AgentKeeper
+
+            keeper = AgentKeeper(config, self._identity.key)
+            self._writer = Writer(self._queue, self._identity, state=state,
+                                  after_commit=keeper.after_commit)
         saved_config = dict(state.get("config") or {})
         saved_config.update(run_config or {})
         self.config = Config(saved_config, self._config_changed)
@@ -271,6 +275,9 @@ class Run:
             self._writer.close(timeout)
         self._finished = True
         if self._queue is not None:
+            from tablelog.lifetime import warn_if_key_refused
+
+            warn_if_key_refused(self._queue, self.settings)
             self._queue.close()
         with _active_lock:
             if _active is self:
@@ -343,6 +350,10 @@ def init(project: str | None = None, entity: str | None = None, name: str | None
         from tablelog.spawn import ensure_agent
 
         ensure_agent(settings)
+    if run._queue is not None:
+        from tablelog.lifetime import warn_if_key_refused
+
+        warn_if_key_refused(run._queue, settings)  # what the last agent said about this key
     return run
 
 

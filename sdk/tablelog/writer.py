@@ -122,8 +122,11 @@ class Writer:
     """Owns the background thread that persists one run's data."""
 
     def __init__(self, queue: Queue, run: RunIdentity, *, state: dict[str, Any] | None = None,
-                 max_pending_cost: int = MAX_PENDING_COST) -> None:
+                 max_pending_cost: int = MAX_PENDING_COST,
+                 after_commit: Callable[[Queue, list[NewEntry]], None] | None = None) -> None:
         self.queue = queue
+        # called on the writer thread after each commit (tablelog.lifetime.AgentKeeper)
+        self.after_commit = after_commit
         self.run = run
         self.not_persisted: list[str] = []
         self.summary: dict[str, Any] = dict((state or {}).get("summary") or {})
@@ -287,6 +290,8 @@ class Writer:
         for (local, art), version in zip(artifacts, versions, strict=True):
             art.version = f"v{version}"
             art.aliases = sorted({"latest", *local.aliases})
+        if self.after_commit is not None:
+            self.after_commit(self.queue, entries)
 
     def _put_blob(self, data: bytes) -> str:
         """Store a blob without its own fsync; `_write_group` syncs them all at once
