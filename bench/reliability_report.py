@@ -34,7 +34,7 @@ DOCS = REPO_ROOT / "docs" / "reliability.md"
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "sdk"), str(REPO_ROOT / "agent"),
                 str(REPO_ROOT / "server_stub")]
 
-from tests.reliability import bounds, concurrency, identity  # noqa: E402
+from tests.reliability import bounds, concurrency, identity, lifetime  # noqa: E402
 from tests.reliability import scenarios as s  # noqa: E402
 from tests.reliability.harness import Counts  # noqa: E402
 
@@ -75,6 +75,16 @@ PLAN: list[tuple[str, Callable[..., Counts], dict[str, Any], dict[str, Any]]] = 
       "task_rows": 25}),
     ("threads", concurrency.threads, {"threads": 8, "rows": 2500, "single": 100_000},
      {"threads": 8, "rows": 500, "single": 20_000}),
+    ("pause", lifetime.pause, {"trainers": 4, "rows": 1000, "pauses": 2, "pause_s": 6.0,
+                               "idle_exit_s": 2.0},
+     {"trainers": 2, "rows": 100, "pauses": 1, "pause_s": 3.0, "idle_exit_s": 1.0}),
+    ("pause_agent_killed", lifetime.pause, {"trainers": 2, "rows": 1000, "pauses": 2,
+                                            "pause_s": 4.0, "idle_exit_s": 2.0,
+                                            "kill_agent": True},
+     {"trainers": 1, "rows": 100, "pauses": 1, "pause_s": 2.0, "idle_exit_s": 1.0,
+      "kill_agent": True}),
+    ("wrong_key", lifetime.wrong_key, {"rows": 1000, "stuck_s": 6.0},
+     {"rows": 100, "stuck_s": 4.0}),
 ]
 
 COLUMNS = ("scenario", "what was done", "sent", "stored", "duplicated", "lost", "requests",

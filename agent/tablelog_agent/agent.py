@@ -8,7 +8,8 @@ loop stops claiming, the batch in flight gets `drain_timeout_s` to settle,
 and whatever was not acknowledged simply stays queued for next time.
 While idle the loop polls the queue with a growing interval capped at
 `poll_max_s`, so a new entry is picked up within about half a second and an
-idle agent costs a couple of cheap SELECTs per second.
+idle agent costs a couple of cheap SELECTs per second. The idle exit waits while a
+run registered in ``open_runs`` has its process alive (`tablelog.lifetime`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from enum import StrEnum
 from tenacity import RetryCallState
 
 from tablelog.errors import QueueError
+from tablelog.lifetime import key_fingerprint, live_open_runs
 from tablelog.queue import Queue, QueuedEntry, QueueStats
 from tablelog_agent.client import UploadClient
 from tablelog_agent.config import AgentConfig, redact_url
@@ -38,6 +40,7 @@ from tablelog_agent.sdnotify import Notifier
 from tablelog_agent.state import AgentCounters, AgentStatus
 
 log = logging.getLogger(__name__)
+OPEN_RUN_RECHECK_S = 5.0  # an idle agent kept by open runs looks at them again this often
 
 
 class StopReason(StrEnum):
@@ -84,6 +87,9 @@ class Agent:
         self._lock = AgentLock(self.config.dir).acquire()
         try:
             self._queue = await asyncio.to_thread(Queue, self.config.dir)
+            # `tablelog sync` and the SDK compare it with their own key: never the key itself
+            self.counters.key_fingerprint = key_fingerprint(self._queue.queue_id,
+                                                            self.config.api_key)
             self._client = await UploadClient(self.config).__aenter__()
             await self._write_state()
         except BaseException:
@@ -180,13 +186,14 @@ class Agent:
         collector = BlobCollector(queue, cfg, self.counters)
         poll = cfg.poll_min_s
         idle_since: float | None = None
+        exit_at: float | None = None  # when the idle exit is due (later while runs are open)
         while not self._stop.is_set():
             try:
                 delivered = await self._deliver_next(delivery, collector)
             except _Stopped:
                 return StopReason.STOPPED
             if delivered:
-                poll, idle_since = cfg.poll_min_s, None
+                poll, idle_since, exit_at = cfg.poll_min_s, None, None
                 await collector.maybe_collect()
                 continue
             await collector.maybe_collect(drained=True)  # the queue is empty: trim now
@@ -195,8 +202,12 @@ class Agent:
             now = time.monotonic()
             idle_since = idle_since or now
             self.counters.state = AgentStatus.IDLE
-            if cfg.idle_exit_s is not None and now - idle_since >= cfg.idle_exit_s:
-                return StopReason.IDLE
+            if cfg.idle_exit_s is not None:
+                exit_at = exit_at or idle_since + cfg.idle_exit_s
+                if now >= exit_at:
+                    if not await self._runs_open():
+                        return StopReason.IDLE
+                    exit_at = now + min(cfg.idle_exit_s, OPEN_RUN_RECHECK_S)
             await self._sleep(poll)
             poll = min(poll * 2, cfg.poll_max_s)
         return StopReason.STOPPED
@@ -205,7 +216,9 @@ class Agent:
         """Claim the oldest batch and settle it, retrying forever; False when none is pending."""
         cfg = self.config
         async for attempt in retrying(base_s=cfg.backoff_base_s, cap_s=cfg.backoff_cap_s,
-                                      sleep=self._sleep, before_sleep=self._on_retry):
+                                      sleep=self._sleep, before_sleep=self._on_retry,
+                                      auth_base_s=cfg.auth_backoff_base_s,
+                                      auth_cap_s=cfg.auth_backoff_cap_s):
             with attempt:
                 if self._stop.is_set():
                     raise _Stopped
@@ -250,6 +263,15 @@ class Agent:
         if ahead is not None:
             ahead.cancel()
             await asyncio.gather(ahead, return_exceptions=True)
+
+    async def _runs_open(self) -> bool:
+        """True while a run registered as open has its process alive (dead ones are
+        dropped); a queue error counts as open: staying is the safe mistake."""
+        try:
+            return await asyncio.to_thread(live_open_runs, self._require_queue()) > 0
+        except (sqlite3.Error, QueueError, OSError) as exc:
+            log.warning("cannot read the open runs (%s); not exiting idle", exc)
+            return True
 
     def _on_retry(self, retry_state: RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import sys
 from collections.abc import Sequence
@@ -132,7 +133,7 @@ def _run_passthrough(command: str, rest: list[str]) -> int:
 
 def run_agent(args: argparse.Namespace) -> int:
     """`tablelog agent`: serve the queue until SIGTERM/SIGINT (or idle exit)."""
-    from tablelog_agent.agent import Agent
+    from tablelog_agent.agent import Agent, StopReason
     from tablelog_agent.errors import AgentLockedError
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -141,20 +142,42 @@ def run_agent(args: argparse.Namespace) -> int:
                               drain_timeout_s=args.drain_timeout)
 
     async def serve() -> int:
-        agent = Agent(config)
-        with agent.signals_handled():
-            async with agent:
-                log.info("serving %s for %s", config.dir, redact_url(config.base_url))
-                result = await agent.run()
-        log.info("stopped (%s): %d entries delivered, %d dead-lettered",
-                 result.reason, result.entries_acked, result.dead_lettered)
-        return 0
+        # After an idle exit the lock is released first and the queue looked at again:
+        # an SDK that committed before that look is seen here, one that commits after
+        # it finds the lock free and spawns an agent. Nothing falls in between. Each
+        # round needs an idle period, so this loop cannot spin.
+        for round_ in itertools.count():
+            agent = Agent(config)
+            with agent.signals_handled():
+                try:
+                    async with agent:
+                        log.info("serving %s for %s", config.dir, redact_url(config.base_url))
+                        result = await agent.run()
+                except AgentLockedError:
+                    if round_ == 0:
+                        raise
+                    return 0  # another agent took over in between: it serves the queue
+            log.info("stopped (%s): %d entries delivered, %d dead-lettered",
+                     result.reason, result.entries_acked, result.dead_lettered)
+            if result.reason is not StopReason.IDLE or not await asyncio.to_thread(
+                    still_needed, config.dir):
+                return 0
+        return 0  # pragma: no cover - itertools.count() does not end
 
     try:
         return asyncio.run(serve())
     except AgentLockedError as exc:
         print(f"tablelog agent: {exc}; not starting a second one", file=sys.stderr)
         return 1
+
+
+def still_needed(directory: Path) -> bool:
+    """True when the queue has pending entries or a run open in a live process."""
+    from tablelog.lifetime import live_open_runs
+    from tablelog.queue import Queue
+
+    with Queue(directory) as queue:
+        return queue.stats().pending > 0 or live_open_runs(queue) > 0
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@
 | TABLELOG_API_KEY          | api_key          | none                    |
 | TABLELOG_AGENT_IDLE_EXIT  | idle_exit_s      | none (run until stopped)|
 | TABLELOG_CACHE_MAX_BYTES  | cache_max_bytes  | 1G (blobs kept once the server has them) |
+| TABLELOG_AGENT_AUTH_BACKOFF | auth_backoff_base_s | 15 (first wait after a 401/403) |
+| TABLELOG_AGENT_AUTH_BACKOFF_MAX | auth_backoff_cap_s | 300 (longest wait after 401/403) |
 
 Everything else has a default tuned for throughput (big msgpack batches, a few
 parallel blob uploads) and is overridable by keyword, which is how tests make
@@ -45,6 +47,10 @@ class AgentConfig:
     blob_chunk_bytes: int = 1 << 20
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 60.0
+    # A refused key (401/403) does not fix itself in seconds: wait long, doubling to
+    # the cap, rather than hammering the server; `tablelog sync` restarts the agent.
+    auth_backoff_base_s: float = 15.0
+    auth_backoff_cap_s: float = 300.0
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0  # between two reads; large blobs stream for longer
     drain_timeout_s: float = 20.0
@@ -65,6 +71,8 @@ class AgentConfig:
             raise ValueError("parallel_blob_uploads must be at least 1")
         if not 0 < self.backoff_base_s <= self.backoff_cap_s:
             raise ValueError("need 0 < backoff_base_s <= backoff_cap_s")
+        if not 0 < self.auth_backoff_base_s <= self.auth_backoff_cap_s:
+            raise ValueError("need 0 < auth_backoff_base_s <= auth_backoff_cap_s")
         scheme = urllib.parse.urlsplit(self.base_url).scheme
         if scheme not in ("http", "https"):
             raise ValueError(f"base URL must be http(s)://…, got {redact_url(self.base_url)!r}")
@@ -83,6 +91,15 @@ class AgentConfig:
             "cache_max_bytes": size_from_env(env, "TABLELOG_CACHE_MAX_BYTES",
                                              DEFAULT_CACHE_MAX_BYTES),
         }
+        auth_cap = env.get("TABLELOG_AGENT_AUTH_BACKOFF_MAX")
+        auth_base = env.get("TABLELOG_AGENT_AUTH_BACKOFF")
+        if auth_cap:
+            values["auth_backoff_cap_s"] = float(auth_cap)
+            values["auth_backoff_base_s"] = min(float(auth_cap), cls.auth_backoff_base_s)
+        if auth_base:
+            values["auth_backoff_base_s"] = float(auth_base)
+            values.setdefault("auth_backoff_cap_s", max(float(auth_base),
+                                                        cls.auth_backoff_cap_s))
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["dir"] = Path(str(values["dir"])).expanduser()
         values["base_url"] = str(values["base_url"]).rstrip("/")

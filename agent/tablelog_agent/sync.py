@@ -2,8 +2,13 @@
 
 If an agent already serves the directory, sync does not compete: it shows that
 agent's progress (polling the queue) until the queue is empty, and takes over
-if the agent goes away. Progress goes to stderr through tqdm (bytes with rate
-and ETA, entries as a postfix); a one-line summary is printed always.
+if the agent goes away. An agent that is stuck (failing) with another server URL
+or API key than this command's, or on a key the server refused, is stopped
+(SIGTERM, then SIGKILL after its drain time: unacknowledged entries simply stay
+queued) and sync uploads with its own settings.
+
+Progress goes to stderr through tqdm (bytes with rate and ETA, entries as a
+postfix); a one-line summary is printed always.
 
 `timeout_s` bounds how long the server may stay failing with nothing
 delivered; then sync stops, leaves the rest queued and reports why.
@@ -12,16 +17,19 @@ delivered; then sync stops, leaves the rest queued and reports why.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from tablelog.lifetime import key_fingerprint
 from tablelog.queue import Queue, QueueStats
 from tablelog_agent.agent import Agent, StopReason
-from tablelog_agent.config import AgentConfig
+from tablelog_agent.config import AgentConfig, redact_url
 from tablelog_agent.errors import AgentLockedError
 from tablelog_agent.lock import lock_holder
 from tablelog_agent.status import pid_alive
@@ -32,6 +40,7 @@ EXIT_TIMEOUT = 3
 EXIT_INTERRUPTED = 130
 POLL_S = 0.2
 _TAKEOVERS = 5  # how many times sync may find the lock freed and try to take it
+TAKEOVER_GRACE_S = 10.0  # after the agent's drain timeout, before SIGKILL
 
 
 @dataclass
@@ -102,6 +111,10 @@ async def sync(config: AgentConfig, *, timeout_s: float, progress: bool | None =
                 break
             except AgentLockedError:
                 continue  # another agent started this instant: watch it instead
+        reason = await asyncio.to_thread(_read_stuck_reason, config, holder)
+        if reason is not None:
+            await _take_over(config, holder, reason, out)
+            continue
         if await _watch(config, holder, timeout_s, progress, out, outcome):
             break
     else:  # the lock changed hands every time we looked: give up rather than spin
@@ -188,6 +201,8 @@ async def _watch(config: AgentConfig, holder: int, timeout_s: float, progress: b
                 if lock_holder(config.dir) is None or not pid_alive(holder):
                     return False
                 state = await asyncio.to_thread(queue.agent_state)
+                if stuck_reason(state, queue.queue_id, config, holder) is not None:
+                    return False  # the caller stops it and takes over
                 if (state.get("consecutive_failures")
                         and time.monotonic() - last_progress >= timeout_s):
                     outcome.timed_out = True
@@ -198,6 +213,49 @@ async def _watch(config: AgentConfig, holder: int, timeout_s: float, progress: b
             bar.close()
     finally:
         await asyncio.to_thread(queue.close)
+
+
+def stuck_reason(state: dict[str, Any], queue_id: str, config: AgentConfig, holder: int
+                 ) -> str | None:
+    """Why the agent `holder` (whose state is `state`) should make way for this sync, or
+    None: it is failing, and with another URL or key, or its key was refused."""
+    if not holder or state.get("pid") != holder or not state.get("consecutive_failures"):
+        return None  # a healthy agent (or one whose state is not written yet) is watched
+    theirs, ours = state.get("base_url") or "", redact_url(config.base_url)
+    if theirs and theirs != ours:
+        return f"it uploads to {theirs} and keeps failing; this sync uses {ours}"
+    refused = " the server refused it" if state.get("auth_failed") else ""
+    fingerprint = state.get("key_fingerprint")
+    if fingerprint is not None and fingerprint != key_fingerprint(queue_id, config.api_key):
+        return f"it uses another API key than this sync ({refused.strip() or 'failing'})"
+    if refused:
+        return "the server refused its API key and it waits minutes between tries"
+    return None
+
+
+def _read_stuck_reason(config: AgentConfig, holder: int) -> str | None:
+    with Queue(config.dir) as queue:
+        return stuck_reason(queue.agent_state(), queue.queue_id, config, holder)
+
+
+async def _take_over(config: AgentConfig, holder: int, reason: str, out: TextIO) -> None:
+    """Stop the agent `holder` and wait (bounded) until it let go of the lock."""
+    print(f"tablelog sync: the agent (pid {holder}) serving {config.dir} is stuck: {reason}; "
+          "stopping it and uploading with this command's settings", file=out)
+    bound = config.drain_timeout_s + TAKEOVER_GRACE_S
+    for sig, wait_s in ((signal.SIGTERM, bound), (signal.SIGKILL, TAKEOVER_GRACE_S)):
+        try:
+            os.kill(holder, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if lock_holder(config.dir) != holder:
+                return
+            await asyncio.sleep(POLL_S)
+        if sig == signal.SIGTERM:  # safe: what it did not acknowledge stays queued
+            print(f"tablelog sync: the agent (pid {holder}) did not stop in {bound:.0f}s; "
+                  "killing it", file=out)
 
 
 def summary_line(outcome: SyncOutcome, directory: object) -> str:

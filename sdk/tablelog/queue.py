@@ -18,6 +18,8 @@ Tables (schema version in ``PRAGMA user_version``):
 - ``agent_state``   the agent's heartbeat and counters, read by `tablelog status`
 - ``shared_runs``   runs logged from several processes (a forked child): the next
                     free step and the merged summary (`tablelog.shared_run`)
+- ``open_runs``     runs open in a live process (pid, its start time, host): an
+                    agent does not exit idle while one lives (`tablelog.lifetime`)
 
 Durability: WAL with ``synchronous=FULL``, so a committed `put` survives power
 loss; callers batch many puts per transaction to amortise the fsync.
@@ -50,7 +52,7 @@ from tablelog._identity import dir_identity
 from tablelog.blobstore import BlobStore
 from tablelog.errors import QueueError, QueueFullError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 5
 CONFLICT_PREFIX = "conflict: "  # a dead letter's reason when the server held its key
 BUSY_TIMEOUT_MS = 30_000
 
@@ -167,12 +169,17 @@ MIGRATIONS: dict[int, list[str]] = {
     # a checksum per payload, so bytes damaged on disk are caught before upload
     2: ["ALTER TABLE entries ADD COLUMN crc INTEGER",
         "ALTER TABLE dead_letters ADD COLUMN crc INTEGER"],
+    # runs open in a live process: the agent serves the directory while one lives
+    # (tablelog.lifetime registers and reads them)
+    3: ["CREATE TABLE IF NOT EXISTS open_runs (run TEXT NOT NULL, pid INTEGER NOT NULL,"
+        " host TEXT NOT NULL, pid_start TEXT NOT NULL, opened_at REAL NOT NULL,"
+        " PRIMARY KEY (run, pid, host))"],
     # a run shared by forked processes: steps allocated here, summary merged here
-    5: ["CREATE TABLE IF NOT EXISTS shared_runs (run TEXT PRIMARY KEY,"
+    4: ["CREATE TABLE IF NOT EXISTS shared_runs (run TEXT PRIMARY KEY,"
         " next_step INTEGER NOT NULL DEFAULT 0, summary BLOB)"],
     # the queue id each entry's key belongs to, kept when a copied directory gets a
     # new one (NULL: the queue's current id)
-    7: ["ALTER TABLE entries ADD COLUMN queue_id TEXT",
+    5: ["ALTER TABLE entries ADD COLUMN queue_id TEXT",
         "ALTER TABLE dead_letters ADD COLUMN queue_id TEXT"],
 }
 
@@ -184,7 +191,7 @@ def _create_schema(conn: sqlite3.Connection, version: int) -> None:
             if statement.strip():
                 conn.execute(statement)
     for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS.get(step, ()):  # numbers merged from other branches
+        for statement in MIGRATIONS[step]:
             conn.execute(statement)
 
 

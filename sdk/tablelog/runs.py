@@ -92,8 +92,12 @@ class Run:
                 warnings.warn(resumed.warning, RuntimeWarning, stacklevel=3)
             # a run shared with forked children may have gone past the parent's own count
             self._step = max(int(state.get("step", 0)), self._queue.next_step(self._identity.key))
+            from tablelog.lifetime import AgentKeeper
+
+            keeper = AgentKeeper(config, self._identity.key)
             self._writer = Writer(self._queue, self._identity, state=state,
-                                  max_pending_bytes=config.max_pending_bytes)
+                                  max_pending_bytes=config.max_pending_bytes,
+                                  after_commit=keeper.after_commit)
         saved_config = dict(state.get("config") or {})
         saved_config.update(run_config or {})
         self.config = Config(saved_config, self._config_changed)
@@ -290,6 +294,9 @@ class Run:
             self._writer.close(timeout)
         self._finished = True
         if self._queue is not None:
+            from tablelog.lifetime import warn_if_key_refused
+
+            warn_if_key_refused(self._queue, self.settings)
             self._queue.close()
         with _active_lock:
             if _active is self:
@@ -362,6 +369,10 @@ def init(project: str | None = None, entity: str | None = None, name: str | None
         from tablelog.spawn import ensure_agent
 
         ensure_agent(settings)
+    if run._queue is not None:
+        from tablelog.lifetime import warn_if_key_refused
+
+        warn_if_key_refused(run._queue, settings)  # what the last agent said about this key
     return run
 
 

@@ -172,8 +172,11 @@ class Writer:
 
     def __init__(self, queue: Queue, run: RunIdentity, *, state: dict[str, Any] | None = None,
                  max_pending_bytes: int = MAX_PENDING_BYTES, shared: bool = False,
-                 save_state: bool = True) -> None:
+                 save_state: bool = True,
+                 after_commit: Callable[[Queue, list[NewEntry]], None] | None = None) -> None:
         self.queue = queue
+        # called on the writer thread after each commit (tablelog.lifetime.AgentKeeper)
+        self.after_commit = after_commit
         self.run = run
         self.not_persisted: list[str] = []
         self.summary: dict[str, Any] = dict((state or {}).get("summary") or {})
@@ -377,6 +380,8 @@ class Writer:
         for (local, art), version in zip(artifacts, versions, strict=True):
             art.version = f"v{version}"
             art.aliases = sorted({"latest", *local.aliases})
+        if self.after_commit is not None:
+            self.after_commit(self.queue, entries)
 
     def _put_blob(self, data: bytes) -> str:
         """Store a blob without its own fsync; `_write_group` syncs them all at once

@@ -72,7 +72,8 @@ def fast_config(directory: Path, url: str, **overrides: Any) -> AgentConfig:
     """Small backoff and polls so failure tests take milliseconds, not minutes."""
     values: dict[str, Any] = {
         "dir": directory, "base_url": url, "api_key": API_KEY, "backoff_base_s": 0.02,
-        "backoff_cap_s": 0.2, "poll_min_s": 0.005, "poll_max_s": 0.05, "heartbeat_s": 0.1,
+        "backoff_cap_s": 0.2, "auth_backoff_base_s": 0.02, "auth_backoff_cap_s": 0.2,
+        "poll_min_s": 0.005, "poll_max_s": 0.05, "heartbeat_s": 0.1,
         "drain_timeout_s": 5.0, "connect_timeout_s": 2.0, "read_timeout_s": 10.0}
     values.update(overrides)
     return AgentConfig(**values)

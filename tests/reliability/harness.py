@@ -255,7 +255,8 @@ class Harness:
 # -- the agent, in this process ------------------------------------------------------------------
 
 
-FAST = {"backoff_base_s": 0.05, "backoff_cap_s": 0.4, "poll_min_s": 0.005,
+FAST = {"backoff_base_s": 0.05, "backoff_cap_s": 0.4, "auth_backoff_base_s": 0.05,
+        "auth_backoff_cap_s": 0.4, "poll_min_s": 0.005,
         "poll_max_s": 0.05, "heartbeat_s": 0.2, "drain_timeout_s": 5.0,
         "connect_timeout_s": 5.0, "read_timeout_s": 30.0}
 

@@ -1,5 +1,5 @@
 """A copied queue directory gets a new queue id for new entries; what was queued
-before the copy keeps its key (schema 7)."""
+before the copy keeps its key (schema 5)."""
 
 from __future__ import annotations
 
