@@ -11,6 +11,8 @@
 | TABLELOG_QUEUE_MAX_BYTES | cap on pending queue bytes (0 = no cap)    | 0                        |
 | TABLELOG_AGENT_AUTOSTART | online mode starts an agent if none runs   | 1                        |
 | TABLELOG_AGENT_IDLE_EXIT | seconds a started agent stays idle, then exits | 60                   |
+| TABLELOG_EXIT_TIMEOUT | seconds the exit hook may take to commit       | 10                       |
+| TABLELOG_SIGNAL_TIMEOUT | seconds SIGTERM/SIGINT/SIGHUP may take to commit | 2                    |
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class SdkConfig:
     queue_max_bytes: int | None = None
     agent_idle_exit_s: float = 60.0
     agent_autostart: bool = True
+    exit_timeout_s: float = 10.0  # the exit hook's bound (process exit without finish())
+    signal_timeout_s: float = 2.0  # the bound on committing when a signal ends the process
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SdkConfig:
@@ -65,4 +69,19 @@ class SdkConfig:
                    entity=env.get("TABLELOG_ENTITY") or None,
                    queue_max_bytes=cap or None,
                    agent_idle_exit_s=float(env.get("TABLELOG_AGENT_IDLE_EXIT") or 60.0),
-                   agent_autostart=(env.get("TABLELOG_AGENT_AUTOSTART") or "1") != "0")
+                   agent_autostart=(env.get("TABLELOG_AGENT_AUTOSTART") or "1") != "0",
+                   exit_timeout_s=_seconds(env, "TABLELOG_EXIT_TIMEOUT", 10.0),
+                   signal_timeout_s=_seconds(env, "TABLELOG_SIGNAL_TIMEOUT", 2.0))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not seconds >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return seconds
