@@ -33,7 +33,7 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGTERM", "SIGINT", "SIGHUP"))
                 if s is not None)
@@ -117,13 +117,14 @@ def install(active: Callable[[], Any]) -> None:
         _previous[signum] = prev
 
 
-def _exit(status: object = None) -> None:
+def _exit(status: object = None) -> NoReturn:
     """sys.exit, remembering the exit code for the run's end."""
     global _exit_code
     if threading.current_thread() is threading.main_thread():
         _exit_code = code_of(status)
     assert _original_exit is not None
     _original_exit(status)
+    raise SystemExit(status)  # not reached: sys.exit raises
 
 
 def _make_handler(active: Callable[[], Any]) -> Callable[[int, FrameType | None], Any]:

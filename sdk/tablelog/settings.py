@@ -11,8 +11,8 @@
 | TABLELOG_QUEUE_MAX_BYTES | cap on pending queue bytes (0 = no cap)    | 0                        |
 | TABLELOG_AGENT_AUTOSTART | online mode starts an agent if none runs   | 1                        |
 | TABLELOG_AGENT_IDLE_EXIT | seconds a started agent stays idle, then exits | 60                   |
-| TABLELOG_EXIT_TIMEOUT | seconds the exit hook may take to commit       | 10                       |
-| TABLELOG_SIGNAL_TIMEOUT | seconds SIGTERM/SIGINT/SIGHUP may take to commit | 2                    |
+| TABLELOG_EXIT_TIMEOUT | seconds the exit hook may take to commit    | 10                       |
+| TABLELOG_SIGNAL_TIMEOUT | seconds a SIGTERM/SIGINT/SIGHUP may take  | 2                        |
 """
 
 from __future__ import annotations

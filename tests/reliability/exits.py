@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import ENTITY
 from tests.reliability.harness import (
     PROJECT,
     Counts,
@@ -36,7 +37,6 @@ from tests.reliability.harness import (
     tally,
     timed,
 )
-from tests.conftest import ENTITY
 
 # A trainer: logs `rows` rows (a unique seq each, an image every 10th, a growing table every
 # 100th) without flush(), prints "logged", then waits (bounded) for the signal.
@@ -243,7 +243,7 @@ def bounded_exit(work: Path, *, trainers: int = 2, tables: int = 40, rows: int =
             c.check(wait_for_line(proc, "exiting", timeout=300), "the trainer logged its tables",
                     "")
             started = time.monotonic()
-            out, err = proc.communicate(timeout=120)
+            _out, err = proc.communicate(timeout=120)
             seconds = time.monotonic() - started
             times.append(seconds)
             c.check(proc.returncode == 0, "the trainer exits normally", err[-500:])
