@@ -34,7 +34,7 @@ DOCS = REPO_ROOT / "docs" / "reliability.md"
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "sdk"), str(REPO_ROOT / "agent"),
                 str(REPO_ROOT / "server_stub")]
 
-from tests.reliability import bounds, concurrency, identity, lifetime  # noqa: E402
+from tests.reliability import bounds, concurrency, exits, identity, lifetime  # noqa: E402
 from tests.reliability import scenarios as s  # noqa: E402
 from tests.reliability.harness import Counts  # noqa: E402
 
@@ -85,6 +85,10 @@ PLAN: list[tuple[str, Callable[..., Counts], dict[str, Any], dict[str, Any]]] = 
       "kill_agent": True}),
     ("wrong_key", lifetime.wrong_key, {"rows": 1000, "stuck_s": 6.0},
      {"rows": 100, "stuck_s": 4.0}),
+    ("signals", exits.signals, {"rows": 2000, "rounds": 3}, {"rows": 200, "rounds": 1}),
+    ("bounded_exit", exits.bounded_exit, {"trainers": 2, "tables": 40, "rows": 20_000,
+                                          "exit_timeout_s": 2.0},
+     {"trainers": 1, "tables": 40, "rows": 20_000, "exit_timeout_s": 1.0}),
 ]
 
 COLUMNS = ("scenario", "what was done", "sent", "stored", "duplicated", "lost", "requests",

@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "init": "tablelog.runs",
     "log": "tablelog.runs",
     "finish": "tablelog.runs",
+    "mark_preempting": "tablelog.runs",
     "Api": "tablelog.api",
     "Error": "tablelog.errors",
     "TablelogError": "tablelog.errors",

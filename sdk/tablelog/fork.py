@@ -95,7 +95,8 @@ def after_fork_in_child(run: Run) -> None:
     """In a forked child (at-fork hook, so: cheap and no I/O): give the inherited run a
     writer of its own, forget the parent's pending row, replace locks that a thread
     of the parent may have held at the fork."""
-    run._lock = threading.Lock()
+    run._lock = threading.RLock()
+    run._finish_lock = threading.Lock()
     run.config._after_fork()
     run.summary._after_fork()
     run._pending_row, run._pending_tables = {}, []  # the parent's: it commits them

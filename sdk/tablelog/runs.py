@@ -4,7 +4,8 @@
 a copy of new table rows, a step number — and hands the rest to the
 background `Writer`. It never touches the network and never waits on the
 agent. `flush()` waits for the local disk only; `finish()` flushes, records
-the run's end and returns.
+the run's end and returns. How signals, sys.exit and uncaught exceptions end a
+run (state and exit code) is in `tablelog.exits`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tablelog import fork, wire
+from tablelog import exits, fork, wire
 from tablelog.artifact import Artifact, PendingTable, check_row_limit
 from tablelog.errors import IncrementalTableError, RunError
 from tablelog.queue import Queue
@@ -36,8 +37,9 @@ from tablelog.writer import (
     TableLog,
     Writer,
 )
+from tablelog.writer_stop import summarize_losses
 
-EXIT_FLUSH_TIMEOUT_S = 10.0
+EXIT_FLUSH_TIMEOUT_S = 10.0  # the default of TABLELOG_EXIT_TIMEOUT (SdkConfig.exit_timeout_s)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 _active: Run | None = None
@@ -70,7 +72,11 @@ class Run:
         self._finished = False
         self._forked_child = False  # this process forked from the one that made the run
         # run.log, flush and finish hold it around the pending row and the step
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by a signal handler
+        self._finish_lock = threading.Lock()
+        self._ended = threading.Event()  # set once finish() is done (a signal may wait on it)
+        self._signal: int | None = None  # a signal our handler passed on to another handler
+        self._preempting = False
         self._step = 0
         self._pending_row: dict[str, Any] = {}
         self._pending_tables: list[TableLog] = []
@@ -115,8 +121,16 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.finish(exit_code=1 if exc_type is not None else 0)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        if isinstance(exc, SystemExit):
+            code = exits.code_of(exc.code)
+        else:
+            code = 0 if exc_type is None else 128 + 2 if interrupted else 1
+        timeout = (self.settings.signal_timeout_s if interrupted or self._signal is not None
+                   else 60.0)
+        self._end(code, timeout=timeout, quiet=None, interrupted=interrupted, stacklevel=3)
 
     # -- config / summary callbacks ----------------------------------------------
 
@@ -279,32 +293,65 @@ class Run:
 
     def finish(self, exit_code: int | None = None, quiet: bool | None = None,
                timeout: float = 60.0) -> None:
-        """Flush, record the run's end, and stop the writer. Never touches the network."""
+        """Commit what was logged, record the run's end (`finished` for exit code 0,
+        else `failed`, `killed` or `preempted`) and stop the writer, all within `timeout`
+        seconds. What could not be committed in time is named in a warning and in
+        `not_persisted`. Never touches the network."""
+        self._end(int(exit_code or 0), timeout=timeout, quiet=quiet, stacklevel=3)
+
+    def mark_preempting(self) -> None:
+        """Say that this run is about to be preempted (as wandb's): if it then ends with
+        a non-zero exit code — a signal, sys.exit(n), an exception — its state is
+        `preempted` rather than `failed`, so a scheduler can requeue and resume it."""
+        self._preempting = True
+
+    def _end(self, exit_code: int, *, timeout: float, quiet: bool | None,
+             interrupted: bool = False, stacklevel: int = 2) -> None:
         global _active
-        if self._finished:
-            return
+        with self._finish_lock:
+            if self._finished:
+                return
+            if not self._forked_child:
+                self._finished = True
         if self._forked_child:  # a forked child never ends the run: it is the parent's
             fork.finish_child(self, timeout, quiet)
+            self._ended.set()
             return
+        state = exits.end_state(exit_code, signum=self._signal, preempting=self._preempting,
+                                interrupted=interrupted)
         if self._writer is not None:
-            with self._lock:
+            self._writer.lift_backpressure()  # the bound is `timeout`, not the writer's pace
+            with self._lock:  # an RLock: a signal handler on the logging thread gets it too
                 self._commit_row()
             self._writer.submit(EntryRequest(wire.Kind.RUN_END, {
-                "exit_code": int(exit_code or 0), "ended_at": _now()}))
-            self._writer.close(timeout)
-        self._finished = True
-        if self._queue is not None:
-            from tablelog.lifetime import warn_if_key_refused
+                "exit_code": exit_code, "ended_at": _now(), "state": state}))
+            if self._queue is not None:
+                from tablelog.lifetime import warn_if_key_refused
 
-            warn_if_key_refused(self._queue, self.settings)
-            self._queue.close()
+                warn_if_key_refused(self._queue, self.settings)
+            self._writer.close(timeout)  # closes the queue too, once the writer has stopped
         with _active_lock:
             if _active is self:
                 _active = None
+        self._ended.set()
         lost = self.not_persisted
         if lost and not quiet:
             warnings.warn(f"tablelog: {len(lost)} logged item(s) were not persisted: "
-                          + "; ".join(lost[:5]), RuntimeWarning, stacklevel=2)
+                          f"{summarize_losses(lost)} (run.not_persisted lists them)",
+                          RuntimeWarning, stacklevel=stacklevel)
+
+    def _end_by_signal(self, signum: int, timeout: float) -> None:
+        """A signal is about to end the process: record the end (bounded)."""
+        self._signal = signum
+        if self._finished:  # finishing already (the exit hook, finish()): let it end
+            self._ended.wait(timeout)
+            return
+        self._end(128 + signum, timeout=timeout, quiet=False)
+
+    def _commit_by_signal(self, timeout: float) -> None:
+        """A signal goes on to another handler: commit what the writer has (bounded)."""
+        if self._writer is not None and not self._finished:
+            self._writer.flush(timeout)
 
     def _check_open(self) -> None:
         if self._finished:
@@ -365,6 +412,8 @@ def init(project: str | None = None, entity: str | None = None, name: str | None
                   name=name, run_config=config, tags=tags or (), notes=notes,
                   job_type=job_type, resume=resume)
         _active = run
+    if settings.mode != "disabled":
+        exits.install(lambda: _active)
     if settings.mode == "online" and settings.agent_autostart:
         from tablelog.spawn import ensure_agent
 
@@ -388,6 +437,13 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
         run.finish(exit_code=exit_code, quiet=quiet)
 
 
+def mark_preempting() -> None:
+    """`run.mark_preempting()` on the active run, if any."""
+    run = _active
+    if run is not None:
+        run.mark_preempting()
+
+
 def _require_run() -> Run:
     if _active is None:
         raise RunError("no active run: call tablelog.init() first")
@@ -409,9 +465,15 @@ fork.install()
 
 @atexit.register
 def _finish_at_exit() -> None:
-    """Process exit without finish(): flush within a bounded time, never hang."""
+    """Process exit without finish(): commit within TABLELOG_EXIT_TIMEOUT (the signal
+    bound after a signal or KeyboardInterrupt), never hang; record the end with the
+    exit code (sys.exit(n), an uncaught exception); warn about what was not committed."""
     run = _active
-    if run is not None:
-        # exiting anyway: what the writer could not persist was already reported
-        with contextlib.suppress(Exception):
-            run.finish(timeout=EXIT_FLUSH_TIMEOUT_S, quiet=True)
+    if run is not None and not run._finished:
+        code, interrupted = exits.exit_outcome()
+        timeout = (run.settings.signal_timeout_s if interrupted or run._signal is not None
+                   else run.settings.exit_timeout_s)
+        with contextlib.suppress(Exception):  # exiting anyway: never raise from here
+            run._end(code, timeout=timeout, quiet=False, interrupted=interrupted)
+        if interrupted:
+            exits.keep_sigint_exit()

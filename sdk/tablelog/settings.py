@@ -14,6 +14,8 @@
 | TABLELOG_RESUME_TIMEOUT | seconds init(resume=...) may ask the server | 3                      |
 | TABLELOG_MAX_PENDING_BYTES | memory logged values may hold while they wait for the writer | 256M |
 | TABLELOG_CACHE_MAX_BYTES | blobs the agent keeps locally once the server has them (LRU) | 1G |
+| TABLELOG_EXIT_TIMEOUT | seconds the exit hook may take to commit    | 10                       |
+| TABLELOG_SIGNAL_TIMEOUT | seconds a SIGTERM/SIGINT/SIGHUP may take  | 2                        |
 
 Sizes take a unit: 512M, 1G, 64KiB, 1.5GB (K/M/G/T are powers of 1024), or plain bytes.
 """
@@ -86,6 +88,8 @@ class SdkConfig:
     agent_autostart: bool = True
     resume_timeout_s: float = 3.0
     max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES
+    exit_timeout_s: float = 10.0  # the exit hook's bound (process exit without finish())
+    signal_timeout_s: float = 2.0  # the bound on committing when a signal ends the process
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SdkConfig:
@@ -101,6 +105,21 @@ class SdkConfig:
                    queue_max_bytes=cap or None,
                    agent_idle_exit_s=float(env.get("TABLELOG_AGENT_IDLE_EXIT") or 60.0),
                    agent_autostart=(env.get("TABLELOG_AGENT_AUTOSTART") or "1") != "0",
-                   resume_timeout_s=float(env.get("TABLELOG_RESUME_TIMEOUT") or 3.0),
+                   resume_timeout_s=_seconds(env, "TABLELOG_RESUME_TIMEOUT", 3.0),
                    max_pending_bytes=size_from_env(env, "TABLELOG_MAX_PENDING_BYTES",
-                                                   DEFAULT_MAX_PENDING_BYTES))
+                                                   DEFAULT_MAX_PENDING_BYTES),
+                   exit_timeout_s=_seconds(env, "TABLELOG_EXIT_TIMEOUT", 10.0),
+                   signal_timeout_s=_seconds(env, "TABLELOG_SIGNAL_TIMEOUT", 2.0))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not seconds >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return seconds

@@ -23,7 +23,10 @@ segment's steps past the run's last stored step and merges (rather than
 replaces) its config and summary (see `tablelog.resume`).
 - ``artifact`` {"name", "type", "description", "metadata", "aliases", "digest",
                 "entries": {entry_name: ManifestEntry}, "blobs": [sha256, ...]}
-- ``run_end``  {"exit_code": int, "ended_at": float}
+- ``run_end``  {"exit_code": int, "ended_at": float, "state": str}; ``state`` (one of
+                `RUN_END_STATES`) is optional: without it (older SDKs), or with one this
+                side does not know, the state is ``finished`` for exit code 0 and
+                ``failed`` otherwise
 
 A table is a blob holding a *table manifest* (see `TableManifest`) whose row
 chunks are further blobs; media are blobs too. Special cell values travel as
@@ -76,6 +79,20 @@ class Kind(StrEnum):
     CONFIG = "config"
     ARTIFACT = "artifact"
     RUN_END = "run_end"
+
+
+# How a run can end (wandb's states): finished = exit code 0; failed = an exception,
+# sys.exit(n) or finish(exit_code=n); killed = SIGINT / KeyboardInterrupt; preempted =
+# SIGTERM / SIGHUP or run.mark_preempting() before a non-zero exit; crashed = accepted,
+# for a process known to have died without ending its run.
+RUN_END_STATES = ("finished", "failed", "crashed", "killed", "preempted")
+
+
+def run_end_state(exit_code: int, state: object = None) -> str:
+    """The state a run_end records: `state` when it is a known one, else by exit code."""
+    if isinstance(state, str) and state in RUN_END_STATES:
+        return state
+    return "finished" if exit_code == 0 else "failed"
 
 
 class Status(StrEnum):

@@ -18,9 +18,15 @@ Group commit: the writer takes everything queued (up to a bound), writes blobs,
 and commits all entries in one SQLite transaction (one fsync). `flush()`
 returns once a commit covering everything submitted before it is durable.
 
+Commits are also bounded in bytes (GROUP_MAX_BYTES): a bounded `close()` that runs
+out of time loses at most what one commit was writing, and names it (see
+`writer_stop`).
+
 Failures never reach training: a request that cannot be encoded or persisted
 (disk full, queue cap) is reported once as a warning and recorded in
-`not_persisted`, and the writer goes on with the next.
+`not_persisted`, and the writer goes on with the next. Those are expected
+conditions; any other exception is a bug in tablelog: its traceback is logged
+(logger ``tablelog``, once per distinct error) as well.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from tablelog.reader import LocalBlobSource
 from tablelog.settings import DEFAULT_MAX_PENDING_BYTES
 from tablelog.shared_run import SharedCommit
 from tablelog.snapshot import WrittenChunk, held_bytes, log_state, write_snapshot
+from tablelog.writer_stop import WriterStop, report_bug
 
 log = logging.getLogger("tablelog")
 
@@ -56,6 +63,7 @@ CELL_BYTES = 64  # a table cell or row value: the object plus its encoding, abou
 REQUEST_BYTES = 256  # a request's own objects
 _NUMBERS = frozenset({int, float, bool, type(None)})
 MAX_GROUP = 4096  # requests per commit
+GROUP_MAX_BYTES = 8 << 20  # bytes (blobs + entries) after which a commit takes no more requests
 COMMIT_DELAY_S = 0.05  # how long the writer gathers requests before committing
 _SEGMENTED = frozenset({wire.Kind.RUN, wire.Kind.HISTORY, wire.Kind.CONFIG, wire.Kind.SUMMARY})
 
@@ -167,7 +175,7 @@ def _artifact_bytes(art: Artifact) -> int:
     return n
 
 
-class Writer:
+class Writer(WriterStop):
     """Owns the background thread that persists one run's data."""
 
     def __init__(self, queue: Queue, run: RunIdentity, *, state: dict[str, Any] | None = None,
@@ -199,6 +207,8 @@ class Writer:
         self.shared: SharedCommit | None = None
         self._share_requested = shared
         self._save_state = save_state  # False in a forked child: the run state is the parent's
+        self._group_bytes = 0  # bytes written for the current group (GROUP_MAX_BYTES)
+        self._init_stop()
         self._thread = threading.Thread(target=self._loop, name="tablelog-writer", daemon=True)
         self._thread.start()
 
@@ -242,15 +252,6 @@ class Writer:
         (the process forked: a child logs into the same run)."""
         self._share_requested = True
 
-    def close(self, timeout: float = 30.0) -> bool:
-        """Flush, stop the thread; bounded by `timeout`. True if all was written."""
-        ok = self.flush(timeout)
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._thread.join(max(0.1, timeout))
-        return ok and not self._thread.is_alive()
-
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -264,7 +265,7 @@ class Writer:
         loop that logs every step costs one commit per ~50 ms, not one per log."""
         with self._cond:
             while not self._pending:
-                if self._closed:
+                if self._closed or self._abort:
                     return None
                 self._cond.wait()
             deadline = time.monotonic() + COMMIT_DELAY_S
@@ -279,32 +280,32 @@ class Writer:
                 self._taken += cost  # still held: given back by `_release_group`
                 self._urgent -= isinstance(req, FlushRequest)
                 group.append(req)
+            self._held = list(group)
             self._cond.notify_all()
             return group
 
-    def _release_group(self, group: list[Request]) -> None:
-        """Let go of a written group's requests, then give their bytes back to the
-        budget (in that order: the memory is free before training may fill it again)."""
-        group.clear()
+    def _loop(self) -> None:
+        group: list[Request] | None = []
+        try:
+            while not self._abort:
+                group = group or self._take_group()
+                if group is None:
+                    return
+                group = self._write_group(group)  # what the commit did not take: next
+                if not group:
+                    self._release_group()
+            self._abandon(group or [])
+        finally:
+            self._thread_exits()
+
+    def _release_group(self) -> None:
+        """The requests taken so far are written (or reported) and let go of: give their
+        bytes back to the budget (only now: the memory is free before training may fill
+        it again)."""
         with self._cond:
             self._cost -= self._taken
             self._taken = 0
             self._cond.notify_all()
-
-    def _loop(self) -> None:
-        while (group := self._take_group()) is not None:
-            try:
-                self._write_group(group)
-            except QueueFullError as exc:  # disk full or over the cap: expected, warned once
-                self._lost(group, f"{type(exc).__name__}: {exc}")
-            except Exception as exc:  # never let the thread die: report and go on
-                log.exception("tablelog writer failed")
-                self._lost(group, f"{type(exc).__name__}: {exc}")
-            finally:
-                for req in group:
-                    if isinstance(req, FlushRequest):
-                        req.done.set()
-                self._release_group(group)
 
     def _lost(self, group: list[Request], reason: str) -> None:
         """Report requests that were not persisted, and forget the table versions they
@@ -328,53 +329,97 @@ class Writer:
         self._warn_once("loss", f"tablelog: could not persist {len(lost)} logged item(s): "
                                 f"{reason}. Training goes on; `run.not_persisted` lists them.")
 
-    def _write_group(self, group: list[Request]) -> None:
+    def _write_group(self, group: list[Request], *, final: bool = False) -> list[Request]:
         # The agent deletes no blob while we are between putting it and committing the
         # entry that names it (see tablelog.blobstore).
         with self.queue.blobs.writing():
-            self._write_group_now(group)
+            return self._write_group_now(group, final=final)
 
-    def _write_group_now(self, group: list[Request]) -> None:
-        self._touched = []
+    def _write_group_now(self, group: list[Request], *, final: bool = False
+                         ) -> list[Request]:
+        """Encode `group`'s requests in order and commit them in one transaction. Take no
+        more once GROUP_MAX_BYTES are written, or once close() ran out of time (unless
+        `final`: the run's end); return the requests not taken, for the next commit."""
+        self._touched, self._group_bytes = [], 0
         if self._share_requested and self.shared is None:
             self.shared = SharedCommit(self.run.key, self._entry, lambda: self.summary)
         if self.shared is not None:
             self.shared.begin()
         entries: list[NewEntry] = []
         artifacts: list[tuple[LocalArtifact, Artifact]] = []
-        for req in group:
-            try:
-                if isinstance(req, LogRequest):
-                    self._write_log(req, entries, artifacts)
-                elif isinstance(req, ArtifactRequest):
-                    self._write_artifact(req.artifact, req.aliases, entries, artifacts)
-                elif isinstance(req, EntryRequest):
-                    if req.kind == wire.Kind.SUMMARY:
-                        if self.shared is not None:
-                            self.shared.summary_changed(req.body["summary"],
-                                                        req.body.get("removed", ()))
-                        self.summary.update(req.body["summary"])
-                        for k in req.body.get("removed", ()):
-                            self.summary.pop(k, None)
-                        self._summary_dirty = True
-                    else:
-                        if req.kind == wire.Kind.RUN_END:
-                            self._add_summary_entry(entries)
-                        entries.append(self._entry(req.kind, req.body))
-            except QueueFullError:
-                raise
-            except Exception as exc:
-                self._lost([req], f"{type(exc).__name__}: {exc}")
+        taken: list[Request] = []
+        rest: list[Request] = []
+        try:
+            for i, req in enumerate(group):
+                if (self._abort and not final) or (taken and
+                                                   self._group_bytes >= GROUP_MAX_BYTES):
+                    rest = group[i:]
+                    break
+                taken.append(req)
+                self._encode(req, entries, artifacts)
+            if taken:
+                self._commit(entries, artifacts, rest)
+            self._settle([], "", rest)
+        except QueueFullError as exc:  # disk full or over the cap: expected, warned once
+            self._settle(taken, f"{type(exc).__name__}: {exc}", rest)
+        except Exception as exc:  # a bug: never let the thread die; log its traceback
+            report_bug(exc)
+            self._settle(taken, _bug_reason(exc), rest)
+        finally:
+            for req in taken:
+                if isinstance(req, FlushRequest):
+                    req.done.set()
+        return rest
+
+    def _encode(self, req: Request, entries: list[NewEntry],
+                artifacts: list[tuple[LocalArtifact, Artifact]]) -> None:
+        """Add one request's entries (and artifacts) to the commit being prepared; a
+        request that cannot be encoded is reported on its own and the others go on."""
+        try:
+            if isinstance(req, LogRequest):
+                self._write_log(req, entries, artifacts)
+            elif isinstance(req, ArtifactRequest):
+                self._write_artifact(req.artifact, req.aliases, entries, artifacts)
+            elif isinstance(req, EntryRequest):
+                if req.kind == wire.Kind.SUMMARY:
+                    if self.shared is not None:
+                        self.shared.summary_changed(req.body["summary"],
+                                                    req.body.get("removed", ()))
+                    self.summary.update(req.body["summary"])
+                    for k in req.body.get("removed", ()):
+                        self.summary.pop(k, None)
+                    self._summary_dirty = True
+                else:
+                    if req.kind == wire.Kind.RUN_END:
+                        self._add_summary_entry(entries)
+                    entries.append(self._entry(req.kind, req.body))
+        except QueueFullError:
+            raise
+        except TablelogError as exc:  # the data cannot be encoded (e.g. bad media input)
+            self._settle_one(req, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug in tablelog (or in a media subclass): log it
+            report_bug(exc)
+            self._settle_one(req, _bug_reason(exc))
+
+    def _commit(self, entries: list[NewEntry], artifacts: list[tuple[LocalArtifact, Artifact]],
+                rest: list[Request]) -> None:
         self._add_summary_entry(entries)
         with self._cond:
             extra = dict(self._state_extra)
         state = {"summary": self.summary, "incremental": self.incremental, **extra}
         touched, self._touched = self._touched, []
         self.queue.blobs.sync(touched)
-        _, versions = self.queue.commit(
-            entries, [a for a, _ in artifacts],
-            {self.run.key: wire.packb(state)} if self._save_state else None,
-            finalize=None if self.shared is None else self.shared.finalize)
+        if not self._begin_commit():  # close() gave up meanwhile and reported all this
+            return
+        try:
+            _, versions = self.queue.commit(
+                entries, [a for a, _ in artifacts],
+                {self.run.key: wire.packb(state)} if self._save_state else None,
+                finalize=None if self.shared is None else self.shared.finalize)
+        except BaseException:
+            self._end_commit(None)
+            raise
+        self._end_commit(rest)
         if self.shared is not None:
             self.summary = self.shared.committed(self.summary)
         for (local, art), version in zip(artifacts, versions, strict=True):
@@ -388,6 +433,7 @@ class Writer:
         before the commit that makes entries referencing them visible."""
         sha = self.queue.blobs.put(data, fsync=False)
         self._touched.append(sha)
+        self._group_bytes += len(data)
         return sha
 
     def _add_summary_entry(self, entries: list[NewEntry]) -> None:
@@ -402,6 +448,7 @@ class Writer:
             body = {**body, "segment": self.segment}
         payload = wire.encode_entry(kind, entity=self.run.entity, project=self.run.project,
                                     run_id=self.run.run_id, body=body, resolve=resolve)
+        self._group_bytes += len(payload)
         return NewEntry(self.run.key, str(kind), payload, blobs, blob_bytes)
 
     def _media_resolver(self, blobs: list[str]) -> Callable[[Any], Any]:
@@ -500,6 +547,7 @@ class Writer:
             elif isinstance(pending, PendingFile):
                 sha, size = self.queue.blobs.put_file(pending.path, fsync=False)
                 self._touched.append(sha)
+                self._group_bytes += size
                 written[name] = wire.ManifestEntry("file", sha, size,
                                                    {"source_name": pending.path.name})
                 blob_bytes += size
@@ -534,6 +582,11 @@ def _resolve_media(value: Any, resolve: Callable[[Any], Any]) -> Any:
             getattr(v, "_kind", None) is not None for v in value):
         return [resolve(v) for v in value]
     return value
+
+
+def _bug_reason(exc: BaseException) -> str:
+    return (f"internal error {type(exc).__name__}: {exc} (a bug; its traceback is in the "
+            "log, logger 'tablelog')")
 
 
 def _describe(req: Request) -> str:

@@ -174,8 +174,12 @@ def entry_change(data: object, key_entity: str) -> Change:
     if entry.kind is wire.Kind.RUN_END:
         exit_code = _int(body.get("exit_code", 0), "run_end 'exit_code'", minimum=INT64_MIN)
         ended_at = _opt_time(body, "ended_at")
+        state = body.get("state")
+        if state is not None and not isinstance(state, str):
+            raise EntryRejectedError("run_end 'state' must be a string")
         return RunEnd(run=run, exit_code=exit_code,
-                      ended_at=time.time() if ended_at is None else ended_at)
+                      ended_at=time.time() if ended_at is None else ended_at,
+                      state=wire.run_end_state(exit_code, state))
     return _artifact_change(run, body)
 
 

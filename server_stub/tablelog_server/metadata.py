@@ -82,11 +82,13 @@ class ConfigReplace:
 
 @dataclass(frozen=True)
 class RunEnd:
-    """A ``run_end`` entry: state becomes finished (exit code 0) or failed."""
+    """A ``run_end`` entry: the state it names (finished, failed, crashed, killed,
+    preempted), or without one finished (exit code 0) or failed."""
 
     run: RunKey
     exit_code: int
     ended_at: float
+    state: str | None = None
 
 
 @dataclass(frozen=True)

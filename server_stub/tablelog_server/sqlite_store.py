@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
+from tablelog import wire
 from tablelog_server.errors import EntryRejectedError
 from tablelog_server.metadata import (
     ApplyResult,
@@ -403,7 +404,7 @@ class _BatchState:
         elif isinstance(change, RunEnd):
             conn.execute(
                 "UPDATE runs SET state = ?, exit_code = ?, ended_at = ?, updated = ? "
-                "WHERE id = ?", ("finished" if change.exit_code == 0 else "failed",
+                "WHERE id = ?", (change.state or wire.run_end_state(change.exit_code),
                                  change.exit_code, change.ended_at, now, run_pk))
         else:
             _log_artifact(conn, change, project_id, now)

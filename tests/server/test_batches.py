@@ -108,6 +108,22 @@ async def test_idempotency_keys_are_per_entity(api: Api, other_api: Api) -> None
                                    ids=[1])) == ["applied"]
 
 
+async def test_run_end_state_is_recorded_and_optional(api: Api) -> None:
+    ends = {"pre": {"exit_code": 143, "ended_at": 5.0, "state": "preempted"},
+            "kil": {"exit_code": 130, "state": "killed"},
+            "old": {"exit_code": 0},  # an older SDK: no state, derived from the exit code
+            "new": {"exit_code": 4, "state": "some-future-state"},  # unknown: derived
+            "bad": {"exit_code": 1, "state": 7}}
+    for run_id, body in ends.items():
+        results = await api.send([entry("run", run_body(), run_id=run_id),
+                                  entry("run_end", body, run_id=run_id)])
+        assert statuses(results) == ["applied", "rejected" if run_id == "bad" else "applied"]
+    got = {run_id: await api.get(f"/api/v1/runs/local/proj/{run_id}") for run_id in ends}
+    assert {k: (r["state"], r["exit_code"]) for k, r in got.items()} == {
+        "pre": ("preempted", 143), "kil": ("killed", 130), "old": ("finished", 0),
+        "new": ("failed", 4), "bad": ("running", None)}
+
+
 async def test_bad_entries_are_rejected_alone(api: Api) -> None:
     bad_version = msgpack.packb({"v": [9, 0], "kind": "run", "entity": None, "project": "p",
                                  "run_id": "r", "body": {}})

@@ -206,3 +206,19 @@ async def test_missing_things_answer_404_and_odd_entries_422(uploader: Uploader,
     await uploader.log_table("pics", {"pic": ({}, media)}, extra_blobs=[b"x"])
     page = await viewer.get("/p/local/proj/tables/pics/v0/pic", status=422)
     assert "not a table" in page
+
+
+async def test_project_and_run_pages_show_how_a_run_ended(uploader: Uploader,
+                                                          viewer: Viewer) -> None:
+    for run_id, end in (("ok", {"exit_code": 0}), ("pre", {"exit_code": 143,
+                                                           "state": "preempted"}),
+                        ("bad", {"exit_code": 3, "state": "failed"})):
+        await uploader.start_run(run_id=run_id)
+        await uploader.send("run_end", end, run_id=run_id)
+    await viewer.login()
+    project = await viewer.get("/p/local/proj")
+    assert '<span class="state finished">finished</span>' in project
+    assert '<span class="state preempted">preempted (exit 143)</span>' in project
+    assert '<span class="state failed">failed (exit 3)</span>' in project
+    page = await viewer.get("/p/local/proj/runs/bad")
+    assert "failed (exit 3)" in page and '<th scope="row">exit code</th><td>3</td>' in page

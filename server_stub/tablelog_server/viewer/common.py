@@ -11,7 +11,7 @@ from tablelog import wire
 from tablelog_server.api import artifact_version as artifact_version
 from tablelog_server.errors import UnreadableDataError
 from tablelog_server.metadata import ArtifactVersionRecord
-from tablelog_server.viewer.html import py_str, url
+from tablelog_server.viewer.html import Html, el, py_str, url
 
 
 def project_url(entity: str, project: str) -> str:
@@ -42,6 +42,12 @@ def fmt_time(timestamp: float | None) -> str:
     if timestamp is None:
         return "—"
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def state_badge(state: str, exit_code: int | None) -> Html:
+    """A run's state, with its exit code when it is not 0 ("failed (exit 3)")."""
+    label = state if not exit_code else f"{state} (exit {exit_code})"
+    return el("span", {"class": f"state {state}"}, label)
 
 
 def fmt_bytes(size: int) -> str:

@@ -94,7 +94,7 @@ async def project(request: web.Request, entity: str) -> web.Response:
            el("td", None, el("a", {"href": c.run_url(entity, name, r.run_id)},
                              r.name or r.run_id)),
            el("td", None, el("code", None, r.run_id)),
-           el("td", None, el("span", {"class": f"state {r.state}"}, r.state)),
+           el("td", None, c.state_badge(r.state, r.exit_code)),
            el("td", None, c.fmt_time(r.started_at)),
            [el("td", None, render_cell(s.get(k)) if _scalar(s.get(k)) else "") for k in keys])
         for r, s in zip(runs, summaries, strict=True)]
@@ -213,7 +213,9 @@ async def run(request: web.Request, entity: str) -> web.Response:
     cut = (el("p", {"class": "note"}, f"Charts and tables use the first {len(rows)} of "
                                        f"{total} history rows.") if total > len(rows) else None)
     facts = key_values([
-        ("id", el("code", None, record.run_id)), ("state", record.state),
+        ("id", el("code", None, record.run_id)),
+        ("state", c.state_badge(record.state, record.exit_code)),
+        ("exit code", "—" if record.exit_code is None else str(record.exit_code)),
         ("started", c.fmt_time(record.started_at)), ("ended", c.fmt_time(record.ended_at)),
         ("job type", record.job_type or "—"), ("tags", ", ".join(record.tags) or "—"),
         ("notes", record.notes or "—"), ("history rows", record.history_rows)])
