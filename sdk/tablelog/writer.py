@@ -361,9 +361,11 @@ class Writer(WriterStop):
                 self._commit(entries, artifacts, rest)
             self._settle([], "", rest)
         except QueueFullError as exc:  # disk full or over the cap: expected, warned once
+            rest = group[len(taken):]  # raised while encoding: the rest was not looked at
             self._settle(taken, f"{type(exc).__name__}: {exc}", rest)
         except Exception as exc:  # a bug: never let the thread die; log its traceback
             report_bug(exc)
+            rest = group[len(taken):]
             self._settle(taken, _bug_reason(exc), rest)
         finally:
             for req in taken:
