@@ -13,13 +13,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tablelog import wire
 from tablelog.blobgc import disk_use
+from tablelog.lifetime import open_run_processes
 from tablelog.queue import Queue
 from tablelog.settings import DEFAULT_CACHE_MAX_BYTES, size_from_env
 from tablelog_agent.config import redact_url
 from tablelog_agent.lock import lock_holder
 
 DEAD_LETTERS_SHOWN = 100  # the JSON carries at most this many, the text fewer
+RUNS_SHOWN = 10  # the runs updated last
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -61,6 +64,7 @@ def gather_status(directory: Path, base_url: str | None, *, timeout: float = 2.0
             state = queue.agent_state()
             queue_id = queue.queue_id
             disk = disk_use(queue)
+            runs = run_views(queue)
         out["queue"] = {
             "id": queue_id,
             "pending": stats.pending,
@@ -73,6 +77,7 @@ def gather_status(directory: Path, base_url: str | None, *, timeout: float = 2.0
                  "attempts": d.attempts, "dead_at": d.dead_at, "size": d.size}
                 for d in dead[:DEAD_LETTERS_SHOWN]],
         }
+        out["runs"] = runs
         out["agent"] = _agent_view(directory, state, now)
         # The bound the agent applies (it may run with another environment than ours).
         bound = state.get("cache_max_bytes")
@@ -83,6 +88,35 @@ def gather_status(directory: Path, base_url: str | None, *, timeout: float = 2.0
     if base_url:
         out["server"] = check_server(base_url, timeout)
     return out
+
+
+def run_views(queue: Queue, limit: int = RUNS_SHOWN) -> list[dict[str, Any]]:
+    """The runs logged into this directory last, each with how it stands: the end its
+    process recorded (finished, failed, preempted, killed, with the exit code), open in
+    a live process, or gone without an end (killed by SIGKILL, the node lost)."""
+    processes = open_run_processes(queue)
+    views = []
+    for key, raw, updated in queue.recent_run_states(limit):
+        try:
+            saved = wire.unpackb(raw)
+        except Exception:  # state of an unknown format: show the run all the same
+            saved = {}
+        saved = saved if isinstance(saved, dict) else {}
+        end = saved.get("end")
+        procs = processes.get(key, [])
+        live = [p for p in procs if p[2] is not False]
+        view: dict[str, Any] = {"run": key, "step": saved.get("step"), "updated": updated,
+                                "state": None, "exit_code": None, "pids": []}
+        if live:  # open again (a resumed run) counts over an earlier end
+            view["state"] = "running"
+            view["pids"] = [{"pid": pid, "host": host, "checked": alive is not None}
+                            for pid, host, alive in live]
+        elif isinstance(end, dict):
+            view["state"], view["exit_code"] = end.get("state"), end.get("exit_code")
+        else:
+            view["state"] = "no end recorded"
+        views.append(view)
+    return views
 
 
 def _cache_bound_from_env() -> int | None:
@@ -137,6 +171,7 @@ def format_status(status: dict[str, Any]) -> str:
                      f"by queued or dead entries, {_size(disk['cache_bytes'])} cache of at "
                      f"most {_bound(disk['cache_max_bytes'])}), queue.db "
                      f"{_size(disk['queue_db_bytes'])}")
+    lines.extend(_format_runs(status.get("runs") or []))
     agent = status["agent"]
     if agent is not None:
         lines.extend(_format_agent(agent))
@@ -145,6 +180,23 @@ def format_status(status: dict[str, Any]) -> str:
         answer = "answers /healthz" if server["ok"] else f"does not answer: {server['error']}"
         lines.append(f"server     {server['url']} {answer}")
     return "\n".join(lines)
+
+
+def _format_runs(runs: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for i, run in enumerate(runs):
+        state = run["state"]
+        if state == "running":
+            where = ", ".join(f"pid {p['pid']}" + ("" if p["checked"] else f" on {p['host']}")
+                              for p in run["pids"])
+            state = f"running ({where})"
+        elif state == "no end recorded":
+            state = "no end recorded: its process is gone (killed, or the node was lost)"
+        elif run["exit_code"] is not None:
+            state = f"{state} (exit code {run['exit_code']})"
+        step = f"step {run['step']:,}, " if isinstance(run["step"], int) else ""
+        lines.append(f"{'runs' if i == 0 else '':<10} {run['run'].lstrip('/')}: {step}{state}")
+    return lines
 
 
 def _format_agent(agent: dict[str, Any]) -> list[str]:

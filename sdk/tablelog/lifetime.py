@@ -136,6 +136,20 @@ def live_open_runs(queue: Queue) -> int:
     return len(rows) - len(dead)
 
 
+def open_run_processes(queue: Queue) -> dict[str, list[tuple[int, str, bool | None]]]:
+    """For each run registered open: (pid, host, alive) per process that has it open;
+    alive is None for another host's process (it cannot be checked from here). Reads
+    only: `tablelog status` must not change the directory it reports on."""
+    host = this_host()
+    with queue._lock:
+        rows = queue._conn.execute("SELECT run, pid, host, pid_start FROM open_runs").fetchall()
+    out: dict[str, list[tuple[int, str, bool | None]]] = {}
+    for run, pid, run_host, token in rows:
+        alive = process_alive(int(pid), token) if run_host == host else None
+        out.setdefault(str(run), []).append((int(pid), str(run_host), alive))
+    return out
+
+
 # -- the writer's hook -----------------------------------------------------------------------
 
 

@@ -485,6 +485,13 @@ class Queue:
             row = self._conn.execute("SELECT state FROM runs WHERE run = ?", (run,)).fetchone()
         return bytes(row[0]) if row else None
 
+    def recent_run_states(self, limit: int = 20) -> list[tuple[str, bytes, float]]:
+        """(run key, saved state, last update) of the `limit` runs updated last."""
+        with self._lock:
+            rows = self._conn.execute("SELECT run, state, updated FROM runs ORDER BY updated "
+                                      "DESC LIMIT ?", (limit,)).fetchall()
+        return [(str(r), bytes(st), float(u)) for r, st, u in rows]
+
     def set_agent_state(self, values: dict[str, Any]) -> None:
         with self.transaction() as conn:
             conn.executemany(

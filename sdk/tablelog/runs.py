@@ -114,7 +114,8 @@ class Run:
                 "notes": notes, "job_type": job_type, "started_at": _now(),
                 "resumed": self.resumed, "resume_base": resume_base}))
             self._writer.set_state(step=self._step, config=self.config.as_dict(),
-                                   name=self.name, segment=state.get("segment"))
+                                   name=self.name, segment=state.get("segment"),
+                                   started_at=_now(), end=None)  # a resumed run is open again
 
     # -- context manager ----------------------------------------------------------
 

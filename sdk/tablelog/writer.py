@@ -79,6 +79,11 @@ class RunIdentity:
         return f"{self.entity or ''}/{self.project}/{self.run_id}"
 
 
+def _end_of(run_end: dict[str, Any]) -> dict[str, Any]:
+    """How a run ended, from its run_end body, as saved in the run's state."""
+    return {k: run_end.get(k) for k in ("state", "exit_code", "ended_at")}
+
+
 @dataclass
 class TableLog:
     """One table (or joined table) value of a logged row."""
@@ -394,6 +399,8 @@ class Writer(WriterStop):
                 else:
                     if req.kind == wire.Kind.RUN_END:
                         self._add_summary_entry(entries)
+                        with self._cond:  # saved with this commit, for `tablelog status`
+                            self._state_extra["end"] = _end_of(req.body)
                     entries.append(self._entry(req.kind, req.body))
         except QueueFullError:
             raise
@@ -403,12 +410,23 @@ class Writer(WriterStop):
             report_bug(exc)
             self._settle_one(req, _bug_reason(exc))
 
+    def _saved_state(self) -> dict[str, Any]:
+        """What the queue keeps of this run between processes (see tablelog.resume)."""
+        with self._cond:
+            extra = dict(self._state_extra)
+        return {"summary": self.summary, "incremental": self.incremental, **extra}
+
+    def _end_state(self, body: dict[str, Any]) -> dict[str, bytes]:
+        """The run state to save with a run_end committed outside a group (close() gave
+        up on the writer)."""
+        if not self._save_state:
+            return {}
+        return {self.run.key: wire.packb({**self._saved_state(), "end": _end_of(body)})}
+
     def _commit(self, entries: list[NewEntry], artifacts: list[tuple[LocalArtifact, Artifact]],
                 rest: list[Request]) -> None:
         self._add_summary_entry(entries)
-        with self._cond:
-            extra = dict(self._state_extra)
-        state = {"summary": self.summary, "incremental": self.incremental, **extra}
+        state = self._saved_state()
         touched, self._touched = self._touched, []
         self.queue.blobs.sync(touched)
         if not self._begin_commit():  # close() gave up meanwhile and reported all this

@@ -128,6 +128,8 @@ class WriterStop:
 
         def _entry(self, kind: wire.Kind, body: dict[str, Any]) -> NewEntry: ...
 
+        def _end_state(self, body: dict[str, Any]) -> dict[str, bytes]: ...
+
     def _init_stop(self) -> None:
         self._abort = False  # close() ran out of time: stop at the next request boundary
         self._abort_reason = ""
@@ -202,7 +204,11 @@ class WriterStop:
             end = ends[-1]
             assert isinstance(end, EntryRequest)
             try:
-                self.queue.commit([self._entry(wire.Kind.RUN_END, end.body)])
+                states = self._end_state(end.body)
+            except RuntimeError:  # the stuck writer is changing the summary: the end matters
+                states = {}
+            try:
+                self.queue.commit([self._entry(wire.Kind.RUN_END, end.body)], run_states=states)
             except Exception as exc:
                 self.not_persisted.append(f"run end ({type(exc).__name__}: {exc})")
 

@@ -226,3 +226,47 @@ def test_signals_scenario_small(tmp_path: Path) -> None:
     c = signals(tmp_path, rows=200, rounds=1)
     c.assert_ok()
     assert c.sent == 800 and time.monotonic() - started < 120
+
+
+LIFE = """
+    import sys, time
+    import tablelog
+    run = tablelog.init(project="p", id=sys.argv[1])
+    run.log({"x": 1})
+    run.log({"x": 2})
+    if sys.argv[2] == "finish":
+        run.finish()
+    elif sys.argv[2] == "exit3":
+        sys.exit(3)
+    else:
+        run.flush()
+        print("logged", flush=True)
+        for _ in range(600):  # bounded: 60 s
+            time.sleep(0.1)
+"""
+
+
+def test_status_shows_how_each_run_ended_or_that_it_is_still_running(tmp_path: Path) -> None:
+    from tests.reliability.harness import child_env, cli
+
+    q = tmp_path / "q"
+    for run_id, how in (("fin01", "finish"), ("fail01", "exit3")):
+        proc = child(LIFE, q, run_id, how)
+        proc.communicate(timeout=60)
+    killed, live = child(LIFE, q, "kill01", "wait"), child(LIFE, q, "live01", "wait")
+    try:
+        assert wait_for_line(killed, "logged") and wait_for_line(live, "logged")
+        killed.kill()
+        killed.communicate(timeout=60)
+        out = cli("status", "--dir", str(q), env=child_env(q, None)).stdout
+        lines = {line.split(":", 1)[0].split()[-1]: line for line in out.splitlines()
+                 if "p/" in line}
+        assert "finished (exit code 0)" in lines["p/fin01"], out
+        assert "failed (exit code 3)" in lines["p/fail01"], out
+        assert "no end recorded" in lines["p/kill01"], out
+        assert f"running (pid {live.pid})" in lines["p/live01"], out
+    finally:
+        live.send_signal(signal.SIGTERM)
+        live.communicate(timeout=60)
+    out = cli("status", "--dir", str(q), env=child_env(q, None)).stdout
+    assert "p/live01: step 2, preempted (exit code 143)" in out, out
