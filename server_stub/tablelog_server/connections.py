@@ -80,7 +80,8 @@ def connections_for_fd_limit(wanted: int) -> int:
         pass  # keep the limit we have, and fit the cap to it below
     if soft == resource.RLIM_INFINITY:
         return wanted
-    return max(MIN_CONNECTIONS, min(wanted, (soft - FD_RESERVE) // FDS_PER_CONNECTION))
+    fits = (soft - FD_RESERVE) // FDS_PER_CONNECTION
+    return min(wanted, max(MIN_CONNECTIONS, fits))  # a few even at an absurd limit
 
 
 class ConnectionGuard:
