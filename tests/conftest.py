@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _nofile_limiter(nofile: int | None) -> Callable[[], None] | None:
+    """What the child runs before exec to get `nofile` file descriptors at most, soft and
+    hard (so that it cannot raise its own limit), as a service manager would set it."""
+    if nofile is None:
+        return None
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    return limit
+
+
 @dataclass
 class ServerProcess:
     """`tablelog server` in a subprocess: real HTTP on loopback, restartable."""
@@ -33,6 +46,7 @@ class ServerProcess:
     port: int
     api_keys: list[str] = field(default_factory=lambda: [API_KEY])
     extra_args: list[str] = field(default_factory=list)
+    nofile: int | None = None  # RLIMIT_NOFILE (soft and hard) of the server process
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -48,7 +62,8 @@ class ServerProcess:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         env = {k: v for k, v in os.environ.items() if k != "TABLELOG_API_KEY"}
-        self.proc = subprocess.Popen([*args, *self.extra_args], stdout=log, stderr=log, env=env)
+        self.proc = subprocess.Popen([*args, *self.extra_args], stdout=log, stderr=log, env=env,
+                                     preexec_fn=_nofile_limiter(self.nofile))
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -17,10 +17,11 @@ from tablelog_server.api import add_api_routes
 from tablelog_server.auth import KeyRing
 from tablelog_server.blobs import FileBlobStore
 from tablelog_server.config import ServerConfig
+from tablelog_server.connections import ConnectionGuard
 from tablelog_server.lifecycle import InflightRequests
 from tablelog_server.middleware import auth_middleware, error_middleware
 from tablelog_server.sqlite_store import SqliteMetadataStore
-from tablelog_server.state import BLOBS, CONFIG, INFLIGHT, KEYS, METADATA, TABLES
+from tablelog_server.state import BLOBS, CONFIG, CONNECTIONS, INFLIGHT, KEYS, METADATA, TABLES
 from tablelog_server.tables import TableReader
 from tablelog_server.viewer import add_viewer_routes
 
@@ -28,10 +29,16 @@ from tablelog_server.viewer import add_viewer_routes
 def create_app(config: ServerConfig) -> web.Application:
     """A ready-to-run application serving the tablelog HTTP API from `config.data_dir`."""
     inflight = InflightRequests()
+    guard = ConnectionGuard(header_timeout_s=config.header_timeout_s,
+                            idle_timeout_s=config.idle_timeout_s,
+                            max_connections=config.max_connections)
+    # The guard's middleware is first: a connection is busy from its request's start.
     # The error middleware is outside auth, so authentication failures answer as JSON too.
     app = web.Application(client_max_size=config.max_body_bytes,
-                          middlewares=[inflight.middleware, error_middleware, auth_middleware])
+                          middlewares=[guard.middleware, inflight.middleware,
+                                       error_middleware, auth_middleware])
     app[CONFIG] = config
+    app[CONNECTIONS] = guard
     app[INFLIGHT] = inflight
     app[KEYS] = KeyRing(config.api_keys)
     app.cleanup_ctx.append(_stores)

@@ -7,6 +7,9 @@ Keys: ``--api-key`` (repeatable; entity ``local`` unless ``--entity NAME``) and/
 ``--api-key`` when none is given. At least one key is required: the server
 never runs open.
 
+Slow and idle clients: ``--header-timeout``, ``--idle-timeout`` and
+``--max-connections`` (see `tablelog_server.connections`).
+
 Shutdown: the signal handlers only set an event; the main coroutine then stops
 listening, lets in-flight requests finish (up to ``--shutdown-timeout`` seconds;
 see `tablelog_server.lifecycle`) and closes the stores.
@@ -26,11 +29,13 @@ from aiohttp import web
 
 from tablelog_server.app import create_app
 from tablelog_server.config import DEFAULT_ENTITY, ServerConfig, load_keys_file
+from tablelog_server.connections import GuardedSite, connections_for_fd_limit
 from tablelog_server.errors import ConfigError, StorageError
 from tablelog_server.lifecycle import stop_gracefully
-from tablelog_server.state import INFLIGHT
+from tablelog_server.state import CONNECTIONS, INFLIGHT
 
 EXIT_USAGE = 2
+log = logging.getLogger(__name__)
 
 
 def _parser(defaults: ServerConfig) -> argparse.ArgumentParser:
@@ -52,6 +57,18 @@ def _parser(defaults: ServerConfig) -> argparse.ArgumentParser:
                    help="largest blob (%(default)s)")
     p.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout_s,
                    help="seconds in-flight requests get at shutdown (%(default)s)")
+    p.add_argument("--header-timeout", type=float, default=defaults.header_timeout_s,
+                   metavar="SECONDS", help="close a connection whose request headers are "
+                   "not complete within this time (TABLELOG_SERVER_HEADER_TIMEOUT; "
+                   "%(default)s)")
+    p.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout_s,
+                   metavar="SECONDS", help="close a keep-alive connection idle this long "
+                   "(TABLELOG_SERVER_IDLE_TIMEOUT; %(default)s)")
+    p.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                   metavar="N", help="connections open at once; over it the longest idle "
+                   "one is dropped, or the new one answered 503 when all are busy "
+                   "(TABLELOG_SERVER_MAX_CONNECTIONS; %(default)s; lowered to fit the "
+                   "file descriptor limit)")
     p.add_argument("--log-level", default="INFO", type=str.upper,
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(%(default)s)")
     return p
@@ -73,7 +90,9 @@ def config_from_args(argv: list[str] | None) -> tuple[ServerConfig, str]:
                           "or set TABLELOG_API_KEY (the server never runs without keys)")
     config = ServerConfig(data_dir=args.data_dir, api_keys=keys, host=args.host, port=args.port,
                           max_body_bytes=args.max_body_bytes, max_blob_bytes=args.max_blob_bytes,
-                          shutdown_timeout_s=args.shutdown_timeout)
+                          shutdown_timeout_s=args.shutdown_timeout,
+                          header_timeout_s=args.header_timeout, idle_timeout_s=args.idle_timeout,
+                          max_connections=args.max_connections)
     return config, str(args.log_level)
 
 
@@ -84,12 +103,20 @@ def _announce(url: str) -> None:
 async def serve(config: ServerConfig, *, ready: Callable[[str], None] = _announce) -> None:
     """Serve `config` until SIGTERM/SIGINT, then shut down gracefully."""
     app = create_app(config)
-    runner = web.AppRunner(app, shutdown_timeout=config.shutdown_timeout_s)
+    guard = app[CONNECTIONS]
+    guard.max_connections = connections_for_fd_limit(config.max_connections)
+    if guard.max_connections < config.max_connections:
+        log.warning("at most %d connections, not %d: the file descriptor limit "
+                    "(RLIMIT_NOFILE, systemd's LimitNOFILE=) allows no more",
+                    guard.max_connections, config.max_connections)
+    # aiohttp's own keep-alive timeout backs up the guard's idle timeout.
+    runner = web.AppRunner(app, shutdown_timeout=config.shutdown_timeout_s,
+                           keepalive_timeout=config.idle_timeout_s)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     try:
-        site = web.TCPSite(runner, config.host, config.port)
+        site = GuardedSite(runner, guard, config.host, config.port)
         await site.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)

@@ -1,12 +1,15 @@
 """The server's configuration: one frozen dataclass, built from the environment
 and overridden by command-line arguments (see `tablelog_server.cli`).
 
-| variable             | meaning                           | default                          |
-|----------------------|-----------------------------------|----------------------------------|
-| TABLELOG_SERVER_DIR  | where metadata.db and blobs/ live | user data dir + ``/server``      |
-| TABLELOG_API_KEY     | one key, for entity ``local``     | none (then the CLI needs a key)  |
-| TABLELOG_SERVER_HOST | address to listen on              | 127.0.0.1                        |
-| TABLELOG_SERVER_PORT | port to listen on                 | 8765                             |
+| variable                        | meaning                          | default                     |
+|---------------------------------|----------------------------------|-----------------------------|
+| TABLELOG_SERVER_DIR             | where metadata.db, blobs/ live   | user data dir + ``/server`` |
+| TABLELOG_API_KEY                | one key, for entity ``local``    | none (the CLI needs one)    |
+| TABLELOG_SERVER_HOST            | address to listen on             | 127.0.0.1                   |
+| TABLELOG_SERVER_PORT            | port to listen on                | 8765                        |
+| TABLELOG_SERVER_HEADER_TIMEOUT  | seconds to send request headers  | 10                          |
+| TABLELOG_SERVER_IDLE_TIMEOUT    | seconds an idle connection stays | 180                         |
+| TABLELOG_SERVER_MAX_CONNECTIONS | connections open at once         | 1000                        |
 
 A keys file maps keys to entities, either as a JSON object ``{"KEY": "entity"}``
 or as lines ``KEY ENTITY`` (blank lines and ``#`` comments ignored).
@@ -20,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 import platformdirs
 
@@ -31,6 +35,7 @@ DEFAULT_PORT = 8765
 DEFAULT_ENTITY = "local"
 MiB = 1 << 20
 GiB = 1 << 30
+N = TypeVar("N", int, float)
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -56,6 +61,14 @@ class ServerConfig:
     max_body_bytes: int = 64 * MiB
     max_blob_bytes: int = 2 * GiB
     shutdown_timeout_s: float = 30.0
+    # Connection limits (see `tablelog_server.connections`). The idle timeout outlasts
+    # the upstream keep-alive of nginx (60 s) and Caddy (2 min), so that a proxy closes
+    # an idle connection before the server does and never sends a request into one
+    # being closed. 1000 connections need about 2,400 file descriptors at most; the
+    # server unit allows 65536 (the cap shrinks to fit a lower limit).
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 180.0
+    max_connections: int = 1000
 
     def __post_init__(self) -> None:
         # Freeze the mapping too, so nobody adds a key to a running server by accident.
@@ -66,6 +79,10 @@ class ServerConfig:
                 raise ConfigError(f"invalid entity name {entity!r} (use 1-128 of A-Za-z0-9_.-)")
         if self.max_body_bytes <= 0 or self.max_blob_bytes <= 0:
             raise ConfigError("size limits must be positive")
+        if not (self.header_timeout_s > 0 and self.idle_timeout_s > 0):
+            raise ConfigError("the header and idle timeouts must be positive")
+        if self.max_connections < 1:
+            raise ConfigError("max connections must be at least 1")
 
     def __repr__(self) -> str:
         # Never show keys, not even in a traceback or a debug log line.
@@ -78,13 +95,29 @@ class ServerConfig:
         """Settings from the environment (see the module docstring)."""
         env = os.environ if env is None else env
         key = env.get("TABLELOG_API_KEY")
-        try:
-            port = int(env.get("TABLELOG_SERVER_PORT") or DEFAULT_PORT)
-        except ValueError:
-            raise ConfigError("TABLELOG_SERVER_PORT must be an integer") from None
+        defaults = cls(data_dir=Path("."))
         return cls(data_dir=default_data_dir(env),
                    api_keys={key: DEFAULT_ENTITY} if key else {},
-                   host=env.get("TABLELOG_SERVER_HOST") or DEFAULT_HOST, port=port)
+                   host=env.get("TABLELOG_SERVER_HOST") or DEFAULT_HOST,
+                   port=_env_number(env, "TABLELOG_SERVER_PORT", int, DEFAULT_PORT),
+                   header_timeout_s=_env_number(env, "TABLELOG_SERVER_HEADER_TIMEOUT", float,
+                                                defaults.header_timeout_s),
+                   idle_timeout_s=_env_number(env, "TABLELOG_SERVER_IDLE_TIMEOUT", float,
+                                              defaults.idle_timeout_s),
+                   max_connections=_env_number(env, "TABLELOG_SERVER_MAX_CONNECTIONS", int,
+                                               defaults.max_connections))
+
+
+def _env_number(env: Mapping[str, str], name: str, kind: type[N], default: N) -> N:
+    """The number in variable `name`, or `default` when it is unset or empty."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}") from None
 
 
 def check_key(key: object) -> str:

@@ -9,12 +9,17 @@ from aiohttp import web
 from tablelog_server.auth import KeyRing
 from tablelog_server.blobs import BlobStore
 from tablelog_server.config import ServerConfig
+from tablelog_server.connections import ConnectionGuard
 from tablelog_server.lifecycle import InflightRequests
 from tablelog_server.metadata import MetadataStore
 from tablelog_server.tables import TableReader
 
 CONFIG = web.AppKey("config", ServerConfig)
 """The `ServerConfig` the application was made with."""
+
+CONNECTIONS = web.AppKey("connections", ConnectionGuard)
+"""Header and idle timeouts and the connection cap (see `connections`); the listening
+site (`connections.GuardedSite`) and the application's first middleware share it."""
 
 INFLIGHT = web.AppKey("inflight", InflightRequests)
 """Counts running requests so that shutdown can wait for them (see `lifecycle`)."""

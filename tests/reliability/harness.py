@@ -209,9 +209,11 @@ class Harness:
         return self.root / name
 
     def server(self, *, port: int | None = None, keys: dict[str, str] | None = None,
-               extra_args: Iterable[str] = (), start: bool = True) -> ServerProcess:
+               extra_args: Iterable[str] = (), start: bool = True,
+               nofile: int | None = None) -> ServerProcess:
         """A real `tablelog server` subprocess on 127.0.0.1 with a fresh data dir.
-        `keys` maps keys to entities (default: API_KEY for `local`)."""
+        `keys` maps keys to entities (default: API_KEY for `local`); `nofile` limits the
+        file descriptors it may open (RLIMIT_NOFILE, soft and hard)."""
         data = self.root / f"server-data-{len(self._servers)}"
         data.mkdir()
         args = list(extra_args)
@@ -222,7 +224,7 @@ class Harness:
             args += ["--keys-file", str(keys_file)]
             api_keys = []
         srv = ServerProcess(data_dir=data, port=port or free_port(), api_keys=api_keys,
-                            extra_args=args)
+                            extra_args=args, nofile=nofile)
         self._servers.append(srv)
         if start:
             srv.start(timeout=60)
