@@ -66,7 +66,12 @@ from tablelog.errors import WireError
 def _loaded_numpy() -> Any:
     """numpy if this process imported it, else None: no numpy value can exist
     without it, so the agent and server (which never make one) need not load it."""
-    return sys.modules.get("numpy")
+    np_ = sys.modules.get("numpy")
+    # While another thread imports it (a first Table, say), numpy is in sys.modules
+    # half-built, and no numpy value exists yet either.
+    if np_ is None or getattr(getattr(np_, "__spec__", None), "_initializing", False):
+        return None
+    return np_
 
 WIRE_VERSION: tuple[int, int] = (1, 0)
 MAX_STEP = 2**63 - 1
@@ -221,6 +226,8 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
                 [obj.artifact, obj.entry, obj.digest, obj.nrows, obj.ncols, obj.kind]))
         if isinstance(obj, _dt.date):
             return msgpack.ExtType(EXT_TIMESTAMP, _packb_plain(_timestamp_ms(obj)))
+        if isinstance(obj, int):  # msgpack asks only for the ints it cannot hold
+            return msgpack.ExtType(EXT_BIGINT, _bigint_bytes(obj))
         np_ = _loaded_numpy()
         if np_ is not None:
             if isinstance(obj, np_.datetime64):
@@ -233,8 +240,6 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
                     [arr.dtype.str, list(arr.shape), arr.tobytes()]))
             if isinstance(obj, np_.generic):
                 return obj.item()
-        if isinstance(obj, int):  # msgpack asks only for the ints it cannot hold
-            return msgpack.ExtType(EXT_BIGINT, _bigint_bytes(obj))
         if isinstance(obj, tuple | set | frozenset):
             return list(obj)
         if resolve is not None:
