@@ -1,53 +1,22 @@
 """`Site`: an in-process server seeded with `hostile_values.seed_plan()`, logged in
 to the viewer, that requests any route as a browser (viewer pages) or as a
-script with the API key (API routes) and checks what an error answer must be."""
+script with the API key (API routes)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from hostile_values import RouteTemplate, query_names, route_templates, seed_plan
+from hostile_values import (
+    HTML_ACCEPT,
+    SERVER_PACKAGE,
+    Answer,
+    RouteTemplate,
+    query_names,
+    route_templates,
+    seed_plan,
+)
 from server_helpers import API_KEY
-
-import tablelog_server
-
-HTML_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
-SERVER_PACKAGE = Path(tablelog_server.__file__).resolve().parent
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a route answered."""
-
-    status: int
-    content_type: str
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-
-def error_problem(method: str, answer: Answer) -> str | None:
-    """Why `answer` is not an acceptable answer to hostile input, or None: never a 5xx,
-    and an error is a JSON ``{"error": "..."}`` or an HTML page saying what is wrong."""
-    if answer.status >= 500:
-        return f"{answer.status}: {answer.text[:300]}"
-    if answer.status < 400 or method == "HEAD":
-        return None
-    if answer.content_type == "text/html":
-        return None if 'class="error"' in answer.text else f"HTML {answer.status} without " \
-                                                            "an error message"
-    try:
-        body = json.loads(answer.body)
-    except ValueError:
-        return f"{answer.status} {answer.content_type}: not JSON: {answer.text[:100]}"
-    ok = isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]
-    return None if ok else f"{answer.status} JSON without an error message: {body!r:.200}"
 
 
 class Site:

@@ -6,7 +6,8 @@ security probe (tests/reliability/security_hostile_params.py).
 uploads, then one batch): runs whose config, summary, history and tables hold
 every value of `BIG_VALUES`, at steps like ``time.time_ns()``; `route_templates`
 lists every route of the application from its router, so a route added later is
-covered without editing the tests; `fill` puts values into a route's path.
+covered without editing the tests; `fill` puts values into a route's path;
+`error_problem` says what is wrong with an answer to hostile input.
 
 Self-contained (wire and the server package only): the probe imports it as
 ``tests.server.hostile_values``, the server tests as ``hostile_values``.
@@ -14,6 +15,7 @@ Self-contained (wire and the server package only): the probe imports it as
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -25,12 +27,15 @@ from typing import Any
 
 from aiohttp import web
 
+import tablelog_server
 from tablelog import wire
 
 ENTITY = "local"
 PROJECT = "proj"
 ARTIFACT = "nums"
 INT64_MAX = 2**63 - 1
+HTML_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
+SERVER_PACKAGE = Path(tablelog_server.__file__).resolve().parent
 
 BIG_VALUES: dict[str, Any] = {
     "int53": 2**53 + 1,  # the first integer a float cannot hold
@@ -217,3 +222,37 @@ def seeded_paths(route: RouteTemplate) -> Iterable[str]:
     for param in route.params:
         combos = [{**c, param: v} for c in combos for v in PATH_SEEDS[param]]
     return [fill(route.template, c) for c in combos]
+
+
+# -- answers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a route answered."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def error_problem(method: str, answer: Answer) -> str | None:
+    """Why `answer` is not an acceptable answer to hostile input, or None: never a 5xx,
+    and an error is a JSON ``{"error": "..."}`` or an HTML page saying what is wrong."""
+    if answer.status >= 500:
+        return f"{answer.status}: {answer.text[:300]}"
+    if answer.status < 400 or method == "HEAD":
+        return None
+    if answer.content_type == "text/html":
+        return None if 'class="error"' in answer.text else f"HTML {answer.status} without " \
+                                                            "an error message"
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        return f"{answer.status} {answer.content_type}: not JSON: {answer.text[:100]}"
+    ok = isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]
+    return None if ok else f"{answer.status} JSON without an error message: {body!r:.200}"

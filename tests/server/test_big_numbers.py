@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from hostile_site import Answer, Site, error_problem
-from hostile_values import BIG_VALUES, INT64_MAX, NS, seeded_paths
+from hostile_site import Site
+from hostile_values import BIG_VALUES, INT64_MAX, NS, Answer, error_problem, seeded_paths
 from server_helpers import Api, entry
 
 EXACT = {"int53": "9007199254740993", "u64": "18446744073709551616",

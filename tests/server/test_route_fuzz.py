@@ -13,8 +13,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from hostile_site import Site, error_problem
-from hostile_values import HOSTILE_PATH, HOSTILE_QUERY, PATH_SEEDS, fill, seeded_paths
+from hostile_site import Site
+from hostile_values import (
+    HOSTILE_PATH,
+    HOSTILE_QUERY,
+    PATH_SEEDS,
+    error_problem,
+    fill,
+    seeded_paths,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
