@@ -107,8 +107,10 @@ def seed_plan() -> SeedPlan:
         other_blobs, other = _table(["i", "w"], [[v, k] for k, v, _ in rows])
         joined = wire.encode_joined_table("t", "left", ["v", "i"])  # joins on big values
         joined_entry = wire.ManifestEntry("joined-table", wire.sha256_hex(joined), len(joined))
+        # a client's manifest entry says what it likes about a file's size and rows
+        odd = wire.ManifestEntry("file", joined_entry.sha256, 2**1100, {"nrows": -(2**70)})
         plan.blobs.update({**blobs, **other_blobs, joined_entry.sha256: joined})
-        versions.append({"t": entry, "left": other, "both": joined_entry})
+        versions.append({"t": entry, "left": other, "both": joined_entry, "odd": odd})
     nested = {"values": list(BIG_VALUES.values()), "by_name": dict(BIG_VALUES)}
     for run_id, steps in STEPS.items():
         started = {"times": -1e308}.get(run_id, 1_700_000_000.0)

@@ -96,6 +96,7 @@ async def test_project_and_table_pages_show_the_values(site: Site) -> None:
         ok(await site.get("/p/local/proj/tables/nums/v1/both", how=how, sort="w"))
     version = ok(await site.get("/p/local/proj/artifacts/nums/v1"))
     assert EXACT["neg70"] in version and "NaN" in version
+    assert "1.26501e+322 GiB" in version  # 2**1100 bytes, as a manifest entry claims
 
 
 async def test_api_answers_the_values_as_json(site: Site) -> None:

@@ -84,7 +84,7 @@ query_values = (st.sampled_from(HOSTILE_QUERY)
                 | st.text(max_size=8))
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=500)
 @given(data=st.data())
 async def test_fuzzed_parameters_at_every_route(site: Site, data: st.DataObject) -> None:
     route = data.draw(st.sampled_from(site.routes), label="route")

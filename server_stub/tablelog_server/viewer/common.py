@@ -56,13 +56,15 @@ def state_badge(state: str, exit_code: int | None) -> Html:
 
 
 def fmt_bytes(size: int) -> str:
-    """A size in B, KiB, MiB or GiB."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+    """A size in B, KiB, MiB or GiB (a manifest's size is a client's: any int)."""
+    if size < 1024:
+        return f"{size} B"
+    for unit, shift in (("KiB", 10), ("MiB", 20)):
+        if size < 1024 << shift:
+            return f"{size / (1 << shift):.1f} {unit}"
+    if size < 1 << 1000:
+        return f"{size / (1 << 30):.1f} GiB"
+    return f"{fmt_number(size >> 30)} GiB"  # past a float
 
 
 def unpack(data: bytes | None, default: Any) -> Any:
