@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import math
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
+
+from tablelog.wire import MAX_BIGINT_BYTES
 
 _SCALARS = (int, float, bool, str, type(None))
 
@@ -145,8 +146,10 @@ def plain_value(value: Any, where: str) -> Any:
     Media and table values are handled by the run before this is called.
     """
     if isinstance(value, _SCALARS):
-        if isinstance(value, float) and math.isnan(value):
-            return value
+        if isinstance(value, int) and value.bit_length() >= 8 * MAX_BIGINT_BYTES:
+            raise ValueError(f"{where}: an integer of {value.bit_length()} bits is too large "
+                             f"to log (at most {8 * MAX_BIGINT_BYTES - 1} bits, about 2,466 "
+                             "digits)")
         return value
     np = sys.modules.get("numpy")  # no numpy value exists unless numpy was imported
     if np is not None:

@@ -170,6 +170,9 @@ class Run:
         if step is not None:
             if not isinstance(step, int) or isinstance(step, bool):
                 raise TypeError(f"step must be an int, got {type(step).__name__}")
+            if step > wire.MAX_STEP:
+                raise ValueError(f"step {step} is past the largest step, 2**63 - 1 "
+                                 "(steps are 64-bit integers, as in wandb)")
             if step < self._step:
                 warnings.warn(f"tablelog: step {step} is less than the current step "
                               f"{self._step}; this log is ignored (as wandb does)",
@@ -180,6 +183,9 @@ class Run:
                 self._step = step
             if commit is None:  # as wandb: an explicit step stays open until a later one
                 commit = False
+        elif self._step > wire.MAX_STEP:
+            raise ValueError("the run's step went past the largest step, 2**63 - 1 "
+                             "(steps are 64-bit integers, as in wandb)")
         for key, value in data.items():
             if not isinstance(key, str):
                 raise TypeError(f"run.log keys must be strings, got {key!r}")

@@ -31,8 +31,9 @@ replaces) its config and summary (see `tablelog.resume`).
 A table is a blob holding a *table manifest* (see `TableManifest`) whose row
 chunks are further blobs; media are blobs too. Special cell values travel as
 msgpack ext types so that user dicts are never confused with our markers:
-timestamps (ms since epoch, UTC), numpy arrays, media references and table
-references.
+timestamps (ms since epoch, UTC), numpy arrays, media references, table
+references, and integers beyond msgpack's own (``[-2**63, 2**64 - 1]``): two's
+complement, big-endian, at most `MAX_BIGINT_BYTES` (about 2,466 digits).
 
 Batch request (agent → server, ``POST /api/v1/batches``)::
 
@@ -65,9 +66,17 @@ from tablelog.errors import WireError
 def _loaded_numpy() -> Any:
     """numpy if this process imported it, else None: no numpy value can exist
     without it, so the agent and server (which never make one) need not load it."""
-    return sys.modules.get("numpy")
+    np_ = sys.modules.get("numpy")
+    # While another thread imports it (a first Table, say), numpy is in sys.modules
+    # half-built, and no numpy value exists yet either.
+    if np_ is None or getattr(getattr(np_, "__spec__", None), "_initializing", False):
+        return None
+    return np_
 
 WIRE_VERSION: tuple[int, int] = (1, 0)
+MAX_STEP = 2**63 - 1
+"""The largest history step: steps are 64-bit signed integers, as in wandb (and in
+the server's database)."""
 
 
 class Kind(StrEnum):
@@ -111,19 +120,20 @@ class Status(StrEnum):
 # ---------------------------------------------------------------------------
 # names and hashes
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
 _SANITIZE_RE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
 def is_valid_name(name: object) -> bool:
     """Entity, project, run id and artifact names: 1-128 of [A-Za-z0-9_.-]."""
-    return isinstance(name, str) and bool(_NAME_RE.match(name)) and name not in {".", ".."}
+    # fullmatch: `$` would let a trailing newline through
+    return isinstance(name, str) and bool(_NAME_RE.fullmatch(name)) and name not in {".", ".."}
 
 
 def is_sha256(value: object) -> bool:
     """A blob address: exactly 64 lowercase hex characters (nothing else reaches a path)."""
-    return isinstance(value, str) and bool(_SHA_RE.match(value))
+    return isinstance(value, str) and bool(_SHA_RE.fullmatch(value))
 
 
 def sha256_hex(data: bytes | bytearray | memoryview) -> str:
@@ -149,6 +159,10 @@ EXT_TIMESTAMP = 1
 EXT_NDARRAY = 2
 EXT_MEDIA = 3
 EXT_TABLE_REF = 4
+EXT_BIGINT = 5
+MAX_BIGINT_BYTES = 1024
+"""The largest integer a value may hold, in bytes: ±2**8191, about 2,466 digits
+(Python itself cannot print one of more than 4,300 without a setting)."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +226,8 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
                 [obj.artifact, obj.entry, obj.digest, obj.nrows, obj.ncols, obj.kind]))
         if isinstance(obj, _dt.date):
             return msgpack.ExtType(EXT_TIMESTAMP, _packb_plain(_timestamp_ms(obj)))
+        if isinstance(obj, int):  # msgpack asks only for the ints it cannot hold
+            return msgpack.ExtType(EXT_BIGINT, _bigint_bytes(obj))
         np_ = _loaded_numpy()
         if np_ is not None:
             if isinstance(obj, np_.datetime64):
@@ -238,6 +254,14 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
     return default
 
 
+def _bigint_bytes(value: int) -> bytes:
+    size = value.bit_length() // 8 + 1  # room for the sign bit
+    if size > MAX_BIGINT_BYTES:
+        raise ValueError(f"an integer of {value.bit_length()} bits is too large to log "
+                         f"(at most {MAX_BIGINT_BYTES * 8 - 1} bits, about 2,466 digits)")
+    return value.to_bytes(size, "big", signed=True)
+
+
 def _packb_plain(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
 
@@ -254,6 +278,10 @@ def _ext_hook(code: int, data: bytes) -> Any:
     if code == EXT_MEDIA:
         kind, sha, size, meta = msgpack.unpackb(data, raw=False)
         return MediaRef(kind, sha, size, meta)
+    if code == EXT_BIGINT:
+        if not 0 < len(data) <= MAX_BIGINT_BYTES:
+            raise ValueError(f"a big integer of {len(data)} bytes")
+        return int.from_bytes(data, "big", signed=True)
     if code == EXT_TABLE_REF:
         artifact, entry, digest, nrows, ncols, kind = msgpack.unpackb(data, raw=False)
         return TableRef(artifact, entry, digest, nrows, ncols, kind)
@@ -287,6 +315,8 @@ def jsonable(value: Any) -> Any:
     and the viewer): timestamps as ISO strings, arrays as nested lists, refs as dicts."""
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, msgpack.ExtType):  # a kind of value this side does not know
+        return {"_type": "ext", "code": value.code, "data": value.data.hex()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, MediaRef | TableRef):

@@ -31,7 +31,7 @@ from tablelog_server.tables import TableQuery
 DEFAULT_PAGE_ROWS = 1000
 MAX_PAGE_ROWS = 10_000
 MAX_MISSING_QUERY = 100_000  # hashes per /blobs/missing call
-_VERSION_REF = re.compile(r"^v(\d{1,18})$")
+_VERSION_REF = re.compile(r"v([0-9]{1,18})")  # fullmatch; version numbers fit 64 bits
 _UPLOAD_CHUNK = 1 << 16
 
 
@@ -200,16 +200,24 @@ async def list_artifact_versions(request: web.Request) -> web.Response:
          "created": v.created, "run_id": v.run_id} for v in versions]})
 
 
+def version_ref(text: str) -> str | int:
+    """What names a version: ``vN`` its number, else an alias; `BadRequestError` for
+    neither. (``v`` and 19 digits or more is an alias, which no version has: aliases
+    like ``v3`` are refused when logged.)"""
+    match = _VERSION_REF.fullmatch(text)
+    if match is not None:
+        return int(match.group(1))
+    if not wire.is_valid_name(text):
+        raise BadRequestError(f"invalid version or alias {text!r}")
+    return text
+
+
 async def artifact_version(request: web.Request) -> ArtifactVersionRecord:
     """The artifact version a route's path names (``vN`` or an alias); 400/404."""
     info = request.match_info
     ref_text = info["version"]
-    match = _VERSION_REF.match(ref_text)
-    if match is None and not wire.is_valid_name(ref_text):
-        raise BadRequestError(f"invalid alias {ref_text!r}")
-    ref: str | int = int(match.group(1)) if match else ref_text
     record = await request.config_dict[METADATA].artifact_version(
-        info["entity"], info["project"], info["name"], ref)
+        info["entity"], info["project"], info["name"], version_ref(ref_text))
     if record is None:
         raise NotFoundError(f"no version {ref_text!r} of artifact "
                             f"{info['entity']}/{info['project']}/{info['name']}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,9 @@ from tablelog_server.errors import BadRequestError
 
 MSGPACK = "application/msgpack"
 _MSGPACK_TYPES = frozenset({MSGPACK, "application/x-msgpack"})
+
+QUERY_INT_MAX = 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]+")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,16 +74,22 @@ async def read_data(request: web.Request) -> Any:
 
 def int_query(request: web.Request, name: str, *, default: int, minimum: int = 0,
               maximum: int | None = None) -> int:
-    """An integer query parameter at least `minimum`; values over `maximum` are clamped."""
+    """An integer query parameter (ASCII digits) from `minimum` to 2**63 - 1, the largest
+    integer the database holds; values over `maximum` are clamped to it."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequestError(f"query parameter {name!r} must be an integer") from None
+    # int() alone would take "1_000", " 5" and other scripts' digits.
+    if _INTEGER.fullmatch(raw) is None:
+        raise BadRequestError(f"query parameter {name!r} must be an integer")
+    sign = -1 if raw[0] == "-" else 1
+    digits = raw.lstrip("-").lstrip("0") or "0"
+    # Past 19 digits only "how far past the bounds" is left to tell.
+    value = sign * (int(digits) if len(digits) <= 19 else QUERY_INT_MAX + 2)
     if value < minimum:
         raise BadRequestError(f"query parameter {name!r} must be at least {minimum}")
+    if value > QUERY_INT_MAX:
+        raise BadRequestError(f"query parameter {name!r} must be at most {QUERY_INT_MAX}")
     return value if maximum is None else min(value, maximum)
 
 

@@ -163,9 +163,13 @@ class SqliteMetadataStore:
                     continue
                 done[entry_id] = digest
                 if not isinstance(change, ArtifactLog):
-                    # Nothing in these can be rejected here (plan_entry validated them),
-                    # so they need no savepoint of their own.
-                    batch.apply(change)
+                    # These are rejected here (a resumed segment shifted past the largest
+                    # step) only before they write anything: no savepoint needed.
+                    try:
+                        batch.apply(change)
+                    except EntryRejectedError as exc:
+                        results.append(ApplyResult(Outcome.REJECTED, str(exc)))
+                        continue
                     applied.append((entry_id, digest))
                     results.append(ApplyResult(Outcome.APPLIED))
                     continue
@@ -230,10 +234,13 @@ class SqliteMetadataStore:
                 (key.entity, key.project, key.run_id)).fetchone()
             if found is None:
                 return None
+            run_pk, total = found
+            if offset >= total:  # also keeps offset + limit within SQLite's 64-bit integers
+                return HistoryPage(rows=[], offset=offset, total=total)
             rows = [r[0] for r in conn.execute(
                 "SELECT row FROM history WHERE run = ? AND seq >= ? AND seq < ? ORDER BY seq",
-                (found[0], offset, offset + limit))]
-            return HistoryPage(rows=rows, offset=offset, total=found[1])
+                (run_pk, offset, min(offset + limit, total)))]
+            return HistoryPage(rows=rows, offset=offset, total=total)
 
         return await self._read(query)
 
@@ -412,16 +419,24 @@ class _BatchState:
     def _segment_offset(self, run_pk: int, segment: str, step: int) -> int:
         """How far the rows of a resumed segment (see `HistoryAppend`) are shifted:
         fixed at its first row so that the row lands after the run's last stored step
-        (0 when it does already), then the same for every row of the segment."""
+        (0 when it does already), then the same for every row of the segment.
+        `EntryRejectedError`, before anything is written, for a row shifted past the
+        largest step."""
         found = self.conn.execute("SELECT step_offset FROM run_segments WHERE run = ? AND "
                                   "segment = ?", (run_pk, segment)).fetchone()
         if found is not None:
-            return int(found[0])
-        last = self.conn.execute("SELECT step FROM history WHERE run = ? ORDER BY seq DESC "
-                                 "LIMIT 1", (run_pk,)).fetchone()
-        offset = 0 if last is None else max(0, int(last[0]) + 1 - step)
-        self.conn.execute("INSERT INTO run_segments (run, segment, step_offset) "
-                          "VALUES (?, ?, ?)", (run_pk, segment, offset))
+            offset = int(found[0])
+        else:
+            last = self.conn.execute("SELECT step FROM history WHERE run = ? ORDER BY seq "
+                                     "DESC LIMIT 1", (run_pk,)).fetchone()
+            offset = 0 if last is None else max(0, int(last[0]) + 1 - step)
+        if step + offset > wire.MAX_STEP:
+            raise EntryRejectedError(
+                f"history step {step} of resumed segment {segment!r} would be shifted by "
+                f"{offset}, past the largest step, 2**63 - 1")
+        if found is None:
+            self.conn.execute("INSERT INTO run_segments (run, segment, step_offset) "
+                              "VALUES (?, ?, ?)", (run_pk, segment, offset))
         return offset
 
     def _merged(self, run_pk: int, column: str, new: bytes) -> bytes:

@@ -106,9 +106,12 @@ def cell_text(value: Any) -> str:
 
 
 def sort_key(value: Any) -> tuple[int, Any]:
-    """Orders mixed cells: numbers, then strings, then anything else by its text."""
+    """Orders mixed cells: numbers, then strings, then anything else by its text.
+    Numbers compare as they are (Python compares ints and floats exactly): float()
+    would merge integers past 2**53 and fail past 1e308. NaN is no key: callers put
+    empty cells (None, NaN) apart."""
     if isinstance(value, bool | int | float):
-        return (0, float(value))
+        return (0, value)
     if isinstance(value, str):
         return (1, value)
     return (2, cell_text(value))

@@ -28,6 +28,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tablelog_server.api import get_blob
+from tablelog_server.errors import NotFoundError
 from tablelog_server.state import TABLES
 from tablelog_server.viewer import pages, table_page
 from tablelog_server.viewer.access import (
@@ -41,6 +42,22 @@ from tablelog_server.viewer.access import (
 from tablelog_server.viewer.joins import Joiner
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+class StaticFiles(web.StaticResource):
+    """The viewer's static files. A name that is not one of them is a `NotFoundError`
+    (the JSON or HTML error every route answers): aiohttp's own static route answers
+    an empty 404 that no middleware sees."""
+
+    def __init__(self, prefix: str, directory: Path, *, name: str) -> None:
+        super().__init__(prefix, directory, name=name)
+        self.files = frozenset(p.name for p in directory.iterdir() if p.is_file())
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        filename = request.match_info["filename"]
+        if filename not in self.files:
+            raise NotFoundError(f"no static file {filename!r}")
+        return await super()._handle(request)
 
 
 async def _blob(request: web.Request, entity: str) -> web.StreamResponse:
@@ -62,7 +79,7 @@ def add_viewer_routes(app: web.Application, *, sessions: SessionStore | None = N
     add("/login", login_form, name="viewer.login")
     app.router.add_post("/login", login, name="viewer.login")
     app.router.add_post("/logout", logout, name="viewer.logout")
-    app.router.add_static("/static", STATIC_DIR, name="viewer.static")
+    app.router.register_resource(StaticFiles("/static", STATIC_DIR, name="viewer.static"))
     add("/", viewer_page(pages.home), name="viewer.home")
     add("/blobs/{sha256}", viewer_page(_blob), name="viewer.blob")
     base = "/p/{entity}/{project}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from tablelog import wire
 from tablelog_server.viewer.html import Html, el, url
+from tablelog_server.viewer.numbers import fmt_number
 
 MAX_TEXT_CHARS = 2000  # longer strings are cut on the page (the full value is in the API)
 
@@ -72,25 +72,13 @@ def _media(ref: wire.MediaRef) -> Html:
               el("a", {"href": src, "target": "_blank", "rel": "noopener"}, label), caption_el)
 
 
-def _number(value: float | int) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value:.6g}"
-
-
 def render_cell(value: Any, *,
                 table_link: Callable[[wire.TableRef], str | None] = lambda _ref: None) -> Html:
     """One cell. `table_link` gives the viewer URL of a nested table reference."""
     if value is None:
         return el("span", {"class": "null"}, "—")
     if isinstance(value, bool | int | float):
-        return el("span", {"class": "num"}, _number(value))
+        return el("span", {"class": "num"}, fmt_number(value))
     if isinstance(value, str):
         text = value if len(value) <= MAX_TEXT_CHARS else value[:MAX_TEXT_CHARS] + "…"
         return el("span", {"class": "text"}, text)

@@ -6,42 +6,38 @@ CSS classes from the viewer's stylesheet, which the page's CSP allows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tablelog_server.viewer.html import Html, el
+from tablelog_server.viewer.numbers import Number, chartable, fmt_number, position
 
 MAX_POINTS = 400  # per line; longer series are thinned evenly (first and last kept)
 MAX_CHARTS = 12
 
 
 def scalar_series(rows: Iterable[Mapping[str, Any]], *,
-                  max_series: int = MAX_CHARTS) -> dict[str, list[tuple[float, float]]]:
+                  max_series: int = MAX_CHARTS) -> dict[str, list[tuple[Number, Number]]]:
     """(step, value) pairs per numeric history key, in key order of first appearance;
-    keys starting with '_' are left out, and so are booleans and non-finite values."""
-    series: dict[str, list[tuple[float, float]]] = {}
+    keys starting with '_' are left out, and so are booleans and non-finite values.
+    Steps and values stay as logged (an int past 2**53 is not rounded to a float)."""
+    series: dict[str, list[tuple[Number, Number]]] = {}
     for index, row in enumerate(rows):
         step = row.get("_step", index)
-        x = float(step) if isinstance(step, int | float) and not isinstance(step, bool) \
-            else float(index)
+        x: Number = step if chartable(step) else index
         for key, value in row.items():
-            if not isinstance(key, str) or key.startswith("_"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            if not math.isfinite(value):
+            if not isinstance(key, str) or key.startswith("_") or not chartable(value):
                 continue
             if key not in series:
                 if len(series) >= max_series:
                     continue
                 series[key] = []
-            series[key].append((x, float(value)))
+            series[key].append((x, value))
     return series
 
 
-def thin(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS
-         ) -> list[tuple[float, float]]:
+def thin(points: Sequence[tuple[Number, Number]], limit: int = MAX_POINTS
+         ) -> list[tuple[Number, Number]]:
     """At most `limit` points, evenly spaced by index, keeping the first and last."""
     if len(points) <= limit:
         return list(points)
@@ -49,30 +45,28 @@ def thin(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS
     return [points[round(i * step)] for i in range(limit)]
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+def _fmt(value: Number) -> str:
+    return fmt_number(value, digits=4, exact_digits=4)
 
 
-def line_chart(title: str, points: Sequence[tuple[float, float]], *, width: int = 320,
+def line_chart(title: str, points: Sequence[tuple[Number, Number]], *, width: int = 320,
                height: int = 160) -> Html:
     """One metric as a titled SVG line chart with its value range and last value."""
     pts = thin(points)
     pad_l, pad_r, pad_t, pad_b = 44, 8, 8, 20
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
-    xs = [p[0] for p in pts] or [0.0]
-    ys = [p[1] for p in pts] or [0.0]
+    xs = [p[0] for p in pts] or [0]
+    ys = [p[1] for p in pts] or [0]
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
 
-    def sx(x: float) -> float:
-        return pad_l + (x - x0) / (x1 - x0) * plot_w
+    # Positions by exact arithmetic (see viewer.numbers): steps past 2**53 and ranges
+    # wider than the largest float are drawn as well as small ones.
+    def sx(x: Number) -> float:
+        return pad_l + (position(x, x0, x1) if x1 != x0 else 0.0) * plot_w
 
-    def sy(y: float) -> float:
-        return pad_t + (1 - (y - y0) / (y1 - y0)) * plot_h
+    def sy(y: Number) -> float:
+        return pad_t + (1 - position(y, y0, y1)) * plot_h
 
     coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
     shape: Html
@@ -81,7 +75,7 @@ def line_chart(title: str, points: Sequence[tuple[float, float]], *, width: int 
                               "cy": f"{sy(pts[0][1]):.1f}", "r": "3"})
     else:
         shape = el("polyline", {"class": "line", "points": coords, "fill": "none"})
-    last = f"{_fmt(ys[-1])} at step {_fmt(xs[-1])}" if pts else "no values"
+    last = f"{_fmt(ys[-1])} at step {fmt_number(xs[-1])}" if pts else "no values"
     svg = el("svg", {"xmlns": "http://www.w3.org/2000/svg", "class": "chart",
                      "viewBox": f"0 0 {width} {height}", "width": str(width),
                      "height": str(height), "role": "img",
@@ -101,7 +95,7 @@ def line_chart(title: str, points: Sequence[tuple[float, float]], *, width: int 
                  el("span", {"class": "last"}, last)), svg)
 
 
-def charts(series: Mapping[str, Sequence[tuple[float, float]]]) -> Html:
+def charts(series: Mapping[str, Sequence[tuple[Number, Number]]]) -> Html:
     """Every series as a chart, in a grid."""
     if not series:
         return el("p", {"class": "empty"}, "No scalar metrics logged.")

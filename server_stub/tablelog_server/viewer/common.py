@@ -12,6 +12,7 @@ from tablelog_server.api import artifact_version as artifact_version
 from tablelog_server.errors import UnreadableDataError
 from tablelog_server.metadata import ArtifactVersionRecord
 from tablelog_server.viewer.html import Html, el, py_str, url
+from tablelog_server.viewer.numbers import fmt_number
 
 
 def project_url(entity: str, project: str) -> str:
@@ -38,10 +39,14 @@ def table_url(entity: str, project: str, name: str, version: str, entry: str,
 
 
 def fmt_time(timestamp: float | None) -> str:
-    """A UTC time to the second, or '—'."""
+    """A UTC time to the second, or '—'; seconds since the epoch past the years a
+    datetime holds (a client may send 1e308) are shown as that number."""
     if timestamp is None:
         return "—"
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"{fmt_number(timestamp)} s since 1970"
 
 
 def state_badge(state: str, exit_code: int | None) -> Html:
@@ -51,13 +56,15 @@ def state_badge(state: str, exit_code: int | None) -> Html:
 
 
 def fmt_bytes(size: int) -> str:
-    """A size in B, KiB, MiB or GiB."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+    """A size in B, KiB, MiB or GiB (a manifest's size is a client's: any int)."""
+    if size < 1024:
+        return f"{size} B"
+    for unit, shift in (("KiB", 10), ("MiB", 20)):
+        if size < 1024 << shift:
+            return f"{size / (1 << shift):.1f} {unit}"
+    if size < 1 << 1000:
+        return f"{size / (1 << 30):.1f} GiB"
+    return f"{fmt_number(size >> 30)} GiB"  # past a float
 
 
 def unpack(data: bytes | None, default: Any) -> Any:

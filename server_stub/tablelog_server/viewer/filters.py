@@ -55,9 +55,11 @@ class ColumnFilter:
         if isinstance(self.value, float):
             if isinstance(cell, bool) or not isinstance(cell, int | float):
                 return self.op == "!="
-            if math.isnan(cell):
+            if isinstance(cell, float) and math.isnan(cell):
                 return self.op == "!="
-            return compare(float(cell), self.value)
+            # No float(cell): an int past 1e308 has none, and ints and floats compare
+            # exactly as they are.
+            return compare(cell, self.value)
         if isinstance(cell, str):
             return compare(cell, self.value)
         # A string compared with a non-string cell: only (in)equality of its text.

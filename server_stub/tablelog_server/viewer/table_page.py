@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from tablelog import wire
+from tablelog_server.api import version_ref
 from tablelog_server.errors import BadRequestError, NotFoundError, UnreadableDataError
 from tablelog_server.messages import bool_query, int_query
 from tablelog_server.metadata import ArtifactVersionRecord
@@ -194,8 +195,7 @@ async def _added_since(request: web.Request, view: _View, entry: wire.ManifestEn
                        manifest: wire.TableManifest) -> list[Child]:
     assert view.since is not None
     old_version = await request.config_dict[METADATA].artifact_version(
-        view.entity, view.version.project, view.version.name,
-        int(view.since[1:]) if view.since[1:].isdigit() and view.since[0] == "v" else view.since)
+        view.entity, view.version.project, view.version.name, version_ref(view.since))
     if old_version is None:
         raise NotFoundError(f"no version {view.since!r} to compare with")
     old_entry = c.entries_of(old_version).get(view.entry)
