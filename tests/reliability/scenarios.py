@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1205,6 +1206,14 @@ def _raw(port: int, method: str, path: str, headers: dict[str, str] | None = Non
         conn.close()
 
 
+def security_probes() -> list[Callable[[Counts, Harness], int]]:
+    """The security scenario's probes that live in modules of their own."""
+    from tests.reliability.security_hostile_params import probe_hostile_params
+    from tests.reliability.security_slow_clients import probe_slow_clients
+
+    return [probe_slow_clients, probe_hostile_params]
+
+
 def security(work: Path, *, rows: int = 200) -> Counts:
     """A real server with two keys (entities `local` and `other`). Every route without a
     key, with a wrong key, a truncated key or another scheme: 401 (the public login
@@ -1388,6 +1397,9 @@ def security(work: Path, *, rows: int = 200) -> Counts:
         c.check("retrying" in texts["sync with a wrong key"] or "refused" in
                 texts["sync with a wrong key"], "(the wrong-key errors were there to leak)",
                 texts["sync with a wrong key"][-200:])
+        # issue 13's probes, each against a server of its own (tests/reliability/security_*)
+        for probe in security_probes():
+            probes += probe(c, h)
         c.requests = probes
         c.done = (f"{len(routes)} routes x 5 bad credentials, cross-entity reads and writes, "
                   f"{len(bad)} traversal/oversized/malformed requests, 4 raw garbage "
