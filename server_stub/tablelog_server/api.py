@@ -2,7 +2,9 @@
 
 Handlers only translate between HTTP and the stores: authentication, name
 checks and the entity rule are enforced for every route by
-`tablelog_server.auth` (through the middleware), before a handler runs.
+`tablelog_server.auth` (through the middleware), before a handler runs. Blob
+routes have no entity in their path: they go through `tablelog_server.blob_scope`,
+which serves a key only the blobs its entity holds.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tablelog_server.errors import (
 )
 from tablelog_server.messages import answer, answer_built, bool_query, int_query, read_data
 from tablelog_server.metadata import ArtifactVersionRecord, RunKey, RunRecord
-from tablelog_server.state import BLOBS, CONFIG, KEYS, METADATA, TABLES
+from tablelog_server.state import CONFIG, KEYS, METADATA, SCOPE, TABLES
 from tablelog_server.tables import TableQuery
 
 DEFAULT_PAGE_ROWS = 1000
@@ -74,35 +76,43 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 async def missing_blobs(request: web.Request) -> web.Response:
-    """Which of the listed blobs the server does not have."""
+    """Which of the listed blobs the key's entity would have to upload (a blob only
+    another entity uploaded is missing for this one)."""
     data = await read_data(request)
     shas = data.get("sha256") if isinstance(data, dict) else None
     if not isinstance(shas, list) or not all(wire.is_sha256(s) for s in shas):
         raise BadRequestError('body must be {"sha256": [64 lowercase hex characters, ...]}')
     if len(shas) > MAX_MISSING_QUERY:
         raise PayloadTooLargeError(f"ask about at most {MAX_MISSING_QUERY} blobs at once")
-    return answer(request, {"missing": await request.config_dict[BLOBS].missing(shas)})
+    missing = await request.config_dict[SCOPE].missing(_entity(request), shas)
+    return answer(request, {"missing": missing})
 
 
 async def put_blob(request: web.Request) -> web.Response:
-    """Store a blob, streamed; it must hash to its address."""
+    """Store a blob, streamed; it must hash to its address. Bytes already stored (by
+    any entity) are verified and kept once; the key's entity then holds the blob."""
     sha256 = request.match_info["sha256"]
     limit = request.config_dict[CONFIG].max_blob_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"blob is larger than {limit} bytes")
-    size = await request.config_dict[BLOBS].put_stream(
-        sha256, request.content.iter_chunked(_UPLOAD_CHUNK), max_bytes=limit)
+    size = await request.config_dict[SCOPE].put_stream(
+        _entity(request), sha256, request.content.iter_chunked(_UPLOAD_CHUNK),
+        max_bytes=limit)
     return answer(request, {"sha256": sha256, "size": size}, status=201)
 
 
 async def get_blob(request: web.Request) -> web.StreamResponse:
-    """A blob's bytes, streamed, with a content type sniffed from its first bytes."""
+    """A blob of the key's entity (404 for any other, as for one never stored)."""
+    return await serve_blob(request, _entity(request))
+
+
+async def serve_blob(request: web.Request, entity: str) -> web.StreamResponse:
+    """Blob ``{sha256}`` of the path, if `entity` holds it: its bytes, streamed, with
+    a content type sniffed from its first bytes (the API's and the viewer's route)."""
     sha256 = request.match_info["sha256"]
-    blobs = request.config_dict[BLOBS]
-    size = await blobs.size(sha256)
-    if size is None:
-        raise NotFoundError(f"blob {sha256} is not stored")
-    chunks = blobs.stream(sha256)
+    scope = request.config_dict[SCOPE]
+    size = await scope.size(entity, sha256)
+    chunks = scope.blobs.stream(sha256)
     try:
         first = await anext(chunks, b"")
         response = web.StreamResponse(headers={
@@ -138,7 +148,7 @@ async def post_batch(request: web.Request) -> web.Response:
         raise BadRequestError(str(exc)) from None
     results = await apply_batch(batch, entity=_entity(request),
                                 metadata=request.config_dict[METADATA],
-                                blobs=request.config_dict[BLOBS])
+                                scope=request.config_dict[SCOPE])
     return answer(request, {"results": results})
 
 
@@ -253,7 +263,8 @@ async def get_table(request: web.Request) -> web.Response:
                         maximum=MAX_PAGE_ROWS),
         sort=request.query.get("sort") or None, desc=bool_query(request, "desc"),
         q=request.query.get("q") or None)
-    page = await request.config_dict[TABLES].page(entry.sha256, query)
+    page = await request.config_dict[TABLES].page(entry.sha256, query,
+                                                  entity=_entity(request))
     return await answer_built(request, page.to_plain)
 
 

@@ -15,13 +15,23 @@ from aiohttp import web
 
 from tablelog_server.api import add_api_routes
 from tablelog_server.auth import KeyRing
+from tablelog_server.blob_scope import BlobScope
 from tablelog_server.blobs import FileBlobStore
 from tablelog_server.config import ServerConfig
 from tablelog_server.connections import ConnectionGuard
 from tablelog_server.lifecycle import InflightRequests
 from tablelog_server.middleware import auth_middleware, error_middleware
 from tablelog_server.sqlite_store import SqliteMetadataStore
-from tablelog_server.state import BLOBS, CONFIG, CONNECTIONS, INFLIGHT, KEYS, METADATA, TABLES
+from tablelog_server.state import (
+    BLOBS,
+    CONFIG,
+    CONNECTIONS,
+    INFLIGHT,
+    KEYS,
+    METADATA,
+    SCOPE,
+    TABLES,
+)
 from tablelog_server.tables import TableReader
 from tablelog_server.viewer import add_viewer_routes
 
@@ -57,8 +67,10 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     metadata = await SqliteMetadataStore.open(db_path)
     blobs = FileBlobStore(data_dir / "blobs")
     app[METADATA] = metadata
+    scope = BlobScope(blobs, metadata)
     app[BLOBS] = blobs
-    app[TABLES] = TableReader(blobs)
+    app[SCOPE] = scope
+    app[TABLES] = TableReader(scope)
     try:
         yield
     finally:

@@ -12,12 +12,18 @@ Per entry, in this order of precedence:
   entity other than the key's                       -> ``rejected`` with a reason
 - an earlier entry of the same run in this batch
   was held back for missing blobs                   -> ``deferred``
-- an artifact whose blobs are not all stored        -> ``missing_blobs`` with the list
+- an entry naming blobs the key's entity does not
+  hold (an artifact's blobs, media values) -- even
+  if another entity stored them                     -> ``missing_blobs`` with the list
 - otherwise the store applies it                    -> ``applied`` (or ``duplicate``/
                                                        ``rejected`` if the store says so)
 
 A rejected entry never holds back the entries behind it: the agent dead-letters
 it, and waiting for it would block the run forever.
+
+Naming a blob never grants it: ``missing_blobs`` looks the same whether or not
+someone else stored the bytes (`tablelog_server.blob_scope`), and only an upload
+of the bytes makes the entity a holder; the agent uploads and sends again.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tablelog import wire
-from tablelog_server.blobs import BlobStore
+from tablelog_server.blob_scope import BlobScope, media_addresses
 from tablelog_server.errors import EntryRejectedError
 from tablelog_server.metadata import (
     ArtifactLog,
@@ -63,7 +69,7 @@ class PlannedEntry:
 
 
 async def apply_batch(batch: wire.BatchRequest, *, entity: str, metadata: MetadataStore,
-                      blobs: BlobStore) -> list[dict[str, Any]]:
+                      scope: BlobScope) -> list[dict[str, Any]]:
     """Apply a decoded batch sent with a key of `entity`; one result per entry, in order."""
     ids = [entry_id for entry_id, _ in batch.entries]
     digests = [wire.entry_digest(d) if isinstance(d, bytes) else None
@@ -104,7 +110,8 @@ async def apply_batch(batch: wire.BatchRequest, *, entity: str, metadata: Metada
         if plan.change.run in held_back:
             results.append({"id": entry_id, "status": str(wire.Status.DEFERRED)})
             continue
-        missing = await blobs.missing(plan.required_blobs) if plan.required_blobs else []
+        missing = (await scope.missing(entity, plan.required_blobs)
+                   if plan.required_blobs else [])
         if missing:
             held_back.add(plan.change.run)
             results.append({"id": entry_id, "status": str(wire.Status.MISSING_BLOBS),
@@ -130,7 +137,9 @@ def plan_entry(entry_id: int, data: object, key_entity: str) -> PlannedEntry:
     except (EntryRejectedError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         # ValueError covers wire.WireError; the others are belts for encoding odd values.
         return PlannedEntry(entry_id, reason=str(exc) or type(exc).__name__)
-    required: tuple[str, ...] = change.blobs if isinstance(change, ArtifactLog) else ()
+    assert isinstance(data, bytes)  # entry_change refused anything else
+    listed = change.blobs if isinstance(change, ArtifactLog) else ()
+    required = tuple(dict.fromkeys([*listed, *media_addresses(data)]))
     return PlannedEntry(entry_id, change=change, required_blobs=required)
 
 

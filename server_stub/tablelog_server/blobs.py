@@ -1,7 +1,9 @@
 """The blob store interface and `FileBlobStore`, its implementation on local disk.
 
 Blobs are immutable and named by the sha256 of their bytes, so any number of
-server replicas can share one store (S3 later) without coordination. A blob is
+server replicas can share one store (S3 later) without coordination, and the
+same bytes uploaded by two entities are one file. The store knows nothing of
+entities: who may read which blob is `tablelog_server.blob_scope`'s business. A blob is
 streamed to a temporary file while it is hashed; only when the hash matches
 its address is it renamed into place, so a reader never sees a half-written or
 wrong blob, and a server stopped mid-upload leaves at worst a temp file (swept
@@ -47,7 +49,8 @@ class BlobStore(Protocol):
                          max_bytes: int) -> int:
         """Store the streamed bytes under `sha256` and return their size. Raises
         `BlobDigestError` (nothing stored) when they hash to something else and
-        `PayloadTooLargeError` when they exceed `max_bytes`."""
+        `PayloadTooLargeError` when they exceed `max_bytes`. A blob already stored
+        is kept as it is; the bytes are still read and must hash to its address."""
         ...
 
     async def size(self, sha256: str) -> int | None:
@@ -160,8 +163,11 @@ class FileBlobStore:
 
     async def put_stream(self, sha256: str, chunks: AsyncIterable[bytes], *,
                          max_bytes: int) -> int:
-        """Hash while writing to a temp file; rename into place only if the hash matches."""
+        """Hash while writing to a temp file; rename into place only if the hash matches.
+        When the blob is stored already, only hash (the file stays as it is)."""
         target = self.path(sha256)
+        if await _off_loop(target.is_file):
+            return await _verify_stream(sha256, chunks, max_bytes)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
         tmp = Path(tmp_name)
         hasher = hashlib.sha256()
@@ -192,6 +198,28 @@ class FileBlobStore:
         """Nothing to release: every file is closed when its call ends."""
 
 
+async def _verify_stream(sha256: str, chunks: AsyncIterable[bytes], max_bytes: int) -> int:
+    """Read an upload of a blob that is stored already: its size, once its bytes are
+    known to hash to `sha256` (`BlobDigestError` otherwise). Nothing is written."""
+    hasher = hashlib.sha256()
+    size = 0
+    buffer = bytearray()
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLargeError(f"blob is larger than {max_bytes} bytes")
+        buffer += chunk
+        if len(buffer) >= _WRITE_BUFFER_BYTES:
+            block, buffer = bytes(buffer), bytearray()
+            await _off_loop(partial(hasher.update, block))
+    await _off_loop(partial(hasher.update, bytes(buffer)))
+    actual = hasher.hexdigest()
+    if actual != sha256:
+        raise BlobDigestError(f"the uploaded bytes hash to {actual}, not {sha256}; "
+                              "nothing was stored")
+    return size
+
+
 def _write_hashed(out: IO[bytes], hasher: hashlib._Hash, block: bytes) -> None:
     hasher.update(block)
     out.write(block)
@@ -204,8 +232,11 @@ def _finish_file(out: IO[bytes], hasher: hashlib._Hash, block: bytes) -> None:
 
 
 def _publish(tmp: Path, target: Path) -> None:
-    """Rename a complete, verified temp file into place and make the rename durable."""
+    """Rename a complete, verified temp file into place and make the rename durable;
+    a file that another upload put there meanwhile is kept (its bytes are the same)."""
     target.parent.mkdir(mode=0o700, exist_ok=True)
+    if target.is_file():
+        return
     os.replace(tmp, target)
     dir_fd = os.open(target.parent, os.O_RDONLY)
     try:

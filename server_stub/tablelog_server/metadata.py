@@ -97,7 +97,7 @@ class ArtifactLog:
 
     `aliases` move to that version (``latest`` is always among them); `entries`
     is msgpack of ``{entry_name: ManifestEntry.to_plain()}``; `blobs` lists every
-    blob the version needs (the caller has checked they are all stored).
+    blob the version needs (the caller has checked the run's entity holds them all).
     """
 
     run: RunKey
@@ -213,7 +213,8 @@ class ArtifactVersionRecord:
 
 
 class MetadataStore(Protocol):
-    """Entities, projects, runs, history, artifact versions and applied idempotency keys."""
+    """Entities, projects, runs, history, artifact versions, applied idempotency keys
+    and which entity holds which blob."""
 
     async def applied_digests(self, entity: str, queue_id: str,
                               ids: Sequence[int]) -> dict[int, str | None]:
@@ -228,6 +229,15 @@ class MetadataStore(Protocol):
         result per change. A key found applied meanwhile is a duplicate when its digest
         matches (or either is unknown) and a conflict otherwise. A change that cannot
         be applied is rejected alone; the others still apply."""
+        ...
+
+    async def hold_blobs(self, entity: str, shas: Sequence[str]) -> None:
+        """Record `entity` as a holder of the blobs `shas` (its key uploaded their
+        bytes); holding twice is holding once. Holdings are never withdrawn."""
+        ...
+
+    async def held_blobs(self, entity: str, shas: Sequence[str]) -> set[str]:
+        """Which of `shas` `entity` holds (see `tablelog_server.blob_scope`)."""
         ...
 
     async def projects(self, entity: str) -> list[ProjectRecord]:

@@ -13,11 +13,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import msgpack
+
+from tablelog import wire
+from tablelog_server.blob_scope import media_addresses
 from tablelog_server.errors import SchemaVersionError, StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 
 # Names are unique per parent; `runs.history_rows` is the next history `seq`, so a
@@ -112,8 +116,83 @@ CREATE TABLE run_segments (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2}
+# Version 3: which entity holds which blob (`tablelog_server.blob_scope`): the bytes
+# are stored once per hash, but an entity reads only the blobs it holds. Keyed by
+# the entity's name, as applied_keys is: an entity uploads before it has any run.
+SCHEMA_V3 = """
+CREATE TABLE blob_holders (
+    entity TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (entity, sha256)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3}
 """Script that brings the schema from version N-1 to N."""
+
+_BACKFILL_ROWS = 10_000  # holdings inserted at a time, so memory stays flat
+
+_ENTITY_OF_RUN = ("JOIN projects p ON p.id = r.project_id "
+                  "JOIN entities e ON e.id = p.entity_id")
+
+
+def _entry_blobs(entries: bytes) -> list[str]:
+    """Every blob address in an artifact version's stored entries (its own blob and
+    the ones it needs: chunks, media in cells)."""
+    try:
+        plain = msgpack.unpackb(entries, raw=False, strict_map_key=False,
+                                ext_hook=lambda _code, _data: None)
+    except Exception:  # msgpack raises many types on garbage
+        return []
+    found: list[object] = []
+    for entry in plain.values() if isinstance(plain, dict) else ():
+        if isinstance(entry, dict):
+            found.append(entry.get("sha256"))
+            blobs = entry.get("blobs")
+            found.extend(blobs if isinstance(blobs, list) else ())
+    return [s for s in found if isinstance(s, str) and wire.is_sha256(s)]
+
+
+def _referenced_blobs(conn: sqlite3.Connection) -> Iterator[tuple[str, str]]:
+    """(entity, address) for every blob a stored artifact version, history row,
+    config or summary references. Rows that cannot hold an address are skipped in
+    SQL (see `blob_scope.media_addresses`), so plain metrics are not decoded."""
+    for entity, entries in conn.execute(
+            "SELECT e.name, v.entries FROM artifact_versions v "
+            "JOIN artifacts a ON a.id = v.artifact_id JOIN projects p ON p.id = a.project_id "
+            "JOIN entities e ON e.id = p.entity_id"):
+        for sha in _entry_blobs(entries):
+            yield entity, sha
+    mark = "X'D940'"
+    for entity, row in conn.execute(
+            f"SELECT e.name, h.row FROM history h JOIN runs r ON r.id = h.run {_ENTITY_OF_RUN} "
+            f"WHERE instr(h.row, {mark}) > 0"):
+        for sha in media_addresses(row):
+            yield entity, sha
+    for column in ("config", "summary"):
+        for entity, data in conn.execute(
+                f"SELECT e.name, r.{column} FROM runs r {_ENTITY_OF_RUN} "
+                f"WHERE instr(r.{column}, {mark}) > 0"):
+            for sha in media_addresses(data):
+                yield entity, sha
+
+
+def _backfill_blob_holders(conn: sqlite3.Connection) -> None:
+    """Schema 3 on a database that had none: each entity holds the blobs its own
+    entries reference, so it keeps reading what it logged; a blob nothing
+    references (uploaded, never used) is held by no one and is uploaded again by
+    whoever needs it."""
+    buffer: list[tuple[str, str]] = []
+    for pair in _referenced_blobs(conn):
+        buffer.append(pair)
+        if len(buffer) >= _BACKFILL_ROWS:
+            conn.executemany("INSERT OR IGNORE INTO blob_holders VALUES (?, ?)", buffer)
+            buffer.clear()
+    conn.executemany("INSERT OR IGNORE INTO blob_holders VALUES (?, ?)", buffer)
+
+
+BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {3: _backfill_blob_holders}
+"""Run after the script of version N, in the same transaction: data it derives."""
 
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -157,4 +236,6 @@ def migrate(conn: sqlite3.Connection) -> None:
             for statement in MIGRATIONS[target].split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if target in BACKFILLS:
+                BACKFILLS[target](conn)
             conn.execute(f"PRAGMA user_version={target}")

@@ -191,7 +191,31 @@ class SqliteMetadataStore:
                              [(entity, queue_id, i, now, d) for i, d in applied])
         return results
 
+    async def hold_blobs(self, entity: str, shas: Sequence[str]) -> None:
+        """Record `entity` as a holder of `shas` (after their bytes were verified)."""
+        def write(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.executemany("INSERT OR IGNORE INTO blob_holders (entity, sha256) "
+                                 "VALUES (?, ?)", [(entity, s) for s in shas])
+
+        if shas:
+            await self._write(write)
+
     # -- reads -----------------------------------------------------------------------
+
+    async def held_blobs(self, entity: str, shas: Sequence[str]) -> set[str]:
+        """Which of `shas` `entity` holds."""
+        def query(conn: sqlite3.Connection) -> set[str]:
+            held: set[str] = set()
+            unique = list(dict.fromkeys(shas))
+            for start in range(0, len(unique), 500):  # stay under SQLite's variable limit
+                part = unique[start:start + 500]
+                held.update(r[0] for r in conn.execute(
+                    "SELECT sha256 FROM blob_holders WHERE entity = ? AND sha256 IN "
+                    f"({','.join('?' * len(part))})", (entity, *part)))
+            return held
+
+        return await self._read(query) if shas else set()
 
     async def projects(self, entity: str) -> list[ProjectRecord]:
         """The entity's projects with their run counts, by name."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tablelog_server.auth import KeyRing
+from tablelog_server.blob_scope import BlobScope
 from tablelog_server.blobs import BlobStore
 from tablelog_server.config import ServerConfig
 from tablelog_server.connections import ConnectionGuard
@@ -31,7 +32,12 @@ METADATA = web.AppKey[MetadataStore]("metadata")
 """The metadata store; set while the application runs (see `app._stores`)."""
 
 BLOBS = web.AppKey[BlobStore]("blobs")
-"""The blob store; set while the application runs."""
+"""The blob store, shared by every entity; set while the application runs. Routes
+reach blobs through `SCOPE`, which answers per entity."""
+
+SCOPE = web.AppKey("blob_scope", BlobScope)
+"""The blob store as each entity sees it (`tablelog_server.blob_scope`); set while
+the application runs."""
 
 TABLES = web.AppKey("tables", TableReader)
 """Reads pages of stored tables, with its caches; set while the application runs."""

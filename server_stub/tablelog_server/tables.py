@@ -10,6 +10,12 @@ once: chunks are read one at a time and only the sort column (or the matching
 row numbers) is kept. The result — an array of row numbers in page order — is
 cached per (manifest, sort, desc, q, where) in a small LRU, so paging through a
 sorted table does not sort it again.
+
+Every read is for an entity, which must hold the manifest and every chunk it
+names (`tablelog_server.blob_scope`); otherwise the table is "not stored" (404),
+whatever the artifact claims. The caches are shared (content-addressed), the
+check is per entity; a passed check is remembered, since holdings are never
+withdrawn.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from tablelog import wire
-from tablelog_server.blobs import BlobStore
-from tablelog_server.errors import BadRequestError, UnreadableDataError
+from tablelog_server.blob_scope import BlobScope, not_stored
+from tablelog_server.errors import BadRequestError, NotFoundError, UnreadableDataError
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -122,38 +128,49 @@ def _is_empty(value: Any) -> bool:
 
 
 class TableReader:
-    """Pages of tables in a `BlobStore`, with manifests and row orders cached."""
+    """Pages of tables, read through a `BlobScope`, with manifests and row orders cached."""
 
-    def __init__(self, blobs: BlobStore, *, cached_manifests: int = 64,
-                 cached_orders: int = 8) -> None:
-        self.blobs = blobs
+    def __init__(self, scope: BlobScope, *, cached_manifests: int = 64,
+                 cached_orders: int = 8, cached_checks: int = 4096) -> None:
+        self.scope = scope
         self._manifests: LRUCache[str, wire.TableManifest] = LRUCache(cached_manifests)
         self._orders: LRUCache[tuple[str, str | None, bool, str | None, RowPredicate | None],
                                array[int]] = LRUCache(cached_orders)
+        self._readable: LRUCache[tuple[str, str], bool] = LRUCache(cached_checks)
 
-    async def manifest(self, sha256: str) -> wire.TableManifest:
-        """The table manifest stored in blob `sha256`."""
+    async def manifest(self, sha256: str, *, entity: str) -> wire.TableManifest:
+        """The table manifest stored in blob `sha256`, if `entity` holds it and every
+        chunk it names (`NotFoundError` otherwise)."""
+        if self._readable.get((entity, sha256)) is None:
+            await self.scope.check(entity, [sha256])
         cached = self._manifests.get(sha256)
-        if cached is not None:
-            return cached
-        data = await self.blobs.read(sha256, max_bytes=MAX_MANIFEST_BYTES)
-        try:
-            manifest = wire.TableManifest.from_bytes(data)
-        except ValueError as exc:
-            raise UnreadableDataError(f"blob {sha256} is not a table manifest: {exc}") from None
-        self._manifests.put(sha256, manifest)
-        return manifest
+        if cached is None:
+            data = await self.scope.blobs.read(sha256, max_bytes=MAX_MANIFEST_BYTES)
+            try:
+                cached = wire.TableManifest.from_bytes(data)
+            except ValueError as exc:
+                raise UnreadableDataError(
+                    f"blob {sha256} is not a table manifest: {exc}") from None
+            self._manifests.put(sha256, cached)
+        if self._readable.get((entity, sha256)) is None:
+            try:
+                await self.scope.check(entity, [c.sha256 for c in cached.chunks])
+            except NotFoundError:
+                raise not_stored(sha256) from None  # the table, as a whole, is not there
+            self._readable.put((entity, sha256), True)
+        return cached
 
     async def _chunk(self, sha256: str) -> list[list[Any]]:
-        data = await self.blobs.read(sha256, max_bytes=MAX_CHUNK_BYTES)
+        # Only chunks of a manifest `manifest()` has checked for the entity get here.
+        data = await self.scope.blobs.read(sha256, max_bytes=MAX_CHUNK_BYTES)
         try:
             return await asyncio.to_thread(wire.decode_rows, data)
         except ValueError as exc:
             raise UnreadableDataError(f"blob {sha256} is not a table chunk: {exc}") from None
 
-    async def page(self, manifest_sha: str, query: TableQuery) -> TablePage:
-        """One page of the table whose manifest is blob `manifest_sha`."""
-        manifest = await self.manifest(manifest_sha)
+    async def page(self, manifest_sha: str, query: TableQuery, *, entity: str) -> TablePage:
+        """One page of the table whose manifest is blob `manifest_sha`, for `entity`."""
+        manifest = await self.manifest(manifest_sha, entity=entity)
         if query.sort is not None and query.sort not in manifest.columns:
             raise BadRequestError(f"no column {query.sort!r} to sort by")
         starts = [0]

@@ -1208,10 +1208,11 @@ def _raw(port: int, method: str, path: str, headers: dict[str, str] | None = Non
 
 def security_probes() -> list[Callable[[Counts, Harness], int]]:
     """The security scenario's probes that live in modules of their own."""
+    from tests.reliability.security_blob_scope import probe_blob_scope
     from tests.reliability.security_hostile_params import probe_hostile_params
     from tests.reliability.security_slow_clients import probe_slow_clients
 
-    return [probe_slow_clients, probe_hostile_params]
+    return [probe_slow_clients, probe_hostile_params, probe_blob_scope]
 
 
 def security(work: Path, *, rows: int = 200) -> Counts:
@@ -1295,10 +1296,12 @@ def security(work: Path, *, rows: int = 200) -> Counts:
         c.check(status == 200 and b"rejected" in body and b"forbidden" in body,
                 "a batch written into `local` with another entity's key is rejected",
                 (status, body[:200]))
-        # Blobs are content-addressed and shared: they have no entity in their path.
+        # Blobs are stored once per content hash, but read per entity.
         image = next((q / "blobs").glob("??/*"))
         shared, _ = _raw(port, "GET", f"/api/v1/blobs/{image.parent.name}{image.name}", other)
         probes += 1
+        c.check(shared == 404, "another entity's key cannot read a blob of `local` by its "
+                "sha256 (404, as for a blob never stored)", shared)
 
         # traversal, oversized and malformed requests
         bad: list[tuple[str, str, dict[str, str], bytes | None, tuple[int, ...]]] = [
@@ -1406,8 +1409,7 @@ def security(work: Path, *, rows: int = 200) -> Counts:
                   f"connections; file modes; the key searched in {len(texts)} outputs/files; "
                   f"{rows} rows delivered with the right key (requests = probes)")
         c.note(f"security: {probes} probe requests; public routes: {sorted(public)}; "
-               f"another entity's key reading a blob of `local` by its sha256: HTTP {shared} "
-               f"(blobs are shared by content hash, by design)")
+               f"another entity's key reading a blob of `local` by its sha256: HTTP {shared}")
     return c
 
 

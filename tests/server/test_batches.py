@@ -64,7 +64,9 @@ async def test_failed_run_and_resume_keeps_history(api: Api) -> None:
 
 async def test_special_values_survive_in_history(api: Api) -> None:
     ref = wire.TableRef("run-run1-preds", "preds", "ab" * 32, nrows=3, ncols=2)
-    media = wire.MediaRef("image", "cd" * 32, 10, {"width": 2})
+    # A media value's blob must be the entity's before the row applies (uploaded first,
+    # as the agent does): naming a blob grants nothing.
+    media = wire.MediaRef("image", await api.put_blob(b"ten bytes."), 10, {"width": 2})
     row = {"t": ref, "img": media, "arr": np.arange(3), "nan": float("nan")}
     assert statuses(await api.send([entry("history", {"step": 7, "row": row})])) == ["applied"]
     (got,) = (await api.get("/api/v1/runs/local/proj/run1/history"))["rows"]

@@ -10,7 +10,7 @@
 | ``/p/{entity}/{project}/artifacts/{name}`` | versions and aliases |
 | ``/p/{entity}/{project}/artifacts/{name}/{version}`` | one version's entries |
 | ``/p/{entity}/{project}/tables/{name}/{version}/{entry}`` | a table or joined table |
-| ``/blobs/{sha256}`` | media for the pages (images, audio, video) |
+| ``/blobs/{sha256}`` | media for the pages (images, audio, video), the entity's own only |
 
 No template engine and no JavaScript framework: pages are built by small
 functions (`viewer.html` escapes everything that is not markup they made), the
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tablelog_server.api import get_blob
+from tablelog_server.api import serve_blob
 from tablelog_server.errors import NotFoundError
 from tablelog_server.state import TABLES
 from tablelog_server.viewer import pages, table_page
@@ -61,8 +61,9 @@ class StaticFiles(web.StaticResource):
 
 
 async def _blob(request: web.Request, entity: str) -> web.StreamResponse:
-    """A blob for a page (an image, a clip), for a logged-in session."""
-    return await get_blob(request)
+    """A blob for a page (an image, a clip), for a logged-in session: only one its
+    entity holds (404 otherwise, as for a blob never stored)."""
+    return await serve_blob(request, entity)
 
 
 async def _joiner(app: web.Application) -> AsyncIterator[None]:

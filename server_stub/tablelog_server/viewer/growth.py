@@ -37,18 +37,19 @@ class PrefixCheck:
 
 
 async def _same_rows(reader: TableReader, old_sha: str, new_sha: str, start: int,
-                     count: int) -> bool:
+                     count: int, entity: str) -> bool:
     query = TableQuery(offset=start, limit=count)
-    old_page = await reader.page(old_sha, query)
-    new_page = await reader.page(new_sha, query)
+    old_page = await reader.page(old_sha, query, entity=entity)
+    new_page = await reader.page(new_sha, query, entity=entity)
     # Encoded bytes compare cells of any kind (arrays, media) exactly.
     return wire.packb(old_page.rows) == wire.packb(new_page.rows)
 
 
-async def check_prefix(reader: TableReader, old_sha: str, new_sha: str) -> PrefixCheck:
-    """Compare two table manifests (see the module docstring)."""
-    old = await reader.manifest(old_sha)
-    new = await reader.manifest(new_sha)
+async def check_prefix(reader: TableReader, old_sha: str, new_sha: str, *,
+                       entity: str) -> PrefixCheck:
+    """Compare two table manifests of `entity`'s (see the module docstring)."""
+    old = await reader.manifest(old_sha, entity=entity)
+    new = await reader.manifest(new_sha, entity=entity)
     if old.columns != new.columns:
         return PrefixCheck(old.nrows, new.nrows, False, "the columns changed")
     if old.nrows > new.nrows:
@@ -62,7 +63,7 @@ async def check_prefix(reader: TableReader, old_sha: str, new_sha: str) -> Prefi
                     or chunk.nrows > MAX_COMPARED_ROWS):
                 return PrefixCheck(old.nrows, new.nrows, False,
                                    f"rows {start}–{start + chunk.nrows - 1} differ")
-            if not await _same_rows(reader, old_sha, new_sha, start, chunk.nrows):
+            if not await _same_rows(reader, old_sha, new_sha, start, chunk.nrows, entity):
                 return PrefixCheck(old.nrows, new.nrows, False,
                                    f"rows {start}–{start + chunk.nrows - 1} differ")
         start += chunk.nrows

@@ -137,27 +137,32 @@ class Joiner:
         self.max_rows = max_rows
         self._results: LRUCache[tuple[str, str, str, str, str], JoinedRows] = LRUCache(cached)
 
-    async def _read(self, manifest_sha: str) -> tuple[list[Any], list[Any], list[list[Any]],
-                                                       bool]:
-        manifest = await self.reader.manifest(manifest_sha)
+    async def _read(self, manifest_sha: str, entity: str
+                    ) -> tuple[list[Any], list[Any], list[list[Any]], bool]:
+        manifest = await self.reader.manifest(manifest_sha, entity=entity)
         total = manifest.nrows
         rows: list[list[Any]] = []
         while len(rows) < min(total, self.max_rows):
             limit = min(_READ_PAGE, self.max_rows - len(rows))
-            page = await self.reader.page(manifest_sha, TableQuery(offset=len(rows), limit=limit))
+            page = await self.reader.page(manifest_sha, TableQuery(offset=len(rows), limit=limit),
+                                          entity=entity)
             if not page.rows:
                 break
             rows.extend(page.rows)
         return manifest.columns, manifest.column_types, rows, total > len(rows)
 
-    async def join(self, left_sha: str, right_sha: str, spec: JoinSpec, how: str) -> JoinedRows:
-        """The joined rows of two table manifests (cached per manifests, keys and `how`)."""
+    async def join(self, left_sha: str, right_sha: str, spec: JoinSpec, how: str, *,
+                   entity: str) -> JoinedRows:
+        """The joined rows of two table manifests of `entity`'s (cached per manifests,
+        keys and `how`; the tables are checked for `entity` even when cached)."""
         key = (left_sha, right_sha, spec.left_key, spec.right_key, how)
         cached = self._results.get(key)
         if cached is not None:
+            await self.reader.manifest(left_sha, entity=entity)
+            await self.reader.manifest(right_sha, entity=entity)
             return cached
-        left_cols, left_types, left_rows, left_cut = await self._read(left_sha)
-        right_cols, right_types, right_rows, right_cut = await self._read(right_sha)
+        left_cols, left_types, left_rows, left_cut = await self._read(left_sha, entity)
+        right_cols, right_types, right_rows, right_cut = await self._read(right_sha, entity)
         for cols, name, which in ((left_cols, spec.left_key, spec.table1),
                                   (right_cols, spec.right_key, spec.table2)):
             if name not in cols:

@@ -27,7 +27,7 @@ from tablelog_server.api import version_ref
 from tablelog_server.errors import BadRequestError, NotFoundError, UnreadableDataError
 from tablelog_server.messages import bool_query, int_query
 from tablelog_server.metadata import ArtifactVersionRecord
-from tablelog_server.state import BLOBS, METADATA, TABLES
+from tablelog_server.state import METADATA, SCOPE, TABLES
 from tablelog_server.tables import TableQuery, sort_key
 from tablelog_server.viewer import common as c
 from tablelog_server.viewer.cells import render_cell, type_label
@@ -174,7 +174,7 @@ def _version_picker(view: _View, versions: list[ArtifactVersionRecord]) -> Html:
 async def _table(request: web.Request, view: _View, entry: wire.ManifestEntry,
                  entries: dict[str, wire.ManifestEntry]) -> list[Child]:
     reader = request.config_dict[TABLES]
-    manifest = await reader.manifest(entry.sha256)
+    manifest = await reader.manifest(entry.sha256, entity=view.entity)
     if view.since is not None:
         return await _added_since(request, view, entry, manifest)
     flt = parse_filter(view.q, manifest.columns)
@@ -182,7 +182,7 @@ async def _table(request: web.Request, view: _View, entry: wire.ManifestEntry,
         raise BadRequestError(f"no column {view.sort!r} to sort by")
     page = await reader.page(entry.sha256, TableQuery(
         offset=view.offset, limit=view.limit, sort=view.sort, desc=view.desc,
-        q=flt.text, where=flt.where))
+        q=flt.text, where=flt.where), entity=view.entity)
     facts = (f"{manifest.nrows:,} rows · {len(manifest.columns)} columns · "
              f"{manifest.log_mode.lower()}")
     return [el("p", {"class": "facts"}, facts), _filter_form(view, flt),
@@ -201,7 +201,8 @@ async def _added_since(request: web.Request, view: _View, entry: wire.ManifestEn
     old_entry = c.entries_of(old_version).get(view.entry)
     if old_entry is None or old_entry.kind != "table":
         raise NotFoundError(f"{view.since} has no table {view.entry!r}")
-    check = await check_prefix(request.config_dict[TABLES], old_entry.sha256, entry.sha256)
+    check = await check_prefix(request.config_dict[TABLES], old_entry.sha256, entry.sha256,
+                               entity=view.entity)
     back = el("a", {"href": view.link(since=None, offset=None)}, "show the whole table")
     head = f"Rows added in {view.version.label} since {old_version.label}"
     if not check.is_prefix:
@@ -211,7 +212,8 @@ async def _added_since(request: web.Request, view: _View, entry: wire.ManifestEn
                    f"{check.new_nrows:,} rows ({check.reason}). ", back)]
     offset = min(view.offset, max(check.added - 1, 0))
     page = await request.config_dict[TABLES].page(entry.sha256, TableQuery(
-        offset=check.old_nrows + offset, limit=max(1, min(view.limit, check.added - offset))))
+        offset=check.old_nrows + offset, limit=max(1, min(view.limit, check.added - offset))),
+        entity=view.entity)
     rows = page.rows if check.added else []
     note = el("p", {"class": "note", "id": "since-note"},
               f"{head}: {check.added:,} rows after the first {check.old_nrows:,} "
@@ -223,7 +225,8 @@ async def _added_since(request: web.Request, view: _View, entry: wire.ManifestEn
 
 async def _joined(request: web.Request, view: _View, entry: wire.ManifestEntry,
                   entries: dict[str, wire.ManifestEntry]) -> list[Child]:
-    data = await request.config_dict[BLOBS].read(entry.sha256, max_bytes=MAX_JOIN_ENTRY_BYTES)
+    data = await request.config_dict[SCOPE].read(view.entity, entry.sha256,
+                                                 max_bytes=MAX_JOIN_ENTRY_BYTES)
     spec = JoinSpec.from_bytes(data)
     shas = []
     for name in (spec.table1, spec.table2):
@@ -235,7 +238,8 @@ async def _joined(request: web.Request, view: _View, entry: wire.ManifestEntry,
     how = view.how or "inner"
     if how not in JOIN_HOWS:
         raise BadRequestError(f"how must be one of {', '.join(JOIN_HOWS)}")
-    joined = await request.config_dict[JOINER].join(shas[0], shas[1], spec, how)
+    joined = await request.config_dict[JOINER].join(shas[0], shas[1], spec, how,
+                                                    entity=view.entity)
     flt = parse_filter(view.q, joined.columns)
     if view.sort is not None and view.sort not in joined.columns:
         raise BadRequestError(f"no column {view.sort!r} to sort by")
