@@ -33,7 +33,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
+AGENT_DOC = REPO_ROOT / "docs" / "agent.md"
 SECTION = "## Sync throughput"
+# docs/agent.md shows the summary line `tablelog sync` printed for the mixed workload
+SAMPLE_START, SAMPLE_END = "<!-- bench-sync-sample:start -->", "<!-- bench-sync-sample:end -->"
 API_KEY = "bench-key-0123456789"
 BLOB_BYTES = 4 << 20
 FILES_PER_ARTIFACT = 4
@@ -41,7 +44,12 @@ RUNS = 8
 
 sys.path[:0] = [str(REPO_ROOT / "sdk"), str(REPO_ROOT / "agent")]
 
-from bench_common import cpu_model, load_average, replace_section  # noqa: E402
+from bench_common import (  # noqa: E402
+    cpu_model,
+    load_average,
+    replace_between_markers,
+    replace_section,
+)
 from tablelog import wire  # noqa: E402
 from tablelog.queue import NewEntry, Queue  # noqa: E402
 
@@ -276,11 +284,24 @@ def render(results: list[Measurement], command: str, load_before: str) -> str:
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
-    """Replace this script's section of docs/benchmarks.md, leaving the others alone."""
+def write_docs(section: str, results: list[Measurement]) -> None:
+    """Replace this script's section of docs/benchmarks.md, leaving the others alone,
+    and the sample `tablelog sync` output in docs/agent.md with the mixed workload's."""
     text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
     DOCS.parent.mkdir(exist_ok=True)
     DOCS.write_text(replace_section(text, SECTION, section), encoding="utf-8")
+    mixed = next((m for m in results if m.workload.name == "mixed"
+                  and not m.workload.null_backend), None)
+    if mixed is None or not AGENT_DOC.exists():
+        return
+    sample = "```\n" + mixed.summary + "\n```"
+    text = AGENT_DOC.read_text(encoding="utf-8")
+    replaced = replace_between_markers(text, SAMPLE_START, SAMPLE_END, sample)
+    if replaced is None:
+        print(f"note: {AGENT_DOC} has no {SAMPLE_START} marker: sample not written",
+              file=sys.stderr)
+        return
+    AGENT_DOC.write_text(replaced, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(results, command, load_before)
     print(section)
     if args.write_docs:
-        write_docs(section)
+        write_docs(section, results)
     return 0 if all(m.exit_code == 0 for m in results) else 1
 
 

@@ -245,8 +245,11 @@ def summarize_logging(res: LoggingResults, wandb: bool, everything: Everything) 
     imp = res.get("import_init", "tablelog")
     imp_w = res.get("import_init", "wandb")
     t_imp, t_imp_w = imp.median("import_s"), imp_w.median("import_s") if wandb else None
-    everything.rows.append(Row("`import`", _ms(t_imp_w), _ms(t_imp),
-                               fmt_ratio(t_imp_w / t_imp, 0) + " faster" if t_imp and t_imp_w
+    # tablelog's import only binds names: its modules load at first use, so init() pays
+    # for them. The row says so, and the next rows give what a script pays in all.
+    everything.rows.append(Row("`import` alone (tablelog loads its modules at first use, "
+                               "in `init()`: see the next two rows)", _ms(t_imp_w), _ms(t_imp),
+                               fmt_ratio(t_imp_w / t_imp, 0) + " less" if t_imp and t_imp_w
                                else "n/a", "<= 250 ms",
                                None if t_imp is None else t_imp <= 0.250))
     life = _sum_medians(imp, ("init_s", "finish_s"))
@@ -255,6 +258,13 @@ def summarize_logging(res: LoggingResults, wandb: bool, everything: Everything) 
     everything.rows.append(Row("`init()` + `finish()` of an empty run", _ms(life_w), _ms(life),
                                fmt_ratio(ratio, 1) + " faster" if ratio else "n/a",
                                ">= 10x faster", None if ratio is None else ratio >= 10))
+    whole = _sum_medians(imp, ("import_s", "init_s", "finish_s"))
+    whole_w = _sum_medians(imp_w, ("import_s", "init_s", "finish_s")) if wandb else None
+    ratio = whole_w / whole if whole and whole_w else None
+    everything.rows.append(Row("`import` + `init()` + `finish()`: what an empty script pays",
+                               _ms(whole_w), _ms(whole),
+                               fmt_ratio(ratio, 1) + " faster" if ratio else "n/a",
+                               "no goal (the sum of the two rows above)", None))
 
 
 def judge(*parts: bool | None) -> bool | None:
@@ -382,7 +392,7 @@ def readme_section(everything: Everything, info: dict[str, Any], command: str) -
     """The README's short benchmark section: the headline rows of the summary."""
     headline = ("`Table(...)` of", "`run.log` blocking, 10,000", "`run.log` blocking, 200,000",
                 "growing MUTABLE", "INCREMENTAL", "training loop", "bytes written locally",
-                "`init()` + `finish()`")
+                "`init()` + `finish()`", "`import` + `init()`")
     lines = [f"Measured by `{command}` on {dt.date.today().isoformat()} ({info['cores']} "
              f"cores, {info['cpu']}) against wandb 0.31.0 offline; every figure, its spread "
              "and the method are in [docs/benchmarks.md](docs/benchmarks.md).", "",

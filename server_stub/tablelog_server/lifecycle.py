@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from aiohttp import web
 
 from tablelog_server.messages import Handler, answer
+
+log = logging.getLogger(__name__)
 
 
 class InflightRequests:
@@ -35,6 +38,9 @@ class InflightRequests:
                           status=503, headers={"Retry-After": "1", "Connection": "close"})
         self.count += 1
         self._idle.clear()
+        # Method and path only (never headers: they hold the key).
+        log.debug("request started: %s %s (%d in flight)", request.method, request.path,
+                  self.count)
         try:
             return await handler(request)
         finally:
@@ -56,5 +62,10 @@ async def stop_gracefully(runner: web.AppRunner, inflight: InflightRequests,
     """Stop listening, let running requests finish (up to `timeout`), then clean up."""
     for site in list(runner.sites):
         await site.stop()
-    await inflight.drain(timeout)
+    log.info("stopping: %d request(s) in flight, waiting up to %g s for them",
+             inflight.count, timeout)
+    if await inflight.drain(timeout):
+        log.info("stopped: every in-flight request finished")
+    else:
+        log.warning("stopped with %d request(s) unfinished after %g s", inflight.count, timeout)
     await runner.cleanup()

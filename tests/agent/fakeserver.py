@@ -3,8 +3,8 @@ server cannot be made to produce on demand (a whole-batch 400 or 413, a 401).
 
 It follows the HTTP contract of docs/architecture.md closely enough for the
 agent: blobs (missing / PUT with hash check), batches (idempotent by
-(queue_id, id), missing_blobs then deferred per run, rejected entries), and a
-history read-back. Everything lives in memory; `requests` logs every call.
+(entity, queue_id, id), as the real server; missing_blobs then deferred per run,
+rejected entries), and a history read-back. Everything lives in memory; `requests` logs every call.
 """
 
 from __future__ import annotations
@@ -21,18 +21,26 @@ from aiohttp import web
 from tablelog import wire
 
 MSGPACK = "application/msgpack"
+ENTITY = "local"
 
 
 @dataclass
 class FakeBackend:
-    api_key: str
+    api_key: str  # the key of entity ENTITY
     max_body: int = 64 << 20
+    other_keys: dict[str, str] = field(default_factory=dict)  # more keys: key -> entity
     blobs: dict[str, bytes] = field(default_factory=dict)
-    applied: set[tuple[str, int]] = field(default_factory=set)
+    applied: set[tuple[str, str, int]] = field(default_factory=set)  # (entity, queue, id)
     history: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
     reject_runs: set[str] = field(default_factory=set)  # run ids whose entries are rejected
+
+    def entity_for(self, authorization: str | None) -> str | None:
+        """The entity of an Authorization header's key, or None when it is unknown."""
+        keys = {self.api_key: ENTITY, **self.other_keys}
+        scheme, _, key = (authorization or "").partition(" ")
+        return keys.get(key) if scheme == "Bearer" else None
 
 
 def _answer(request: web.Request, obj: Any, status: int = 200) -> web.Response:
@@ -53,7 +61,7 @@ def create_app(backend: FakeBackend) -> web.Application:
         status = 500
         try:
             if request.path != "/healthz" and (
-                    request.headers.get("Authorization") != f"Bearer {backend.api_key}"):
+                    backend.entity_for(request.headers.get("Authorization")) is None):
                 status = 401
                 return _answer(request, {"error": "bad key"}, 401)
             if (request.content_length or 0) > backend.max_body:
@@ -87,8 +95,10 @@ def create_app(backend: FakeBackend) -> web.Application:
             return _answer(request, {"error": str(exc)}, 400)
         results = []
         blocked: set[str] = set()
+        entity = backend.entity_for(request.headers.get("Authorization"))
+        assert entity is not None  # the middleware let only known keys through
         for entry_id, data in batch.entries:
-            key = (batch.queue_id, entry_id)
+            key = (entity, batch.queue_id, entry_id)
             if key in backend.applied:
                 results.append({"id": entry_id, "status": "duplicate"})
                 continue

@@ -19,7 +19,8 @@ import pytest
 
 from tablelog_agent.config import AgentConfig
 
-UNITS = Path(__file__).resolve().parents[2] / "systemd"
+ROOT = Path(__file__).resolve().parents[2]
+UNITS = ROOT / "systemd"
 MAX_EXPOSURE = 2.0
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -69,13 +70,30 @@ def test_verify_is_clean(tmp_path: Path) -> None:
         done.stdout + done.stderr)
 
 
-@pytest.mark.parametrize("unit", ["tablelog-agent@alice.service", "tablelog-server.service"])
-def test_security_exposure_is_low(tmp_path: Path, unit: str) -> None:
-    units = installed_copy(tmp_path)
+def exposure(units: Path, unit: str) -> str:
+    """`systemd-analyze security`'s overall exposure of `unit` in `units`, as it prints it
+    ("1.1")."""
     done = run("--offline=true", "security", str(units / unit))
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
     assert match, done.stdout + done.stderr
-    assert float(match.group(1)) <= MAX_EXPOSURE, done.stdout
+    return match.group(1)
+
+
+@pytest.mark.parametrize("unit", ["tablelog-agent@alice.service", "tablelog-server.service"])
+def test_security_exposure_is_low(tmp_path: Path, unit: str) -> None:
+    assert float(exposure(installed_copy(tmp_path), unit)) <= MAX_EXPOSURE
+
+
+def test_the_exposure_the_docs_quote_is_the_one_systemd_analyze_gives(tmp_path: Path) -> None:
+    units = installed_copy(tmp_path)
+    agent = exposure(units, "tablelog-agent@alice.service")
+    server = exposure(units, "tablelog-server.service")
+    readme = (ROOT / "README.md").read_text()
+    agent_doc = (ROOT / "docs" / "agent.md").read_text()
+    assert re.findall(r"hardened to an exposure of (\d+\.\d+)", readme) == [agent]
+    quoted = re.findall(r"`systemd-analyze security` exposure (\d+\.\d+)\s+for the agent "
+                        r"template and (\d+\.\d+) for the server", agent_doc)
+    assert quoted == [(agent, server)], (agent, server, quoted)
 
 
 def _service(name: str) -> configparser.SectionProxy:

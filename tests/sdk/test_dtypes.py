@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tablelog import wire
@@ -50,7 +51,6 @@ def test_present_values_are_not_missing(value: object) -> None:
 
 
 def test_pandas_missing_markers_count_as_none() -> None:
-    pd = pytest.importorskip("pandas")
     assert is_missing(pd.NA)
     assert is_missing(pd.NaT)
 

@@ -260,9 +260,22 @@ def test_artifact_add_get_files_and_joined_tables(queue_dir: Path, tmp_path: Pat
         assert joined.to_table(how="inner").data == [[1, "x", 10]]
         assert Path(got.get("x.txt")).read_text() == "hello"
         assert got.get("nothing") is None
-        # same content again: same version
-        again = wandb.Artifact("bundle", type="dataset", metadata={"k": 1})
-        again.add(t1, "t1")
-        run.log_artifact(again)
+        # other content (t1 alone): a new version, and latest moves to it
+        other = wandb.Artifact("bundle", type="dataset", metadata={"k": 1})
+        other.add(t1, "t1")
+        run.log_artifact(other)
         run.flush()
         assert run.use_artifact("bundle:latest").version == "v1"
+        # v0's content again, built anew: no new version; v0 takes the aliases back
+        same = wandb.Artifact("bundle", type="dataset", metadata={"k": 1})
+        same.add(wandb.Table(columns=["id", "a"], data=[[1, "x"], [2, "y"]]), "t1")
+        same.add(t2, "t2")
+        same.add(wandb.JoinedTable("t1", "t2", "id"), "joined")
+        same.add_dir(tmp_path / "d")
+        run.log_artifact(same, aliases=["again"])
+        run.flush()
+        assert run.use_artifact("bundle:again").version == "v0"
+        assert run.use_artifact("bundle:latest").version == "v0"
+        assert run.use_artifact("bundle:v1").version == "v1"
+        with pytest.raises(KeyError, match="bundle:v2"):
+            run.use_artifact("bundle:v2")

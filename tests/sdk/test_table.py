@@ -7,12 +7,13 @@ as (ref N). Classes (ref 9) and partitioned tables are not built, so not tested.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import string
-import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import tablelog as wandb
@@ -38,7 +39,6 @@ def test_default_columns_and_table_json() -> None:
 
 
 def test_every_constructor_gives_the_same_data() -> None:
-    pd = pytest.importorskip("pandas")
     rows = [[1, 2.5, 3], [4, 5.5, 6]]
     cols = ["a", "b", "c"]
     by_list = wandb.Table(columns=cols, data=rows)
@@ -59,7 +59,6 @@ def test_rows_are_copied_from_the_input() -> None:
 
 
 def test_dataframe_wins_and_takes_its_columns() -> None:
-    pd = pytest.importorskip("pandas")
     frame = pd.DataFrame({"x": [1, 2], "y": ["a", "b"]})
     table = wandb.Table(columns=["ignored"], data=[[0]], dataframe=frame)
     assert table.columns == ["x", "y"]
@@ -118,7 +117,7 @@ def test_max_artifact_rows_is_a_settable_class_attribute(monkeypatch: pytest.Mon
     assert Table.MAX_ARTIFACT_ROWS == 200_000
     monkeypatch.setattr(Table, "MAX_ARTIFACT_ROWS", 5)
     table = make(["a"], [[i] for i in range(10)])  # never truncated, never refused here
-    assert len(table.data) == 10 and wandb.Table.MAX_ARTIFACT_ROWS == 5
+    assert table.data == [[i] for i in range(10)] and wandb.Table.MAX_ARTIFACT_ROWS == 5
 
 
 # ---------------------------------------------------------------------------
@@ -185,7 +184,8 @@ def test_optional_false_rejects_none() -> None:  # (ref 5)
 
 def test_nan_in_optional_number_column() -> None:
     table = make(["a"], [[1.0], [float("nan")], [None]])
-    assert len(table.data) == 3
+    assert table.data[0] == [1.0] and math.isnan(table.data[1][0]) and table.data[2] == [None]
+    assert table._column_types == {"a": optional(NUMBER_T)}
 
 
 def test_bool_is_not_a_number_in_tables() -> None:
@@ -260,6 +260,8 @@ def test_numpy_scalars_and_arrays_of_every_numeric_dtype(dtype: Any) -> None:  #
     table = wandb.Table(columns=["s", "a"])
     table.add_data(dtype(1), np.ones(3, dtype=dtype))
     table.add_data(dtype(2), np.zeros(3, dtype=dtype))
+    assert [[s, np.asarray(a).tolist()] for s, a in table.data] == [[1, [1, 1, 1]],
+                                                                     [2, [0, 0, 0]]]
     by_array = wandb.Table(columns=["a", "b"], data=np.ones((2, 2), dtype=dtype))
     assert by_array.data == [[1, 1], [1, 1]]
 
@@ -270,10 +272,10 @@ def test_numpy_bools() -> None:
     table.add_data(False)
     with pytest.raises(TypeError):
         table.add_data(1)
+    assert table.data == [[True], [False]]
 
 
 def test_pandas_nullable_dtypes() -> None:  # (ref 11, 12)
-    pd = pytest.importorskip("pandas")
     frame = pd.DataFrame({
         "i": pd.array([1, None, 3], dtype="Int64"),
         "f": pd.array([1.5, None, 2.5], dtype="Float64"),
@@ -453,7 +455,6 @@ def test_get_index_and_foreign_index() -> None:
 
 
 def test_get_dataframe() -> None:
-    pytest.importorskip("pandas")
     frame = make(["a", "b"], [[1, "x"]]).get_dataframe()
     assert list(frame.columns) == ["a", "b"] and frame.iloc[0].tolist() == [1, "x"]
 
@@ -596,17 +597,17 @@ def test_column_types_include_optionalness() -> None:
 
 
 # ---------------------------------------------------------------------------
-# speed: a guard against falling off the fast path, far below wandb's ~15 s
+# many rows: the bulk path and the row-by-row path agree
 
 
-def test_200k_rows_build_quickly() -> None:
+def test_200k_rows_from_a_list_equal_the_same_rows_appended() -> None:
+    # How fast they build is bench/bench_table.py's to measure, not a unit test's.
     rnd = random.Random(0)
     rows = [[i, rnd.random(), "".join(rnd.choices(string.ascii_letters, k=10)), i % 2 == 0,
              rnd.random()] for i in range(200_000)]
-    start = time.perf_counter()
     table = make(["i", "f", "s", "b", "g"], rows)
     appended = wandb.Table(columns=["i", "f", "s", "b", "g"])
     for row in rows:
         appended.add_data(*row)
-    assert time.perf_counter() - start < 5.0
-    assert table == appended
+    assert table == appended and len(table.data) == 200_000
+    assert table.data[123_456] == rows[123_456]

@@ -77,28 +77,43 @@ def test_restart_loses_nothing_and_replays_are_duplicates(live_server: Any) -> N
     assert [r["_step"] for r in history["rows"]] == [0, 1]
 
 
-def test_sigterm_lets_an_inflight_upload_finish(live_server: Any) -> None:
+def _wait_for_log(server: Any, text: str, timeout: float = 10.0) -> str:
+    """The server's log once it holds `text` (the server writes it as it acts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = Path(server.log_path).read_text()
+        if text in log:
+            return log
+        time.sleep(0.02)  # polling a file another process appends to, bounded
+    raise AssertionError(f"{text!r} not in the server log after {timeout} s:\n{log}")
+
+
+def test_sigterm_lets_an_inflight_upload_finish(server_factory: Any) -> None:
+    server = server_factory(extra_args=["--log-level", "DEBUG"])
     data = b"streamed slowly " * 4096
     digest = wire.sha256_hex(data)
-    conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         conn.putrequest("PUT", f"/api/v1/blobs/{digest}")
         conn.putheader("Authorization", AUTH["Authorization"])
         conn.putheader("Content-Length", str(len(data)))
         conn.endheaders()
         conn.send(data[:1000])
-        time.sleep(0.3)  # let the handler start on the first part
-        live_server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)  # the server is draining now: it must still read the rest
+        # The handler has the request (and waits for the rest of its body) ...
+        _wait_for_log(server, f"request started: PUT /api/v1/blobs/{digest} (1 in flight)")
+        server.proc.send_signal(signal.SIGTERM)
+        # ... and the server is draining with it in flight: it must still read the rest.
+        _wait_for_log(server, "stopping: 1 request(s) in flight")
         conn.send(data[1000:])
         resp = conn.getresponse()
         assert resp.status == 201, resp.read()
     finally:
         conn.close()
-    assert live_server.proc.wait(10) == 0
+    assert server.proc.wait(10) == 0
+    assert "stopped: every in-flight request finished" in Path(server.log_path).read_text()
 
-    live_server.start()
-    req = urllib.request.Request(f"{live_server.url}/api/v1/blobs/{digest}", headers=AUTH)
+    server.start()
+    req = urllib.request.Request(f"{server.url}/api/v1/blobs/{digest}", headers=AUTH)
     with urllib.request.urlopen(req, timeout=10) as got:
         assert got.read() == data
 

@@ -210,11 +210,14 @@ async def _added_since(request: web.Request, view: _View, entry: wire.ManifestEn
                    f"{head}: none can be shown, because {old_version.label}'s "
                    f"{check.old_nrows:,} rows are not a prefix of {view.version.label}'s "
                    f"{check.new_nrows:,} rows ({check.reason}). ", back)]
+    if not check.added:
+        return [el("p", {"class": "note", "id": "since-note"},
+                   f"{head}: none; both have the same {check.old_nrows:,} rows. ", back)]
     offset = min(view.offset, max(check.added - 1, 0))
     page = await request.config_dict[TABLES].page(entry.sha256, TableQuery(
         offset=check.old_nrows + offset, limit=max(1, min(view.limit, check.added - offset))),
         entity=view.entity)
-    rows = page.rows if check.added else []
+    rows = page.rows
     note = el("p", {"class": "note", "id": "since-note"},
               f"{head}: {check.added:,} rows after the first {check.old_nrows:,} "
               f"(rows {check.old_nrows + 1:,}–{check.new_nrows:,}). ", back)
