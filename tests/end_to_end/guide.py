@@ -1,4 +1,4 @@
-"""The workflows of ../shared/reference/wandb-tables-guide.txt, as written there,
+"""The workflows of W&B's Tables guide (docs.wandb.ai, "Tables"), as written there,
 with only the import changed. The guide's undefined names (image files, MNIST
 data, a model, table tags) are supplied here, deterministically, so that a
 fresh process can rebuild what was logged and compare.
