@@ -21,6 +21,7 @@ from tablelog_server.config import ServerConfig
 from tablelog_server.connections import ConnectionGuard
 from tablelog_server.lifecycle import InflightRequests
 from tablelog_server.middleware import auth_middleware, error_middleware
+from tablelog_server.proxy import proxy_middleware
 from tablelog_server.sqlite_store import SqliteMetadataStore
 from tablelog_server.state import (
     BLOBS,
@@ -43,9 +44,13 @@ def create_app(config: ServerConfig) -> web.Application:
                             idle_timeout_s=config.idle_timeout_s,
                             max_connections=config.max_connections)
     # The guard's middleware is first: a connection is busy from its request's start.
-    # The error middleware is outside auth, so authentication failures answer as JSON too.
+    # Behind a proxy, the request the rest see carries the public origin and the
+    # client's address. The error middleware is outside auth, so authentication
+    # failures answer as JSON too.
+    behind_proxy = proxy_middleware(config)
     app = web.Application(client_max_size=config.max_body_bytes,
                           middlewares=[guard.middleware, inflight.middleware,
+                                       *([behind_proxy] if behind_proxy else []),
                                        error_middleware, auth_middleware])
     app[CONFIG] = config
     app[CONNECTIONS] = guard

@@ -2,7 +2,9 @@
 key in constant time, and the rule that a key touches only its own entity.
 
 Keys never leave this module in any form that reaches a log: error messages
-say what was wrong, never which key was sent.
+say what was wrong, never which key was sent. Wrong keys are counted per client
+address, and an address that sent too many is answered 429 before its next key
+is even compared (`tablelog_server.auth_limits`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from tablelog import wire
+from tablelog_server.auth_limits import FailureLimiter
 from tablelog_server.blobs import check_address
 from tablelog_server.errors import (
     AuthenticationError,
@@ -34,21 +37,28 @@ NAME_PARAMS = ("entity", "project", "run_id", "name")
 
 
 class KeyRing:
-    """The accepted API keys, each mapped to the one entity it may read and write."""
+    """The accepted API keys, each mapped to the one entity it may read and write,
+    and the `FailureLimiter` that counts wrong keys per client address."""
 
-    def __init__(self, keys: Mapping[str, str]) -> None:
+    def __init__(self, keys: Mapping[str, str], *,
+                 limiter: FailureLimiter | None = None) -> None:
         self._keys = [(key.encode(), entity) for key, entity in keys.items()]
+        self.limiter = FailureLimiter() if limiter is None else limiter
 
     def __repr__(self) -> str:
         return f"KeyRing(<{len(self._keys)} keys>)"
 
-    def entity_for(self, authorization: str | None) -> str:
+    def entity_for(self, authorization: str | None, *, client: str | None = None) -> str:
         """The entity of the key in an Authorization header; `AuthenticationError`
-        when there is none or it is unknown."""
+        when there is none or it is unknown. With `client` (the request's address),
+        an unknown key counts against it, and `TooManyRequestsError` comes instead
+        of any comparison once it has sent too many."""
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("this route needs 'Authorization: Bearer <API key>'")
+        if client is not None:
+            self.limiter.check(client)
         presented = token.encode("utf-8", "surrogateescape")
         found: str | None = None
         # Compare with every key, without stopping early, so timing says nothing
@@ -57,6 +67,8 @@ class KeyRing:
             if hmac.compare_digest(presented, key):
                 found = entity
         if found is None:
+            if client is not None:
+                self.limiter.record_failure(client)
             raise AuthenticationError("unknown API key")
         return found
 
@@ -67,14 +79,16 @@ def request_entity(request: web.Request, keys: KeyRing) -> str:
 
 
 def check_request(request: web.Request, keys: KeyRing) -> None:
-    """Every route but the public ones: a known key (401), valid names and blob addresses
-    in the path (400), and no entity but the key's own (403)."""
+    """Every route but the public ones: a known key (401, or 429 after too many wrong
+    ones from the address), valid names and blob addresses in the path (400), and no
+    entity but the key's own (403)."""
     resource = request.match_info.route.resource
     if resource is not None and resource.canonical in PUBLIC_ROUTES:
         return
     if resource is not None and (resource.name or "").startswith(VIEWER_ROUTE_PREFIX):
         return
-    entity = request_entity(request, keys)
+    # Only here, where the key is first checked, do wrong keys count against the address.
+    entity = keys.entity_for(request.headers.get("Authorization"), client=client_address(request))
     check_path_params(request.match_info, entity,
                       denied="this API key belongs to entity {mine!r}, not {asked!r}")
 
@@ -89,3 +103,9 @@ def check_path_params(params: Mapping[str, str], entity: str, *, denied: str) ->
         check_address(params["sha256"])
     if "entity" in params and params["entity"] != entity:
         raise PermissionDeniedError(denied.format(mine=entity, asked=params["entity"]))
+
+
+def client_address(request: web.Request) -> str:
+    """The address failed authentications are counted against: the peer's, or the
+    client's as a trusted proxy forwarded it (`tablelog_server.proxy`)."""
+    return request.remote or "unknown"

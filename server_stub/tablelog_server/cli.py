@@ -1,11 +1,16 @@
 """``tablelog server``: run the backend until SIGTERM or Ctrl-C.
 
     tablelog server --host 127.0.0.1 --port 8765 --data-dir DIR --api-key KEY
+    tablelog server keygen        # print a strong key, then exit
 
 Keys: ``--api-key`` (repeatable; entity ``local`` unless ``--entity NAME``) and/or
 ``--keys-file FILE`` mapping keys to entities; ``TABLELOG_API_KEY`` counts as an
 ``--api-key`` when none is given. At least one key is required: the server
-never runs open.
+never runs open. Keys have at least 16 characters (``tablelog server keygen``
+prints one); wrong keys are limited per client address (`tablelog_server.auth_limits`).
+
+Behind a TLS proxy: ``--public-url https://HOST`` and/or ``--trust-proxy`` (see
+`tablelog_server.proxy`).
 
 Slow and idle clients: ``--header-timeout``, ``--idle-timeout`` and
 ``--max-connections`` (see `tablelog_server.connections`).
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 import signal
 import sys
 from collections.abc import Callable
@@ -40,7 +46,8 @@ log = logging.getLogger(__name__)
 
 def _parser(defaults: ServerConfig) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tablelog server",
-                                description="Run the tablelog backend (HTTP API).")
+                                description="Run the tablelog backend (HTTP API).",
+                                epilog="'tablelog server keygen' prints a strong API key.")
     p.add_argument("--host", default=defaults.host, help="address to listen on (%(default)s)")
     p.add_argument("--port", type=int, default=defaults.port, help="port (%(default)s)")
     p.add_argument("--data-dir", type=Path, default=defaults.data_dir,
@@ -69,6 +76,14 @@ def _parser(defaults: ServerConfig) -> argparse.ArgumentParser:
                    "one is dropped, or the new one answered 503 when all are busy "
                    "(TABLELOG_SERVER_MAX_CONNECTIONS; %(default)s; lowered to fit the "
                    "file descriptor limit)")
+    p.add_argument("--public-url", default=defaults.public_url, metavar="URL",
+                   help="where browsers reach the server, e.g. https://tl.example.org behind a "
+                   "TLS proxy: the login form's origin check and Secure cookies follow it "
+                   "(TABLELOG_SERVER_PUBLIC_URL)")
+    p.add_argument("--trust-proxy", action="store_true", default=defaults.trust_proxy,
+                   help="believe X-Forwarded-Proto/-Host/-For and Forwarded from the proxy in "
+                   "front (only when nothing else can reach the port; "
+                   "TABLELOG_SERVER_TRUST_PROXY=1)")
     p.add_argument("--log-level", default="INFO", type=str.upper,
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(%(default)s)")
     return p
@@ -92,7 +107,8 @@ def config_from_args(argv: list[str] | None) -> tuple[ServerConfig, str]:
                           max_body_bytes=args.max_body_bytes, max_blob_bytes=args.max_blob_bytes,
                           shutdown_timeout_s=args.shutdown_timeout,
                           header_timeout_s=args.header_timeout, idle_timeout_s=args.idle_timeout,
-                          max_connections=args.max_connections)
+                          max_connections=args.max_connections,
+                          public_url=args.public_url, trust_proxy=args.trust_proxy)
     return config, str(args.log_level)
 
 
@@ -132,6 +148,9 @@ async def serve(config: ServerConfig, *, ready: Callable[[str], None] = _announc
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``tablelog server`` (and ``python -m tablelog_server``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keygen"]:
+        return keygen(argv[1:])
     try:
         config, level = config_from_args(argv)
     except ConfigError as exc:
@@ -144,4 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     except (StorageError, OSError) as exc:
         print(f"tablelog server: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def keygen(argv: list[str]) -> int:
+    """``tablelog server keygen``: print a new random key (43 URL-safe characters,
+    256 bits) for ``--api-key``, ``TABLELOG_API_KEY`` or a keys file."""
+    argparse.ArgumentParser(prog="tablelog server keygen",
+                            description="Print a strong random API key.").parse_args(argv)
+    print(secrets.token_urlsafe(32))
     return 0

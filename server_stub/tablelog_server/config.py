@@ -10,15 +10,20 @@ and overridden by command-line arguments (see `tablelog_server.cli`).
 | TABLELOG_SERVER_HEADER_TIMEOUT  | seconds to send request headers  | 10                          |
 | TABLELOG_SERVER_IDLE_TIMEOUT    | seconds an idle connection stays | 180                         |
 | TABLELOG_SERVER_MAX_CONNECTIONS | connections open at once         | 1000                        |
+| TABLELOG_SERVER_PUBLIC_URL      | where browsers reach the server  | none                        |
+| TABLELOG_SERVER_TRUST_PROXY     | ``1``: honour forwarded headers  | off                         |
 
 A keys file maps keys to entities, either as a JSON object ``{"KEY": "entity"}``
 or as lines ``KEY ENTITY`` (blank lines and ``#`` comments ignored).
+Every key has at least `MIN_KEY_LENGTH` characters; ``tablelog server keygen``
+prints a strong one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +38,7 @@ from tablelog_server.errors import ConfigError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_ENTITY = "local"
+MIN_KEY_LENGTH = 16
 MiB = 1 << 20
 GiB = 1 << 30
 N = TypeVar("N", int, float)
@@ -69,6 +75,11 @@ class ServerConfig:
     header_timeout_s: float = 10.0
     idle_timeout_s: float = 180.0
     max_connections: int = 1000
+    # Behind a TLS proxy (see `tablelog_server.proxy`): the public origin browsers
+    # use, and whether the proxy's forwarded headers are believed. Both off by
+    # default, since any client can send those headers.
+    public_url: str | None = None
+    trust_proxy: bool = False
 
     def __post_init__(self) -> None:
         # Freeze the mapping too, so nobody adds a key to a running server by accident.
@@ -83,12 +94,15 @@ class ServerConfig:
             raise ConfigError("the header and idle timeouts must be positive")
         if self.max_connections < 1:
             raise ConfigError("max connections must be at least 1")
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url", check_public_url(self.public_url))
 
     def __repr__(self) -> str:
         # Never show keys, not even in a traceback or a debug log line.
         return (f"ServerConfig(data_dir={self.data_dir!r}, api_keys=<{len(self.api_keys)} keys>, "
                 f"host={self.host!r}, port={self.port!r}, "
-                f"max_body_bytes={self.max_body_bytes}, max_blob_bytes={self.max_blob_bytes})")
+                f"max_body_bytes={self.max_body_bytes}, max_blob_bytes={self.max_blob_bytes}, "
+                f"public_url={self.public_url!r}, trust_proxy={self.trust_proxy})")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerConfig:
@@ -105,7 +119,9 @@ class ServerConfig:
                    idle_timeout_s=_env_number(env, "TABLELOG_SERVER_IDLE_TIMEOUT", float,
                                               defaults.idle_timeout_s),
                    max_connections=_env_number(env, "TABLELOG_SERVER_MAX_CONNECTIONS", int,
-                                               defaults.max_connections))
+                                               defaults.max_connections),
+                   public_url=env.get("TABLELOG_SERVER_PUBLIC_URL") or None,
+                   trust_proxy=env.get("TABLELOG_SERVER_TRUST_PROXY", "") not in ("", "0"))
 
 
 def _env_number(env: Mapping[str, str], name: str, kind: type[N], default: N) -> N:
@@ -121,12 +137,36 @@ def _env_number(env: Mapping[str, str], name: str, kind: type[N], default: N) ->
 
 
 def check_key(key: object) -> str:
-    """A usable API key: a non-empty string without whitespace (it travels in a header)."""
+    """A usable API key: at least `MIN_KEY_LENGTH` printable characters without
+    whitespace (it travels in a header). The error never shows the key."""
     if (not isinstance(key, str) or not key or not key.isprintable()
             or any(c.isspace() for c in key)):
         raise ConfigError("an API key must be a non-empty string of printable, non-space "
                           "characters")
+    if len(key) < MIN_KEY_LENGTH:
+        raise ConfigError(f"an API key must have at least {MIN_KEY_LENGTH} characters "
+                          f"(one has {len(key)}): make a strong one with "
+                          f"'tablelog server keygen'")
     return key
+
+
+def check_public_url(url: str) -> str:
+    """``--public-url``: an http(s) origin (``https://host[:port]``, no path), without
+    its trailing slash and default port."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if (parts.scheme not in ("http", "https") or not parts.hostname
+            or parts.path not in ("", "/") or parts.query or parts.fragment
+            or parts.username or parts.password):
+        raise ConfigError(f"the public URL must look like https://host or https://host:port "
+                          f"(no path), not {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"the public URL {url!r} has an invalid port") from None
+    netloc = parts.netloc.lower()
+    if port == {"http": 80, "https": 443}[parts.scheme]:
+        netloc = netloc.rsplit(":", 1)[0]  # browsers leave the default port out of Origin
+    return f"{parts.scheme}://{netloc}"
 
 
 def load_keys_file(path: Path) -> dict[str, str]:

@@ -12,6 +12,8 @@
         ├── PermissionDeniedError (403)     the key's entity may not touch that entity
         ├── NotFoundError (404)             no such project, run, artifact, version, entry, blob
         ├── PayloadTooLargeError (413)      body or blob over the configured limit
+        ├── TooManyRequestsError (429)      too many failed authentications from one
+        │                                   address; answered with Retry-After
         └── UnreadableDataError (422)       stored bytes that cannot be read as asked
                                             (e.g. a table entry whose blob is not a table)
 
@@ -84,6 +86,17 @@ class PayloadTooLargeError(RequestError):
     """A request body or blob larger than the server's configured limit."""
 
     status = 413
+
+
+class TooManyRequestsError(RequestError):
+    """Too many failed authentications from the client's address (see
+    `tablelog_server.auth_limits`); `retry_after_s` goes out as ``Retry-After``."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class UnreadableDataError(RequestError):

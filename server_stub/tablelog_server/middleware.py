@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from tablelog_server.auth import check_request
-from tablelog_server.errors import AuthenticationError, RequestError
+from tablelog_server.errors import AuthenticationError, RequestError, TooManyRequestsError
 from tablelog_server.messages import Handler, answer
 from tablelog_server.state import KEYS
 
@@ -28,6 +28,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except RequestError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else {}
+        if isinstance(exc, TooManyRequestsError):
+            headers["Retry-After"] = str(exc.retry_after_s)
         return answer(request, {"error": str(exc)}, status=exc.status, headers=headers)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -45,7 +47,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """401 without a known key, 400 for bad names in the path, 403 for another entity.
-    It runs for unknown paths too, so a 404 tells nothing to a client without a key."""
+    """401 without a known key (429 after too many wrong ones from the address), 400
+    for bad names in the path, 403 for another entity. It runs for unknown paths too,
+    so a 404 tells nothing to a client without a key."""
     check_request(request, request.config_dict[KEYS])
     return await handler(request)

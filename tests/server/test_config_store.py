@@ -23,9 +23,13 @@ from tablelog_server.state import INFLIGHT
 
 # -- configuration ----------------------------------------------------------------------
 
+# Keys of at least 16 characters (the minimum; see test_keys_and_logins.py).
+K1, K2 = "key-one-0123456789", "key-two-0123456789"
+KA, KB, KC = "key-a-0123456789ab", "key-b-0123456789ab", "key-c-0123456789ab"
+
 
 def test_config_is_frozen_keyword_only_and_hides_keys(tmp_path: Path) -> None:
-    config = ServerConfig(data_dir=tmp_path, api_keys={"sekrit": "local"})
+    config = ServerConfig(data_dir=tmp_path, api_keys={"sekrit-0123456789": "local"})
     assert (config.max_body_bytes, config.max_blob_bytes) == (64 * MiB, 2 * GiB)
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.port = 1  # type: ignore[misc]
@@ -33,17 +37,17 @@ def test_config_is_frozen_keyword_only_and_hides_keys(tmp_path: Path) -> None:
         config.api_keys["x"] = "y"  # type: ignore[index]
     with pytest.raises(TypeError):
         ServerConfig(tmp_path)  # type: ignore[misc]
-    assert "sekrit" not in repr(config)
+    assert "sekrit-0123456789" not in repr(config)
     with pytest.raises(ConfigError):
-        ServerConfig(data_dir=tmp_path, api_keys={"k": "bad entity"})
+        ServerConfig(data_dir=tmp_path, api_keys={"k" * 16: "bad entity"})
     with pytest.raises(ConfigError):
         ServerConfig(data_dir=tmp_path, api_keys={"has space": "local"})
 
 
 def test_from_env(tmp_path: Path) -> None:
     config = ServerConfig.from_env({"TABLELOG_SERVER_DIR": str(tmp_path),
-                                    "TABLELOG_API_KEY": "k1", "TABLELOG_SERVER_PORT": "9000"})
-    assert config.data_dir == tmp_path and dict(config.api_keys) == {"k1": "local"}
+                                    "TABLELOG_API_KEY": K1, "TABLELOG_SERVER_PORT": "9000"})
+    assert config.data_dir == tmp_path and dict(config.api_keys) == {K1: "local"}
     assert config.port == 9000 and config.host == "127.0.0.1"
     assert dict(ServerConfig.from_env({}).api_keys) == {}
     with pytest.raises(ConfigError):
@@ -52,16 +56,16 @@ def test_from_env(tmp_path: Path) -> None:
 
 def test_keys_files(tmp_path: Path) -> None:
     as_json = tmp_path / "keys.json"
-    as_json.write_text(json.dumps({"k1": "team", "k2": "local"}))
-    assert load_keys_file(as_json) == {"k1": "team", "k2": "local"}
+    as_json.write_text(json.dumps({K1: "team", K2: "local"}))
+    assert load_keys_file(as_json) == {K1: "team", K2: "local"}
     as_lines = tmp_path / "keys.txt"
-    as_lines.write_text("# key entity\nk1 team\n\n  k2   local  # trailing comment\n")
-    assert load_keys_file(as_lines) == {"k1": "team", "k2": "local"}
-    for text in ("k1\n", "k1 a b\n", "k1 bad/entity\n", '{"k1": 3}', "{broken"):
+    as_lines.write_text(f"# key entity\n{K1} team\n\n  {K2}   local  # trailing comment\n")
+    assert load_keys_file(as_lines) == {K1: "team", K2: "local"}
+    for text in (f"{K1}\n", f"{K1} a b\n", f"{K1} bad/entity\n", f'{{"{K1}": 3}}', "{broken"):
         as_lines.write_text(text)
         with pytest.raises(ConfigError) as info:
             load_keys_file(as_lines)
-        assert "k1" not in str(info.value) or "line" in str(info.value)
+        assert K1 not in str(info.value) or "line" in str(info.value)
     with pytest.raises(ConfigError):
         load_keys_file(tmp_path / "absent")
 
@@ -70,25 +74,25 @@ def test_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("TABLELOG_API_KEY", raising=False)
     monkeypatch.setenv("TABLELOG_SERVER_DIR", str(tmp_path / "env-dir"))
-    config, level = config_from_args(["--api-key", "a", "--api-key", "b", "--entity", "team",
+    config, level = config_from_args(["--api-key", KA, "--api-key", KB, "--entity", "team",
                                       "--port", "1234", "--log-level", "debug"])
-    assert dict(config.api_keys) == {"a": "team", "b": "team"}
+    assert dict(config.api_keys) == {KA: "team", KB: "team"}
     assert config.data_dir == tmp_path / "env-dir" and config.port == 1234
     assert level == "DEBUG"
 
     keys = tmp_path / "keys"
-    keys.write_text("c other\n")
-    config, _ = config_from_args(["--keys-file", str(keys), "--api-key", "a",
+    keys.write_text(f"{KC} other\n")
+    config, _ = config_from_args(["--keys-file", str(keys), "--api-key", KA,
                                   "--max-body-bytes", "10"])
-    assert dict(config.api_keys) == {"a": "local", "c": "other"}
+    assert dict(config.api_keys) == {KA: "local", KC: "other"}
     assert config.max_body_bytes == 10
-    keys.write_text("a other\n")
+    keys.write_text(f"{KA} other\n")
     with pytest.raises(ConfigError):
-        config_from_args(["--keys-file", str(keys), "--api-key", "a"])
+        config_from_args(["--keys-file", str(keys), "--api-key", KA])
 
-    monkeypatch.setenv("TABLELOG_API_KEY", "from-env")
+    monkeypatch.setenv("TABLELOG_API_KEY", "from-env-0123456789")
     config, _ = config_from_args([])
-    assert dict(config.api_keys) == {"from-env": "local"}
+    assert dict(config.api_keys) == {"from-env-0123456789": "local"}
 
     monkeypatch.delenv("TABLELOG_API_KEY")
     assert main(["--data-dir", str(tmp_path)]) == 2

@@ -141,11 +141,11 @@ def test_garbage_does_not_stop_the_server(live_server: Any) -> None:
 
 def test_keys_file_maps_keys_to_entities(server_factory: Any, tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps({"team-key-1": "team", API_KEY: "local"}))
+    keys.write_text(json.dumps({"team-key-1-0123456789": "team", API_KEY: "local"}))
     srv = server_factory(extra_args=["--keys-file", str(keys)], api_keys=[])
     assert call(f"{srv.url}/api/v1/whoami")[1] == {"entity": "local"}
     assert call(f"{srv.url}/api/v1/whoami", headers={
-        "Authorization": "Bearer team-key-1"})[1] == {"entity": "team"}
+        "Authorization": "Bearer team-key-1-0123456789"})[1] == {"entity": "team"}
 
 
 def test_refuses_to_start_without_a_key(tmp_path: Path) -> None:

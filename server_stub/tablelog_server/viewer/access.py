@@ -30,11 +30,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tablelog_server.auth import check_path_params
+from tablelog_server.auth import check_path_params, client_address
 from tablelog_server.errors import (
     AuthenticationError,
     PermissionDeniedError,
     RequestError,
+    TooManyRequestsError,
 )
 from tablelog_server.state import KEYS
 from tablelog_server.viewer.html import Html, document, el, page_response
@@ -126,7 +127,8 @@ def request_viewer_entity(request: web.Request) -> str | None:
     if entity is not None:
         return entity
     if request.headers.get("Authorization"):
-        return request.config_dict[KEYS].entity_for(request.headers.get("Authorization"))
+        return request.config_dict[KEYS].entity_for(request.headers.get("Authorization"),
+                                                    client=client_address(request))
     return None
 
 
@@ -162,8 +164,8 @@ def viewer_page(handler: ViewerHandler) -> Callable[[web.Request], Awaitable[web
             check_names(request, entity)
             return await handler(request, entity)
         except RequestError as exc:
-            if not html or isinstance(exc, AuthenticationError):
-                raise  # the API's JSON error (401 with WWW-Authenticate for no key)
+            if not html or isinstance(exc, (AuthenticationError, TooManyRequestsError)):
+                raise  # the API's JSON error (401 with WWW-Authenticate, 429 with Retry-After)
             return error_page(request, exc, entity)
 
     serve.__doc__ = handler.__doc__
@@ -210,9 +212,15 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(key, str) or not key.strip():
         return _login_page(next_path, "Enter an API key.", status=401)
     try:
-        entity = request.config_dict[KEYS].entity_for(f"Bearer {key.strip()}")
+        entity = request.config_dict[KEYS].entity_for(f"Bearer {key.strip()}",
+                                                       client=client_address(request))
     except AuthenticationError:
         return _login_page(next_path, "Unknown API key.", status=401)
+    except TooManyRequestsError as exc:
+        page = _login_page(next_path, f"Too many wrong keys from your address: try again "
+                           f"in {exc.retry_after_s} s.", status=429)
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     sessions = request.config_dict[SESSIONS]
     sessions.end(request.cookies.get(COOKIE_NAME))
     token = sessions.create(entity)
