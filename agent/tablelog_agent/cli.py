@@ -21,9 +21,9 @@ from typing import Any
 from tablelog_agent.config import AgentConfig, redact_url
 
 EXIT_UNAVAILABLE = 2
-EXIT_CODES = ("exit status: 0 ok; 1 failed at runtime (dead letters, another agent, no queue); "
-              "2 usage or settings error; 3 sync gave up (server unreachable); 130 "
-              "interrupted (docs/agent.md, \"Exit codes\")")
+EXIT_CODES = ("exit status: 0 ok; 1 failed at runtime (dead letters, another agent, no queue);\n"
+              "  2 usage or settings error; 3 sync gave up (server unreachable); 130 "
+              "interrupted\n  (docs/agent.md, \"Exit codes\")")
 EXAMPLES = {
     "agent": ["TABLELOG_API_KEY=KEY tablelog agent --dir ~/.local/share/tablelog "
               "--base-url http://127.0.0.1:8765",
