@@ -30,6 +30,24 @@ def _run(*cmd: str | Path) -> None:
     subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
 
 
+def _run_leaving_ctrl_c_to_the_child(*cmd: str | Path) -> None:
+    """Like _run, but a Ctrl-C (which the child gets too) waits for the child to clean
+    up: subprocess.run would kill it a quarter of a second later, mid-cleanup."""
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT)
+    for _ in range(10):  # each further Ctrl-C ends one wait; the tenth gives up
+        try:
+            code = proc.wait()
+            break
+        except KeyboardInterrupt:
+            continue
+    else:
+        proc.kill()
+        code = proc.wait()
+    if code:
+        raise subprocess.CalledProcessError(code, [str(c) for c in cmd])
+
+
 def ensure_venv() -> None:
     """Create .venv and install tablelog with its test extra, once per pyproject change."""
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
@@ -73,12 +91,14 @@ def main(argv: list[str]) -> int:
             cmd_test(extra)
         elif command == "demo":
             ensure_venv()
-            _run(BIN / "tablelog", "demo", *extra)
+            _run_leaving_ctrl_c_to_the_child(BIN / "tablelog", "demo", *extra)
         else:
             ensure_venv()
             _run(PY, "bench/run_all.py", *extra)
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1
+    except KeyboardInterrupt:  # Ctrl-C reached the child too; it cleans up after itself
+        return 130
     return 0
 
 

@@ -1,8 +1,10 @@
 """The `tablelog` command line: server, agent, sync, status, retry-dead, demo.
 
-Exit status: 0 success; 1 entries were dead-lettered, or another agent already
-serves the directory; 2 usage errors or a command not available; 3 `sync`
-gave up because the server stayed unreachable; 130 interrupted.
+Exit status (docs/agent.md, "Exit codes"): 0 success; 1 a runtime failure
+(entries were dead-lettered, another agent already serves the directory, no
+queue in the directory, a directory that cannot be written); 2 usage errors,
+settings refused, or a command not available; 3 `sync` gave up because the
+server stayed unreachable; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,10 +16,23 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tablelog_agent.config import AgentConfig, redact_url
 
 EXIT_UNAVAILABLE = 2
+EXIT_CODES = ("exit status: 0 ok; 1 failed at runtime (dead letters, another agent, no queue);\n"
+              "  2 usage or settings error; 3 sync gave up (server unreachable); 130 "
+              "interrupted\n  (docs/agent.md, \"Exit codes\")")
+EXAMPLES = {
+    "agent": ["TABLELOG_API_KEY=KEY tablelog agent --dir ~/.local/share/tablelog "
+              "--base-url http://127.0.0.1:8765",
+              "tablelog agent --idle-exit 60 -v    # stop after a minute with nothing to do"],
+    "sync": ["tablelog sync --dir /mnt/usb/tablelog --base-url http://server:8765",
+             "tablelog sync --no-progress --timeout 600 2>> sync.log"],
+    "status": ["tablelog status", "tablelog status --dir /mnt/usb/tablelog --json"],
+    "retry-dead": ["tablelog retry-dead && tablelog sync"],
+}
 _PASSTHROUGH = {"server": "tablelog_server.cli", "demo": "tablelog_agent.demo"}
 log = logging.getLogger("tablelog_agent")
 
@@ -25,13 +40,17 @@ log = logging.getLogger("tablelog_agent")
 def build_parser() -> argparse.ArgumentParser:
     """The `tablelog` parser (server and demo only listed: they parse their own options)."""
     parser = argparse.ArgumentParser(
-        prog="tablelog", description="tablelog: durable, non-blocking table logging.")
+        prog="tablelog", description="tablelog: durable, non-blocking table logging.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tablelog server --data-dir ./server-data --api-key KEY\n"
+               "  tablelog status\n  tablelog sync --dir COPY\n  tablelog demo --keep\n"
+               "each command has its own --help, with an example\n\n" + EXIT_CODES)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("server", help="run the backend (options: tablelog server --help)",
-                   add_help=False)
-    add_agent_parser(sub.add_parser(
-        "agent", help="upload the queue in the background until stopped"))
-    p = sub.add_parser("sync", help="upload everything pending, then exit")
+    _add_command(sub, "server", help="run the backend (options: tablelog server --help)",
+                 add_help=False)
+    add_agent_parser(_add_command(
+        sub, "agent", help="upload the queue in the background until stopped"))
+    p = _add_command(sub, "sync", help="upload everything pending, then exit")
     _common(p)
     p.add_argument("--timeout", type=float, default=120.0, metavar="S",
                    help="give up when the server keeps failing with nothing delivered "
@@ -40,14 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="show the progress bar even when stderr is not a terminal")
     bar.add_argument("--no-progress", dest="progress", action="store_false")
-    p = sub.add_parser("status", help="show the queue, dead letters, agent and server")
+    p = _add_command(sub, "status", help="show the queue, dead letters, agent and server")
     p.add_argument("--dir", type=Path, help="queue directory (default: TABLELOG_DIR)")
     p.add_argument("--base-url", help="server to check (default: TABLELOG_BASE_URL)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = sub.add_parser("retry-dead", help="re-queue every dead letter")
+    p = _add_command(sub, "retry-dead", help="re-queue every dead letter")
     p.add_argument("--dir", type=Path, help="queue directory (default: TABLELOG_DIR)")
-    sub.add_parser("demo", help="run the demo (options: tablelog demo --help)",
-                   add_help=False)
+    _add_command(sub, "demo", help="run the demo (options: tablelog demo --help)",
+                 add_help=False)
+    return parser
+
+
+def _add_command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with its examples and the exit codes."""
+    if name in EXAMPLES:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("description", kwargs.get("help"))
+        kwargs["epilog"] = ("examples:\n" + "".join(f"  {line}\n" for line in EXAMPLES[name])
+                            + "\n" + EXIT_CODES)
+    parser: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
     return parser
 
 
@@ -79,7 +109,9 @@ def config_from_args(args: argparse.Namespace, **overrides: object) -> AgentConf
         return AgentConfig.from_env(dir=args.dir, base_url=args.base_url,
                                     api_key=args.api_key, **overrides)
     except ValueError as exc:  # e.g. a base URL that is not http(s)
-        raise _BadSettings(f"tablelog {args.command}: {exc}") from None
+        raise _BadSettings(f"tablelog {args.command}: {exc} (fix the option or the "
+                           f"TABLELOG_ variable; `tablelog {args.command} --help` has an "
+                           "example)") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return EXIT_UNAVAILABLE
     except (QueueError, OSError) as exc:  # e.g. a queue directory we may not write
-        print(f"tablelog {args.command}: {exc}", file=sys.stderr)
+        print(f"tablelog {args.command}: {exc} (check that the directory exists, is "
+              "yours and its disk has room; `tablelog status` shows the queue)", file=sys.stderr)
         return 1
 
 
@@ -126,7 +159,8 @@ def _run_passthrough(command: str, rest: list[str]) -> int:
     except (ModuleNotFoundError, AttributeError) as exc:
         if isinstance(exc, ModuleNotFoundError) and not module_name.startswith(exc.name or "-"):
             raise  # the module exists but one of its imports is missing: a real error
-        print(f"tablelog {command}: not available yet", file=sys.stderr)
+        print(f"tablelog {command}: not available in this installation ({module_name} is "
+              "missing): reinstall tablelog (`pip install tablelog`)", file=sys.stderr)
         return EXIT_UNAVAILABLE
     return int(entry(rest) or 0)
 
@@ -167,7 +201,8 @@ def run_agent(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(serve())
     except AgentLockedError as exc:
-        print(f"tablelog agent: {exc}; not starting a second one", file=sys.stderr)
+        print(f"tablelog agent: {exc}; not starting a second one "
+              "(`tablelog status` shows it; stop it first to run this one)", file=sys.stderr)
         return 1
 
 
@@ -186,7 +221,9 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     if not (config.dir / "queue.db").exists():
-        print(f"tablelog sync: no queue in {config.dir}: nothing to sync", file=sys.stderr)
+        print(f"tablelog sync: no queue in {config.dir}: nothing to sync "
+              "(pass --dir, or set TABLELOG_DIR, to the directory the jobs logged to)",
+              file=sys.stderr)
         return 1
     try:
         outcome = asyncio.run(sync(config, timeout_s=args.timeout, progress=args.progress))
@@ -214,7 +251,8 @@ def _cmd_retry_dead(args: argparse.Namespace) -> int:
 
     directory = (args.dir or default_dir()).expanduser()
     if not (directory / "queue.db").exists():
-        print(f"tablelog retry-dead: no queue in {directory}", file=sys.stderr)
+        print(f"tablelog retry-dead: no queue in {directory} (pass --dir, or set "
+              "TABLELOG_DIR, to the directory the jobs logged to)", file=sys.stderr)
         return 1
     with Queue(directory) as queue:
         count = queue.retry_dead()

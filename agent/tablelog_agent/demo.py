@@ -5,7 +5,9 @@ Starts a local server, trains a tiny numpy classifier on synthetic 8x8
 table that grows each epoch and an artifact with a JoinedTable. The SDK
 spawns the upload agent by itself. Then it waits for the upload, reads
 everything back through `tablelog.Api`, prints what was stored and how much
-logging cost the loop, and stops what it started (unless --keep).
+logging cost the loop, stops what it started and removes its temporary
+directory. Its last lines say how to look at what it logged; with --keep
+the server stays up (URL and API key printed) until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -46,20 +48,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(data_dir: Path, port: int, key: str) -> subprocess.Popen[bytes]:
+def _spawn_server(data_dir: Path, port: int, key: str) -> subprocess.Popen[bytes]:
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
         [sys.executable, "-m", "tablelog_server", "--host", "127.0.0.1", "--port", str(port),
          "--data-dir", str(data_dir), "--api-key", key],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     log.close()
+    return proc
+
+
+def _wait_until_healthy(proc: subprocess.Popen[bytes], data_dir: Path, port: int) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"the server did not start; see {data_dir / 'server.log'}")
+            raise SystemExit(f"the server did not start; its log is {data_dir / 'server.log'} "
+                             "(run with --dir DIR to keep it)")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return proc
+                return
         except OSError:
             time.sleep(0.05)
     raise SystemExit("the server did not answer /healthz within 20 s")
@@ -155,24 +162,64 @@ def _stop_agent(queue_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tablelog demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, help="where to keep the demo's data (default: temp)")
+    """Entry point of `tablelog demo`; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="tablelog demo", description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  tablelog demo                 # run it, stop the server, remove its data\n"
+               "  tablelog demo --keep          # then keep the server running to browse the "
+               "viewer\n"
+               "  tablelog demo --dir ./demo    # keep the data in ./demo (the last line says "
+               "how to serve it)\n"
+               "\nexit status: 0 done; 1 the upload did not finish; 2 usage error; 130 "
+               "interrupted (Ctrl-C) (docs/agent.md, \"Exit codes\")")
+    parser.add_argument("--dir", type=Path, help="where to keep the demo's data (default: a "
+                        "temporary directory, removed at the end)")
     parser.add_argument("--keep", action="store_true",
-                        help="leave the server running afterwards to browse the viewer")
+                        help="leave the server running afterwards to browse the viewer, until "
+                             "Ctrl-C; the data is kept")
     args = parser.parse_args(argv)
     root = args.dir or Path(tempfile.mkdtemp(prefix="tablelog-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    server_dir, queue_dir = root / "server", root / "queue"
-    server_dir.mkdir(exist_ok=True)
-    port, key = _free_port(), secrets.token_hex(16)
-    base_url = f"http://127.0.0.1:{port}"
-    print(f"tablelog demo: data in {root}")
-    server = _start_server(server_dir, port, key)
-    print(f"  server  {base_url} (pid {server.pid})")
-    os.environ.update({"TABLELOG_DIR": str(queue_dir), "TABLELOG_BASE_URL": base_url,
-                       "TABLELOG_API_KEY": key, "TABLELOG_MODE": "online",
-                       "TABLELOG_AGENT_IDLE_EXIT": "30"})
+    demo = _Demo(root=root, port=_free_port(), key=secrets.token_hex(16),
+                 remove=args.dir is None and not args.keep)
+    print(f"tablelog demo: data in {root}", flush=True)
     try:
+        code = demo.run(keep=args.keep)
+    except KeyboardInterrupt:
+        code = 130
+        if demo.serving:  # --keep: Ctrl-C is how the user says they are done browsing
+            code = 0
+    finally:
+        # A second Ctrl-C must not leave a half-stopped server or a half-removed directory.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        demo.stop()
+    for line in demo.closing_lines(code):
+        print(line, flush=True)
+    return code
+
+
+class _Demo:
+    """What one demo started (a server, an agent, a directory) and how to stop it."""
+
+    def __init__(self, *, root: Path, port: int, key: str, remove: bool) -> None:
+        self.root, self.port, self.key, self.remove = root, port, key, remove
+        self.server_dir, self.queue_dir = root / "server", root / "queue"
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.server: subprocess.Popen[bytes] | None = None
+        self.serving = False  # True while --keep waits for Ctrl-C
+
+    def run(self, *, keep: bool) -> int:
+        """Train, log, read back; with `keep`, then serve until interrupted."""
+        self.server_dir.mkdir(exist_ok=True)
+        self.server = _spawn_server(self.server_dir, self.port, self.key)
+        _wait_until_healthy(self.server, self.server_dir, self.port)
+        print(f"  server  {self.base_url} (pid {self.server.pid})", flush=True)
+        os.environ.update({"TABLELOG_DIR": str(self.queue_dir),
+                           "TABLELOG_BASE_URL": self.base_url,
+                           "TABLELOG_API_KEY": self.key, "TABLELOG_MODE": "online",
+                           "TABLELOG_AGENT_IDLE_EXIT": "30"})
         import tablelog as wandb
 
         bare = _train(None, np.random.default_rng(0))
@@ -192,25 +239,50 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(in_log)} calls (median {in_log[len(in_log) // 2] * 1e6:.0f} us, slowest "
               f"{in_log[-1] * 1000:.2f} ms, a 64-image table); finish() took "
               f"{finish_s * 1000:.0f} ms")
-        if not _wait_for_upload(queue_dir, 60):
+        if not _wait_for_upload(self.queue_dir, 60):
             print("  upload did not finish within 60 s; see `tablelog status --dir "
-                  f"{queue_dir}`", file=sys.stderr)
+                  f"{self.queue_dir}`", file=sys.stderr)
             return 1
         print("  uploaded by the agent the SDK started; reading back through tablelog.Api:")
-        _report(wandb.Api(base_url, key, cache_dir=root / "readback"), run.id)
-        if args.keep:
-            print(f"\nserver still running at {base_url}/ (API key {key}); Ctrl-C to stop")
-            server.wait()
+        _report(wandb.Api(self.base_url, self.key, cache_dir=self.root / "readback"), run.id)
+        if keep:
+            self.serving = True
+            print(f"\nviewer: {self.base_url}/ (log in with the API key {self.key})\n"
+                  "the server keeps running; Ctrl-C stops it (the data stays)", flush=True)
+            self.server.wait()
+            print("the server stopped by itself; see "
+                  f"{self.server_dir / 'server.log'}", file=sys.stderr)
+            return 1
         return 0
-    finally:
-        _stop_agent(queue_dir)
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        if args.dir is None and not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+
+    def stop(self) -> None:
+        """Stop the agent and the server; remove the directory unless it is to be kept."""
+        if self.queue_dir.exists():
+            _stop_agent(self.queue_dir)
+        if self.server is not None:
+            self.server.send_signal(signal.SIGTERM)
+            try:
+                self.server.wait(15)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+        if self.remove:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def closing_lines(self, code: int) -> list[str]:
+        """The demo's last lines: how to look at what it logged, now that it has stopped."""
+        head = "interrupted; " if code == 130 else ""
+        if self.remove:
+            return [f"{head}the server has stopped and {self.root} is removed.",
+                    "To browse what the demo logs in the viewer, run `tablelog demo --keep` "
+                    "(or `python3 dev.py demo --keep`): it leaves the server running and "
+                    "prints its URL and API key."]
+        if self.server is None or not (self.server_dir / "metadata.db").exists():
+            return [f"{head}the server had not started; {self.root} holds nothing to browse."]
+        return [f"{head}the server has stopped; the data stays in {self.root}. To browse it again:",
+                f"  TABLELOG_API_KEY={self.key} tablelog server --data-dir {self.server_dir} "
+                f"--port {self.port}",
+                f"then open {self.base_url}/ and log in with the API key {self.key}"]
 
 
 def _report(api: Any, run_id: str) -> None:
@@ -226,4 +298,3 @@ def _report(api: Any, run_id: str) -> None:
     joined = api.artifact("demo/synth_summary:latest").get("synth_explore")
     print(f"    synth_summary:latest JoinedTable inner join: "
           f"{len(joined.to_table(how='inner').data)} rows")
-    print(f"    viewer: {api.client.base_url}/ (log in with the API key)")

@@ -7,8 +7,9 @@ or API key than this command's, or on a key the server refused, is stopped
 (SIGTERM, then SIGKILL after its drain time: unacknowledged entries simply stay
 queued) and sync uploads with its own settings.
 
-Progress goes to stderr through tqdm (bytes with rate and ETA, entries as a
-postfix); a one-line summary is printed always.
+Progress goes to stderr through tqdm (the bytes of delivered entries in decimal
+MB with the average rate and ETA, entries as a postfix: see `Progress`); a
+one-line summary is printed always.
 
 `timeout_s` bounds how long the server may stay failing with nothing
 delivered; then sync stops, leaves the rest queued and reports why.
@@ -68,14 +69,29 @@ class SyncOutcome:
         return EXIT_DEAD_LETTERS if self.dead else EXIT_OK
 
 
+# tqdm prints sizes bare ("3.50M"): the unit is written out, "3.50MB", as the summary has it.
+BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {n_fmt}B/{total_fmt}B "
+              "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
+
+
 class Progress:
-    """A tqdm bar over bytes (payloads + blobs) with entries in the postfix."""
+    """A tqdm bar over the bytes (payloads + blobs) of delivered entries, with the
+    delivered entries in the postfix.
+
+    One measure: bytes and entries both move when the server acknowledges entries, and
+    the postfix is set before the bar is redrawn, so a frame never shows one ahead of
+    the other. Decimal units (MB, as the summary line). The rate is the average since
+    the start (tqdm smoothing=0): acknowledgements arrive a batch at a time, and tqdm's
+    default moving average read a whole batch landing in one poll as a spike of
+    hundreds of MB/s; the average is what the upload achieved, as the summary says.
+    """
 
     def __init__(self, stats: QueueStats, *, enabled: bool | None, out: TextIO) -> None:
         self.total_entries = stats.pending
         # disable=None is tqdm's "off unless stderr is a terminal"
         self._bar = tqdm(total=stats.pending_bytes, unit="B", unit_scale=True,
-                         unit_divisor=1024, desc="sync", file=out, leave=True,
+                         unit_divisor=1000, smoothing=0, desc="sync", file=out, leave=True,
+                         bar_format=BAR_FORMAT,
                          disable=None if enabled is None else not enabled)
 
     def show(self, done_entries: int, done_bytes: int, pending: QueueStats | None = None,
@@ -87,9 +103,9 @@ class Progress:
             total = max(self._bar.total or 0, done_bytes + pending.pending_bytes)
             if total != self._bar.total:
                 self._bar.total = total
-        self._bar.update(max(0, done_bytes - self._bar.n))
         text = f"{done_entries:,}/{self.total_entries:,} entries"
         self._bar.set_postfix_str(f"{text}; {note}" if note else text, refresh=False)
+        self._bar.update(max(0, done_bytes - self._bar.n))  # redraws with the postfix
 
     def close(self) -> None:
         """Finish the bar (it stays on screen)."""

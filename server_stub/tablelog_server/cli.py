@@ -45,9 +45,15 @@ log = logging.getLogger(__name__)
 
 
 def _parser(defaults: ServerConfig) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tablelog server",
-                                description="Run the tablelog backend (HTTP API).",
-                                epilog="'tablelog server keygen' prints a strong API key.")
+    p = argparse.ArgumentParser(
+        prog="tablelog server", description="Run the tablelog backend (HTTP API).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  TABLELOG_API_KEY=$(tablelog server keygen) tablelog server "
+               "--host 127.0.0.1 --port 8765 --data-dir ./server-data\n\n"
+               "'tablelog server keygen' prints a strong API key (keys have at least 16 "
+               "characters).\n\n"
+               "exit status: 0 stopped by SIGTERM/Ctrl-C; 1 the port or the data directory "
+               "failed; 2 usage or settings error (docs/agent.md, \"Exit codes\")")
     p.add_argument("--host", default=defaults.host, help="address to listen on (%(default)s)")
     p.add_argument("--port", type=int, default=defaults.port, help="port (%(default)s)")
     p.add_argument("--data-dir", type=Path, default=defaults.data_dir,

@@ -171,6 +171,30 @@ async def test_rows_added_across_chunk_boundaries(uploader: Uploader, viewer: Vi
     assert "not a prefix" in page
 
 
+async def test_rows_added_since_is_offered_only_where_tables_grow(uploader: Uploader,
+                                                                 viewer: Viewer) -> None:
+    # Issue 14.4: a new IMMUTABLE table each step (the demo's predictions) could only
+    # answer "none can be shown"; the picker says why instead of offering the links.
+    await uploader.start_run()
+    for step in range(2):
+        rows = [[step * 10 + i, f"p{i}"] for i in range(3)]
+        await uploader.log_table("fresh", {"t": table_blobs(["id", "s"], rows,
+                                                              log_mode="IMMUTABLE")})
+        await uploader.log_table("grows", {"t": table_blobs(["id", "s"], rows[:step + 1],
+                                                              log_mode="INCREMENTAL")})
+    await viewer.login()
+    fresh = await viewer.get("/p/local/proj/tables/fresh/v1/t")
+    picker = fresh.split('id="versions"', 1)[1].split("</nav>", 1)[0]
+    assert 'class="since"' not in picker and "since=" not in picker
+    assert 'id="since-off"' in picker and "an IMMUTABLE table is logged anew" in picker
+    first = await viewer.get("/p/local/proj/tables/fresh/v0/t")  # no older version: no note
+    assert "since-off" not in first.split('id="versions"', 1)[1].split("</nav>", 1)[0]
+    grows = await viewer.get("/p/local/proj/tables/grows/v1/t")
+    picker = grows.split('id="versions"', 1)[1].split("</nav>", 1)[0]
+    assert 'href="/p/local/proj/tables/grows/v1/t?since=v0" class="since"' in picker
+    assert "since-off" not in picker
+
+
 async def test_joined_table_inner_left_and_outer(uploader: Uploader, viewer: Viewer) -> None:
     await populate(uploader)
     await viewer.login()

@@ -149,7 +149,17 @@ def _filter_form(view: _View, flt: TableFilter) -> Html:
               " ", state)
 
 
-def _version_picker(view: _View, versions: list[ArtifactVersionRecord]) -> Html:
+GROWING_MODES = ("MUTABLE", "INCREMENTAL")
+"""Log modes whose versions grow, where "rows added since" can show rows."""
+
+
+def _version_picker(view: _View, versions: list[ArtifactVersionRecord],
+                    log_mode: str | None) -> Html:
+    """The version links, and "rows added since" links where they can show rows:
+    tables that grow (MUTABLE, INCREMENTAL). An IMMUTABLE table is usually a new
+    table at each step, so the page says why none are offered instead of offering
+    links that can only answer "none can be shown"; `log_mode` None: a joined
+    table, whose rows are computed from its parts."""
     items: list[Child] = []
     current = view.version.label
     for v in versions:
@@ -164,19 +174,30 @@ def _version_picker(view: _View, versions: list[ArtifactVersionRecord]) -> Html:
                           "class": "version alias"}, "latest"))
     older = [v for v in versions if v.version < view.version.version
              and view.entry in c.unpack(v.entries, {})]
-    since = [el("a", {"href": view.link(since=v.label, offset=None, sort=None, desc=None,
-                                        q=None), "class": "since"}, v.label) for v in older]
+    since: list[Child] = []
+    if older and log_mode in GROWING_MODES:
+        since = [el("span", {"class": "label"}, " Rows added since: "),
+                 [el("a", {"href": view.link(since=v.label, offset=None, sort=None, desc=None,
+                                             q=None), "class": "since"}, v.label)
+                  for v in older]]
+    elif older:
+        why = ("an IMMUTABLE table is logged anew at each step, so an earlier version's "
+               "rows are not the start of this one's; log it with log_mode=\"MUTABLE\" "
+               "or \"INCREMENTAL\" to follow its growth" if log_mode is not None
+               else "a joined table is computed from its parts: open a part's versions")
+        since = [el("span", {"class": "label", "id": "since-off"},
+                    f" Rows added since: not offered ({why})")]
     return el("nav", {"class": "versions", "id": "versions"},
-              el("span", {"class": "label"}, "Version: "), items,
-              el("span", {"class": "label"}, " Rows added since: ") if since else None, since)
+              el("span", {"class": "label"}, "Version: "), items, since)
 
 
 async def _table(request: web.Request, view: _View, entry: wire.ManifestEntry,
-                 entries: dict[str, wire.ManifestEntry]) -> list[Child]:
+                 entries: dict[str, wire.ManifestEntry]) -> tuple[list[Child], str]:
+    """The table's page, and its log mode (for the version picker)."""
     reader = request.config_dict[TABLES]
     manifest = await reader.manifest(entry.sha256, entity=view.entity)
     if view.since is not None:
-        return await _added_since(request, view, entry, manifest)
+        return await _added_since(request, view, entry, manifest), manifest.log_mode
     flt = parse_filter(view.q, manifest.columns)
     if view.sort is not None and view.sort not in manifest.columns:
         raise BadRequestError(f"no column {view.sort!r} to sort by")
@@ -188,7 +209,7 @@ async def _table(request: web.Request, view: _View, entry: wire.ManifestEntry,
     return [el("p", {"class": "facts"}, facts), _filter_form(view, flt),
             _pager(view, page.nrows, len(page.rows)),
             _grid(view, page.columns, page.column_types, page.rows, view.offset, sortable=True),
-            _pager(view, page.nrows, len(page.rows))]
+            _pager(view, page.nrows, len(page.rows))], manifest.log_mode
 
 
 async def _added_since(request: web.Request, view: _View, entry: wire.ManifestEntry,
@@ -288,11 +309,12 @@ async def table(request: web.Request, entity: str) -> web.Response:
     entry = entries.get(view.entry)
     if entry is None:
         raise NotFoundError(f"no entry {view.entry!r} in {version.name}:{version.label}")
+    log_mode: str | None = None
     if entry.kind == "joined-table":
         content = await _joined(request, view, entry, entries)
         suffix = f".to_table(how={(view.how or 'inner')!r})"
     elif entry.kind == "table":
-        content = await _table(request, view, entry, entries)
+        content, log_mode = await _table(request, view, entry, entries)
         suffix = ""
     else:
         raise UnreadableDataError(f"entry {view.entry!r} is a {entry.kind}, not a table")
@@ -306,7 +328,7 @@ async def table(request: web.Request, entity: str) -> web.Response:
                " · logged by run ",
                el("a", {"href": c.run_url(entity, version.project, version.run_id)},
                   version.run_id)),
-            _version_picker(view, versions), content,
+            _version_picker(view, versions, log_mode), content,
             python_box(*c.entry_snippet(entity, version.project, version.name, version.label,
                                         view.entry, suffix=suffix))]
     crumbs = [("projects", "/"), (version.project, c.project_url(entity, version.project)),
