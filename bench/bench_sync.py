@@ -1,6 +1,6 @@
 """`tablelog sync` throughput: small history entries, media blobs, and both at once.
 
-Builds offline queue directories directly with `tablelog.queue.Queue.put_many`
+Builds offline queue directories directly with `tablelog.store.queue.Queue.put_many`
 (history entries made by `wire.encode_entry`, media as content-addressed blobs
 referenced by artifact entries), starts a real `tablelog server` on 127.0.0.1
 with a fresh data directory, then times `tablelog sync --dir QUEUE` as a
@@ -51,7 +51,7 @@ from bench_common import (  # noqa: E402
     replace_section,
 )
 from tablelog import wire  # noqa: E402
-from tablelog.queue import NewEntry, Queue  # noqa: E402
+from tablelog.store.queue import NewEntry, Queue  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def count(queue_dir: Path, sdk: Path) -> tuple[int, int, int]:
     code = """
 import json, sys
 from tablelog import wire
-from tablelog.queue import Queue
+from tablelog.store.queue import Queue
 seqs, steps = [], []
 with Queue(sys.argv[1]) as q:
     for e in q.claim_batch(max_entries=10_000_000, max_bytes=1 << 40):

@@ -184,8 +184,8 @@ def wait_for_upload(root: Path, out: dict[str, Any], timeout: float = 60.0) -> N
     whether everything was uploaded, so that one repetition's agent never
     competes with the next repetition.
     """
-    from tablelog.queue import Queue
-    from tablelog.spawn import agent_running
+    from tablelog.runtime.spawn import agent_running
+    from tablelog.store.queue import Queue
 
     qdir = root / "tablelog"
     start = time.monotonic()

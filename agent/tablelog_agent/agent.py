@@ -9,7 +9,7 @@ and whatever was not acknowledged simply stays queued for next time.
 While idle the loop polls the queue with a growing interval capped at
 `poll_max_s`, so a new entry is picked up within about half a second and an
 idle agent costs a couple of cheap SELECTs per second. The idle exit waits while a
-run registered in ``open_runs`` has its process alive (`tablelog.lifetime`).
+run registered in ``open_runs`` has its process alive (`tablelog.runtime.lifetime`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from enum import StrEnum
 from tenacity import RetryCallState
 
 from tablelog.errors import QueueError
-from tablelog.lifetime import key_fingerprint, live_open_runs
-from tablelog.queue import Queue, QueuedEntry, QueueStats
+from tablelog.runtime.lifetime import key_fingerprint, live_open_runs
+from tablelog.store.queue import Queue, QueuedEntry, QueueStats
 from tablelog_agent.client import UploadClient
 from tablelog_agent.config import AgentConfig, redact_url
 from tablelog_agent.delivery import BatchDelivery

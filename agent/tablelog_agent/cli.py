@@ -208,8 +208,8 @@ def run_agent(args: argparse.Namespace) -> int:
 
 def still_needed(directory: Path) -> bool:
     """True when the queue has pending entries or a run open in a live process."""
-    from tablelog.lifetime import live_open_runs
-    from tablelog.queue import Queue
+    from tablelog.runtime.lifetime import live_open_runs
+    from tablelog.store.queue import Queue
 
     with Queue(directory) as queue:
         return queue.stats().pending > 0 or live_open_runs(queue) > 0
@@ -245,8 +245,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_retry_dead(args: argparse.Namespace) -> int:
-    from tablelog.queue import Queue
     from tablelog.settings import default_dir
+    from tablelog.store.queue import Queue
     from tablelog_agent.lock import lock_holder
 
     directory = (args.dir or default_dir()).expanduser()

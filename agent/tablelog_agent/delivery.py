@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tablelog import wire
-from tablelog.queue import CONFLICT_PREFIX, Queue, QueuedEntry
+from tablelog.store.queue import CONFLICT_PREFIX, Queue, QueuedEntry
 from tablelog_agent.client import UploadClient
 from tablelog_agent.config import AgentConfig
 from tablelog_agent.errors import PermanentError, RetryableError

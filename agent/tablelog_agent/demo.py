@@ -141,7 +141,7 @@ def _log_artifact(run: Any) -> None:
 
 
 def _wait_for_upload(queue_dir: Path, timeout: float) -> bool:
-    from tablelog.queue import Queue
+    from tablelog.store.queue import Queue
 
     deadline = time.monotonic() + timeout
     with Queue(queue_dir) as q:

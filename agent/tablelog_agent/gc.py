@@ -1,4 +1,4 @@
-"""When the agent shrinks the local blob store (the rules are in `tablelog.blobgc`).
+"""When the agent shrinks the local blob store (the rules are in `tablelog.store.blobgc`).
 
 A round runs after batches that carried blobs were settled: every `gc_interval_s`
 while uploading, sooner once a quarter of the cache bound (at least 1 MiB) was
@@ -18,8 +18,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from tablelog.blobgc import collect
-from tablelog.queue import Queue, QueuedEntry
+from tablelog.store.blobgc import collect
+from tablelog.store.queue import Queue, QueuedEntry
 from tablelog_agent.config import AgentConfig
 from tablelog_agent.state import AgentCounters
 
@@ -28,7 +28,7 @@ MIN_TRIGGER_BYTES = 1 << 20
 
 
 class BlobCollector:
-    """Decides when to run `tablelog.blobgc.collect` for one agent, off the event loop."""
+    """Decides when to run `tablelog.store.blobgc.collect` for one agent, off the event loop."""
 
     def __init__(self, queue: Queue, config: AgentConfig, counters: AgentCounters) -> None:
         self._queue = queue

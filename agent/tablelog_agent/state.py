@@ -30,7 +30,7 @@ class AgentCounters:
 
     pid: int = field(default_factory=os.getpid)
     base_url: str = ""  # redacted: never holds credentials
-    key_fingerprint: str = ""  # tablelog.lifetime.key_fingerprint: a salted hash, not the key
+    key_fingerprint: str = ""  # lifetime.key_fingerprint: a salted hash, not the key
     started_at: float = field(default_factory=time.time)
     heartbeat: float = 0.0
     state: AgentStatus = AgentStatus.STARTING

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from tablelog import wire
-from tablelog.blobgc import disk_use
-from tablelog.lifetime import open_run_processes
-from tablelog.queue import Queue
+from tablelog.runtime.lifetime import open_run_processes
 from tablelog.settings import DEFAULT_CACHE_MAX_BYTES, size_from_env
+from tablelog.store.blobgc import disk_use
+from tablelog.store.queue import Queue
 from tablelog_agent.config import redact_url
 from tablelog_agent.lock import lock_holder
 

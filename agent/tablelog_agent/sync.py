@@ -27,8 +27,8 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from tablelog.lifetime import key_fingerprint
-from tablelog.queue import Queue, QueueStats
+from tablelog.runtime.lifetime import key_fingerprint
+from tablelog.store.queue import Queue, QueueStats
 from tablelog_agent.agent import Agent, StopReason
 from tablelog_agent.config import AgentConfig, redact_url
 from tablelog_agent.errors import AgentLockedError

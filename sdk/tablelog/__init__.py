@@ -15,19 +15,19 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "Table": "tablelog.table",
-    "Image": "tablelog.media",
-    "Audio": "tablelog.media",
-    "Video": "tablelog.media",
-    "Html": "tablelog.media",
-    "JoinedTable": "tablelog.joined_table",
-    "Artifact": "tablelog.artifact",
-    "Run": "tablelog.runs",
-    "init": "tablelog.runs",
-    "log": "tablelog.runs",
-    "finish": "tablelog.runs",
-    "mark_preempting": "tablelog.runs",
-    "Api": "tablelog.api",
+    "Table": "tablelog.data_types.table",
+    "Image": "tablelog.data_types.media",
+    "Audio": "tablelog.data_types.media",
+    "Video": "tablelog.data_types.media",
+    "Html": "tablelog.data_types.media",
+    "JoinedTable": "tablelog.data_types.joined_table",
+    "Artifact": "tablelog.artifacts.artifact",
+    "Run": "tablelog.runtime.runs",
+    "init": "tablelog.runtime.runs",
+    "log": "tablelog.runtime.runs",
+    "finish": "tablelog.runtime.runs",
+    "mark_preempting": "tablelog.runtime.runs",
+    "Api": "tablelog.apis.public",
     "Error": "tablelog.errors",
     "TablelogError": "tablelog.errors",
 }
@@ -44,7 +44,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     if name in _RUN_STATE:
-        from tablelog import runs as _run
+        from tablelog.runtime import runs as _run
 
         return _run.current_attribute(name)
     raise AttributeError(f"module 'tablelog' has no attribute {name!r}")

@@ -20,7 +20,7 @@ Bodies by kind:
 ``run``, ``history``, ``summary`` and ``config`` bodies of a run resumed where its
 server state was unknown carry ``"segment": str``: the server shifts that
 segment's steps past the run's last stored step and merges (rather than
-replaces) its config and summary (see `tablelog.resume`).
+replaces) its config and summary (see `tablelog.runtime.resume`).
 - ``artifact`` {"name", "type", "description", "metadata", "aliases", "digest",
                 "entries": {entry_name: ManifestEntry}, "blobs": [sha256, ...]}
 - ``run_end``  {"exit_code": int, "ended_at": float, "state": str}; ``state`` (one of

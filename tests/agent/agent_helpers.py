@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tablelog import wire
-from tablelog.queue import NewEntry, Queue
+from tablelog.store.queue import NewEntry, Queue
 from tablelog_agent.config import AgentConfig
 
 API_KEY = "test-key-0123456789"  # the key tests/conftest.py gives the real server

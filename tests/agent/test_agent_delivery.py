@@ -15,7 +15,7 @@ from agent_helpers import API_KEY, artifact_entry, fast_config, fill, history_en
 from fakeserver import FakeBackend, serve
 from faultproxy import Fault, FaultProxy
 
-from tablelog.queue import Queue
+from tablelog.store.queue import Queue
 from tablelog_agent.agent import Agent, StopReason
 from tablelog_agent.state import AgentStatus
 

@@ -33,7 +33,7 @@ from agent_helpers import (
 )
 from faultproxy import Fault, FaultProxy
 
-from tablelog.queue import NewEntry, Queue
+from tablelog.store.queue import NewEntry, Queue
 from tablelog_agent.agent import Agent, StopReason
 from tablelog_agent.cli import main
 from tablelog_agent.lock import lock_holder

@@ -12,7 +12,7 @@ from typing import Any
 
 from agent_helpers import artifact_entry, cli_env, fill, run_cli
 
-from tablelog.queue import Queue
+from tablelog.store.queue import Queue
 
 FRAME = re.compile(
     r"sync:\s+(\d+)%\|[^|]*\| ([\d.]+)([kMG]?)B/([\d.]+)([kMG]?)B "

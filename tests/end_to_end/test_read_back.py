@@ -90,7 +90,7 @@ def test_unreachable_server_falls_back_to_local_with_a_warning(
     monkeypatch.setenv("TABLELOG_MODE", "online")
     monkeypatch.setenv("TABLELOG_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("TABLELOG_API_KEY", "k")
-    from tablelog.resolve import resolve_artifact
+    from tablelog.artifacts.resolve import resolve_artifact
     from tablelog.settings import SdkConfig
 
     with pytest.warns(RuntimeWarning, match="cannot reach"):

@@ -142,8 +142,8 @@ def blob_store_bound(work: Path, *, media_mb: int = 40, cache: str = "8M",
     TABLELOG_CACHE_MAX_BYTES=`cache`) uploads them. The blob store is sampled while
     that goes on; once the queue is empty it must hold at most the cache bound, every
     image must be on the server, and `tablelog status --json` must show the disk use."""
-    from tablelog.queue import Queue
     from tablelog.settings import parse_size
+    from tablelog.store.queue import Queue
     from tablelog_agent.config import AgentConfig
 
     c = Counts("14b. local blob store")
@@ -226,7 +226,7 @@ def _sample(queue: Any) -> tuple[int, int]:
 
 def _agent_requests(q: Path) -> int | None:
     """HTTP requests the agent counted, from the state it keeps in the queue."""
-    from tablelog.queue import Queue
+    from tablelog.store.queue import Queue
 
     with Queue(q) as queue:
         value = queue.agent_state().get("requests")
@@ -236,7 +236,7 @@ def _agent_requests(q: Path) -> int | None:
 def _wait_for_store(queue: Any, q: Path, bound: int, *, timeout_s: float) -> dict[str, Any]:
     """Poll (bounded) until the queue is empty and the store is within `bound`; the last
     disk use seen either way."""
-    from tablelog.blobgc import disk_use
+    from tablelog.store.blobgc import disk_use
 
     deadline = time.monotonic() + timeout_s
     while True:

@@ -111,7 +111,7 @@ def stalled_writers(queue_dir: Path) -> Iterator[None]:
 def queued(queue_dir: Path, run_id: str) -> Queued:
     """The history `seq`s and run_end bodies of `run_id` in the queue, in queue order."""
     from tablelog import wire
-    from tablelog.queue import Queue
+    from tablelog.store.queue import Queue
 
     out = Queued([], [])
     with Queue(queue_dir) as q:

@@ -353,7 +353,7 @@ def queue_state(directory: Path) -> dict[str, Any]:
     """Pending/dead counts and SQLite's own integrity check of a queue directory."""
     import sqlite3
 
-    from tablelog.queue import Queue
+    from tablelog.store.queue import Queue
 
     with Queue(directory) as q:
         stats = q.stats()

@@ -66,8 +66,8 @@ def copied_dir(work: Path, *, rows: int = 100) -> Counts:
     stored and never counts them as delivered; `tablelog retry-dead` then sends
     them under a new queue id and they are stored. pre00, sent by all three, is
     stored once."""
-    from tablelog._identity import dir_identity
-    from tablelog.queue import Queue
+    from tablelog.store.identity import dir_identity
+    from tablelog.store.queue import Queue
 
     c = Counts("15a. copied queue directory")
     with Harness(work) as h, timed(c):

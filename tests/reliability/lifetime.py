@@ -264,7 +264,7 @@ def wrong_key(work: Path, *, rows: int = 50, stuck_s: float = 4.0) -> Counts:
         p = pauser("wrongkey", 0, rows, 1, env)
         c.check(_read_line(p) == "ready", "the trainer started")
         c.check(_read_line(p) == "paused 0", "the trainer reached its pause")
-        from tablelog.queue import Queue
+        from tablelog.store.queue import Queue
 
         def refused() -> bool:
             with Queue(q) as queue:

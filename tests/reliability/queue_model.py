@@ -1,4 +1,4 @@
-"""Scenario 8: `tablelog.queue.Queue` against a model, with hypothesis' stateful testing.
+"""Scenario 8: `tablelog.store.queue.Queue` against a model, with hypothesis' stateful testing.
 
 The model is a dict of pending entries and a dict of dead letters, keyed by id.
 Rules: put (from the first handle or from a second one, as an SDK writer beside
@@ -32,7 +32,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tablelog.queue import NewEntry, Queue
+from tablelog.store.queue import NewEntry, Queue
 
 SHA = [f"{i:02x}" * 32 for i in range(4)]
 

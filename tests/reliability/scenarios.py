@@ -392,7 +392,7 @@ def trainer(run_id: str, base: int, rows: int, flush_every: int, kill_self: bool
 def queued_seqs(queue_dir: Path) -> dict[str, list[int]]:
     """The `seq` of every history entry still in the queue, per run, in queue order."""
     from tablelog import wire
-    from tablelog.queue import Queue
+    from tablelog.store.queue import Queue
 
     out: dict[str, list[int]] = {}
     with Queue(queue_dir) as q:
@@ -412,7 +412,7 @@ def trainer_kill9(work: Path, *, flushed_rows: int = 300, random_kills: int = 5,
     queue must open, pass SQLite's integrity check and hold every row flushed before
     the kill, in order with no gaps; at the end the agent delivers everything
     committed, and the server must hold exactly that."""
-    from tablelog.queue import Queue
+    from tablelog.store.queue import Queue
 
     c = Counts("3. training kill -9")
     rng = seeded(seed)
@@ -588,7 +588,7 @@ def server_down(work: Path, *, steps: int = 600, rounds: int = 1,
         offline = StepTimes([t for o in offline_runs for t in o.step_s],
                             [t for o in offline_runs for t in o.log_s])
         medians = [StepTimes.pct(o.step_s, 0.5) for o in offline_runs] or [float("nan")]
-        from tablelog.queue import Queue
+        from tablelog.store.queue import Queue
 
         def failures() -> int:
             with Queue(q) as queue:
@@ -692,7 +692,7 @@ def server_restart(work: Path, *, runs: int = 2, rows: int = 600, seed: int = 5)
         tally(c, srv.url, w.sent)
         check_versions(c, srv.url, w.versions)
         check_queue_empty(c, q)
-        from tablelog.queue import Queue
+        from tablelog.store.queue import Queue
 
         with Queue(q) as queue:
             state = queue.agent_state()
@@ -717,7 +717,7 @@ def _stored(url: str, w: Workload) -> int:
 
 def _history(run_id: str, step: int, seq: int, entity: str | None = None) -> Any:
     from tablelog import wire
-    from tablelog.queue import NewEntry
+    from tablelog.store.queue import NewEntry
 
     payload = wire.encode_entry(wire.Kind.HISTORY, entity=entity, project=PROJECT,
                                 run_id=run_id, body={"step": step, "row": {"seq": seq}})
@@ -726,7 +726,7 @@ def _history(run_id: str, step: int, seq: int, entity: str | None = None) -> Any
 
 def _run_start(run_id: str) -> Any:
     from tablelog import wire
-    from tablelog.queue import NewEntry
+    from tablelog.store.queue import NewEntry
 
     payload = wire.encode_entry(wire.Kind.RUN, entity=None, project=PROJECT, run_id=run_id,
                                 body={"name": run_id, "config": {}, "tags": [],
@@ -736,7 +736,7 @@ def _run_start(run_id: str) -> Any:
 
 def _artifact(queue: Any, run_id: str, name: str, data: bytes) -> Any:
     from tablelog import wire
-    from tablelog.queue import NewEntry
+    from tablelog.store.queue import NewEntry
 
     sha = queue.blobs.put(data)
     entries = {"blob.bin": wire.ManifestEntry("file", sha, len(data))}
@@ -768,7 +768,7 @@ def poison(work: Path, *, runs: int = 2, rows: int = 300, seed: int = 6) -> Coun
     again."""
     import json
 
-    from tablelog.queue import NewEntry, Queue
+    from tablelog.store.queue import NewEntry, Queue
 
     c = Counts("5. poison entries")
     rng = seeded(seed)
@@ -1016,7 +1016,7 @@ def corruption(work: Path, *, rows: int = 300, seed: int = 7) -> Counts:
     import sqlite3
 
     from tablelog import wire
-    from tablelog.queue import Queue
+    from tablelog.store.queue import Queue
 
     c = Counts("7. corrupt blob / payload")
     with Harness(work) as h, timed(c):
@@ -1091,7 +1091,7 @@ def corruption(work: Path, *, rows: int = 300, seed: int = 7) -> Counts:
 
 
 def queue_model(work: Path, *, examples: int = 40, steps: int = 30) -> Counts:
-    """hypothesis' RuleBasedStateMachine drives tablelog.queue.Queue (put from two
+    """hypothesis' RuleBasedStateMachine drives tablelog.store.queue.Queue (put from two
     handles, claim, ack, record_failure, dead_letter, retry_dead, and crashes: close
     and reopen, drop unclosed, a process killed inside a transaction) and compares it
     with a dict-based model after every step (see tests/reliability/queue_model.py)."""

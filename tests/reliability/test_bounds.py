@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import tablelog
-from tablelog.blobgc import collect
 from tablelog.errors import ArtifactError
-from tablelog.queue import Queue
+from tablelog.runtime.writer import CELL_BYTES, LogRequest, TableLog, _cost
 from tablelog.settings import SdkConfig, parse_size
-from tablelog.writer import CELL_BYTES, LogRequest, TableLog, _cost
+from tablelog.store.blobgc import collect
+from tablelog.store.queue import Queue
 from tablelog_agent.config import AgentConfig
 from tests.conftest import API_KEY
 from tests.reliability.bounds import blob_store_bound, pending_memory
@@ -131,7 +131,7 @@ def test_a_batch_carries_at_most_its_blob_bytes(tmp_path: Path) -> None:
 
 
 def _blob_entry(sha: str, size: int) -> Any:
-    from tablelog.queue import NewEntry
+    from tablelog.store.queue import NewEntry
 
     return NewEntry("/p/r", "artifact", b"payload", (sha,), size)
 

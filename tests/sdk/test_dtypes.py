@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tablelog import wire
-from tablelog.dtypes import (
+from tablelog.data_types.dtypes import (
     ANY,
     BOOLEAN,
     NONE,
@@ -34,9 +34,9 @@ from tablelog.dtypes import (
     type_of,
     union,
 )
+from tablelog.data_types.media import Image
+from tablelog.data_types.table import Table
 from tablelog.errors import WireError
-from tablelog.media import Image
-from tablelog.table import Table
 
 
 @pytest.mark.parametrize("value", [None, float("nan"), np.float32("nan"), np.datetime64("NaT")])

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from tablelog import wire
-from tablelog.queue import Queue
+from tablelog.store.queue import Queue
 
 
 def _child(code: str, queue_dir: Path, **popen: object) -> subprocess.Popen[str]:

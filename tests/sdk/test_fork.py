@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tablelog import wire
-from tablelog.queue import Queue
+from tablelog.store.queue import Queue
 
 TIMEOUT_S = 90  # a hang (today's child flush) fails the test instead of blocking it
 

@@ -9,8 +9,8 @@ import pytest
 
 import tablelog as wandb
 from tablelog import errors
-from tablelog.dtypes import NUMBER, STRING, optional
-from tablelog.table import Table
+from tablelog.data_types.dtypes import NUMBER, STRING, optional
+from tablelog.data_types.table import Table
 
 
 def left() -> Table:

@@ -14,7 +14,7 @@ import pytest
 import tablelog as wandb
 from tablelog import wire
 from tablelog.errors import WireError
-from tablelog.queue import Queue
+from tablelog.store.queue import Queue
 
 VALUES: dict[str, Any] = {"int53": 2**53 + 1, "u64": 2**64, "neg70": -(2**70),
                           "i64min": -(2**63), "huge": 2**1100, "neghuge": -(3**700),

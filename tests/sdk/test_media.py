@@ -16,8 +16,8 @@ import pytest
 from PIL import Image as PILImage
 
 import tablelog as wandb
+from tablelog.data_types.media import Audio, Html, Image, Media, Video, media_from_encoded
 from tablelog.errors import MediaError
-from tablelog.media import Audio, Html, Image, Media, Video, media_from_encoded
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (4, 5, 3), dtype=np.uint8)

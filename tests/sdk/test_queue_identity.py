@@ -7,8 +7,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from tablelog import queue as queue_mod
-from tablelog.queue import CONFLICT_PREFIX, Queue
+from tablelog.store import queue as queue_mod
+from tablelog.store.queue import CONFLICT_PREFIX, Queue
 
 
 def test_a_copied_directory_keys_new_entries_under_a_new_queue_id(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tablelog import queue as queue_mod
-from tablelog.queue import NewEntry, Queue
+from tablelog.store import queue as queue_mod
+from tablelog.store.queue import NewEntry, Queue
 
 
 def test_a_version_1_queue_is_upgraded_and_keeps_its_entries(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_a_version_2_queue_gains_the_shared_runs_table(tmp_path: Path) -> None:
         assert len(q.claim_batch()) == 1
         assert q.next_step("p/r") == 0  # never shared
         with q.transaction() as c:
-            from tablelog.shared_run import allocate_steps
+            from tablelog.runtime.shared_run import allocate_steps
 
             assert allocate_steps(c, "p/r", [3, 3, 10]) == [3, 4, 10]
         assert q.next_step("p/r") == 11

@@ -14,7 +14,7 @@ import pytest
 import tablelog as wandb
 from tablelog import wire
 from tablelog.errors import RunError, TableLimitError
-from tablelog.queue import Queue
+from tablelog.store.queue import Queue
 
 
 def queued(queue_dir: Path) -> list[wire.Entry]:

@@ -18,9 +18,9 @@ import pytest
 
 import tablelog as wandb
 from tablelog import errors, wire
-from tablelog.dtypes import NUMBER as NUMBER_T
-from tablelog.dtypes import NDArrayType, optional
-from tablelog.table import Table
+from tablelog.data_types.dtypes import NUMBER as NUMBER_T
+from tablelog.data_types.dtypes import NDArrayType, optional
+from tablelog.data_types.table import Table
 
 
 def make(columns: list[Any], rows: list[list[Any]], **kwargs: Any) -> Table:
@@ -545,7 +545,7 @@ def test_from_wire_round_trip_is_equal() -> None:
 
     stored_types = wire.unpackb(wire.packb(table._column_types_plain()))
     stored_rows = wire.decode_rows(wire.encode_rows(table.data, resolve=to_ref))
-    from tablelog.media import media_from_encoded
+    from tablelog.data_types.media import media_from_encoded
     for row in stored_rows:
         for j, cell in enumerate(row):
             if isinstance(cell, wire.MediaRef):

@@ -14,7 +14,7 @@ import pytest
 
 import tablelog
 from tablelog import wire
-from tablelog.queue import Queue
+from tablelog.store.queue import Queue
 
 THREADS = 8
 

@@ -1,5 +1,5 @@
 """The identity of a queue directory, recorded in its ``meta`` to tell a copy
-from the original (see `tablelog.queue`)."""
+from the original (see `tablelog.store.queue`)."""
 
 from __future__ import annotations
 

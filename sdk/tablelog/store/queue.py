@@ -17,9 +17,9 @@ Tables (schema version in ``PRAGMA user_version``):
                     `use_artifact` works offline
 - ``agent_state``   the agent's heartbeat and counters, read by `tablelog status`
 - ``shared_runs``   runs logged from several processes (a forked child): the next
-                    free step and the merged summary (`tablelog.shared_run`)
+                    free step and the merged summary (`tablelog.runtime.shared_run`)
 - ``open_runs``     runs open in a live process (pid, its start time, host): an
-                    agent does not exit idle while one lives (`tablelog.lifetime`)
+                    agent does not exit idle while one lives (`tablelog.runtime.lifetime`)
 
 Durability: WAL with ``synchronous=FULL``, so a committed `put` survives power
 loss; callers batch many puts per transaction to amortise the fsync.
@@ -48,9 +48,9 @@ from typing import Any
 
 import msgpack
 
-from tablelog._identity import dir_identity
-from tablelog.blobstore import BlobStore
 from tablelog.errors import QueueError, QueueFullError
+from tablelog.store.blobstore import BlobStore
+from tablelog.store.identity import dir_identity
 
 SCHEMA_VERSION = 5
 CONFLICT_PREFIX = "conflict: "  # a dead letter's reason when the server held its key
@@ -170,7 +170,7 @@ MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE entries ADD COLUMN crc INTEGER",
         "ALTER TABLE dead_letters ADD COLUMN crc INTEGER"],
     # runs open in a live process: the agent serves the directory while one lives
-    # (tablelog.lifetime registers and reads them)
+    # (tablelog.runtime.lifetime registers and reads them)
     3: ["CREATE TABLE IF NOT EXISTS open_runs (run TEXT NOT NULL, pid INTEGER NOT NULL,"
         " host TEXT NOT NULL, pid_start TEXT NOT NULL, opened_at REAL NOT NULL,"
         " PRIMARY KEY (run, pid, host))"],
@@ -317,7 +317,7 @@ class Queue:
 
         `finalize(conn, entries)`, when given, runs first inside the transaction and
         returns the entries to insert instead (a shared run's steps and summary are
-        decided there, see `tablelog.shared_run`)."""
+        decided there, see `tablelog.runtime.shared_run`)."""
         if not entries and not artifacts and not run_states:
             return [], []
         now = time.time()

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from tablelog._media_base import Media, read_source
+from tablelog.data_types.media_base import Media, read_source
 from tablelog.errors import MediaError
 
 _FILE_TYPES = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "bmp": "BMP"}

@@ -41,20 +41,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tablelog import wire
-from tablelog.artifact import (
+from tablelog.artifacts.artifact import (
     Artifact,
     PendingFile,
     PendingJoined,
     PendingMedia,
     PendingTable,
 )
+from tablelog.artifacts.reader import LocalBlobSource
 from tablelog.errors import QueueFullError, TablelogError
-from tablelog.queue import LocalArtifact, NewEntry, Queue
-from tablelog.reader import LocalBlobSource
+from tablelog.runtime.shared_run import SharedCommit
+from tablelog.runtime.snapshot import WrittenChunk, held_bytes, log_state, write_snapshot
+from tablelog.runtime.writer_stop import WriterStop, report_bug
 from tablelog.settings import DEFAULT_MAX_PENDING_BYTES
-from tablelog.shared_run import SharedCommit
-from tablelog.snapshot import WrittenChunk, held_bytes, log_state, write_snapshot
-from tablelog.writer_stop import WriterStop, report_bug
+from tablelog.store.queue import LocalArtifact, NewEntry, Queue
 
 log = logging.getLogger("tablelog")
 
@@ -188,13 +188,13 @@ class Writer(WriterStop):
                  save_state: bool = True,
                  after_commit: Callable[[Queue, list[NewEntry]], None] | None = None) -> None:
         self.queue = queue
-        # called on the writer thread after each commit (tablelog.lifetime.AgentKeeper)
+        # called on the writer thread after each commit (tablelog.runtime.lifetime.AgentKeeper)
         self.after_commit = after_commit
         self.run = run
         self.not_persisted: list[str] = []
         self.summary: dict[str, Any] = dict((state or {}).get("summary") or {})
         self.incremental: dict[str, dict[str, Any]] = dict((state or {}).get("incremental") or {})
-        # a run resumed where the server's state was unknown (tablelog.resume): its
+        # a run resumed where the server's state was unknown (tablelog.runtime.resume): its
         # history, config, summary and run entries name the segment
         self.segment: str | None = (state or {}).get("segment")
         self._state_extra: dict[str, Any] = {}
@@ -336,7 +336,7 @@ class Writer(WriterStop):
 
     def _write_group(self, group: list[Request], *, final: bool = False) -> list[Request]:
         # The agent deletes no blob while we are between putting it and committing the
-        # entry that names it (see tablelog.blobstore).
+        # entry that names it (see tablelog.store.blobstore).
         with self.queue.blobs.writing():
             return self._write_group_now(group, final=final)
 
@@ -411,7 +411,7 @@ class Writer(WriterStop):
             self._settle_one(req, _bug_reason(exc))
 
     def _saved_state(self) -> dict[str, Any]:
-        """What the queue keeps of this run between processes (see tablelog.resume)."""
+        """What the queue keeps of this run between processes (see tablelog.runtime.resume)."""
         with self._cond:
             extra = dict(self._state_extra)
         return {"summary": self.summary, "incremental": self.incremental, **extra}

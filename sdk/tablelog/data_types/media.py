@@ -2,7 +2,7 @@
 
 Each value knows its file bytes and their sha256 but writes nothing anywhere:
 the constructor checks the input and keeps a private copy, and the bytes are
-made lazily, once, thread-safely by `_encode()` (see `tablelog._media_base`
+made lazily, once, thread-safely by `_encode()` (see `tablelog.data_types.media_base`
 for the interface the run layer uses). `media_from_encoded` rebuilds a value
 read back from storage.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tablelog._image import Image
-from tablelog._media_base import Media, extension, read_source
+from tablelog.data_types.image import Image
+from tablelog.data_types.media_base import Media, extension, read_source
 from tablelog.errors import MediaError
 
 __all__ = ["Audio", "Html", "Image", "Media", "Video", "media_from_encoded"]

@@ -1,8 +1,8 @@
 """The base of column types: `DType`, the scalar types, unions, and missing values.
 
-See `tablelog.dtypes` for how column types work; this module holds the types
+See `tablelog.data_types.dtypes` for how column types work; this module holds the types
 that need nothing but themselves. Structured types and inference live in
-`tablelog._dtype_infer`.
+`tablelog.data_types.dtype_infer`.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from tablelog import wire
 
 if TYPE_CHECKING:
-    from tablelog.queue import NewEntry, Queue
-    from tablelog.writer import Request
+    from tablelog.runtime.writer import Request
+    from tablelog.store.queue import NewEntry, Queue
 
 log = logging.getLogger("tablelog")
 
@@ -93,13 +93,13 @@ def _step_range(run: tuple[int, int, str]) -> str:
 
 
 def _is_end(req: Request) -> bool:
-    from tablelog.writer import EntryRequest
+    from tablelog.runtime.writer import EntryRequest
 
     return isinstance(req, EntryRequest) and req.kind == wire.Kind.RUN_END
 
 
 def _release_flushes(reqs: list[Request]) -> None:
-    from tablelog.writer import FlushRequest
+    from tablelog.runtime.writer import FlushRequest
 
     for req in reqs:
         if isinstance(req, FlushRequest):
@@ -152,7 +152,7 @@ class WriterStop:
         """Commit everything submitted, stop the thread and close the queue, all within
         `timeout` seconds. What could not be committed in time is named in
         `not_persisted`; the run's end is committed even then. True if all was written."""
-        from tablelog.writer import FlushRequest
+        from tablelog.runtime.writer import FlushRequest
 
         timeout = max(0.0, timeout)
         deadline = time.monotonic() + timeout
@@ -199,7 +199,7 @@ class WriterStop:
             self._cond.notify_all()
         _release_flushes(left)
         if ends and not in_doubt:
-            from tablelog.writer import EntryRequest
+            from tablelog.runtime.writer import EntryRequest
 
             end = ends[-1]
             assert isinstance(end, EntryRequest)

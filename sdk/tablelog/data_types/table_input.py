@@ -2,7 +2,7 @@
 
 Input is checked in bulk, column by column: a column whose values all have
 classes in its type's fast set costs one set comparison (see
-`tablelog.dtypes.check_column`). Errors name the earliest bad row, as adding
+`tablelog.data_types.dtypes.check_column`). Errors name the earliest bad row, as adding
 the rows one by one would. A numeric 2-D ndarray or a DataFrame column is
 converted with one ``tolist()``, which gives plain Python values (wandb keeps
 numpy scalars; they compare equal). pandas is imported only when a DataFrame
@@ -19,8 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from tablelog._table_cells import NUMERIC_KINDS, cell_type_error, row_length_error, short_repr
-from tablelog.dtypes import ANY, DType, check_column, dtype_from_spec, is_missing, optional
+from tablelog.data_types.dtypes import (
+    ANY,
+    DType,
+    check_column,
+    dtype_from_spec,
+    is_missing,
+    optional,
+)
+from tablelog.data_types.table_cells import (
+    NUMERIC_KINDS,
+    cell_type_error,
+    row_length_error,
+    short_repr,
+)
 from tablelog.errors import TableRowError, TableTypeError
 
 Rows = list[list[Any]]

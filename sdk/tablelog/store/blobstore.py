@@ -5,7 +5,7 @@ renamed into place, so a reader never sees half a blob and a crash leaves at
 worst an orphaned temp file (swept on open). Blobs are immutable: writing one
 that exists only refreshes its mtime.
 
-Deletion (`tablelog.blobgc`, run by the agent) must never remove a blob that a
+Deletion (`tablelog.store.blobgc`, run by the agent) must never remove a blob that a
 writer has put but not yet committed an entry for. Writers hold a *shared* flock
 on ``blobs/gc.lock`` from their first put to their commit (`writing()`); the
 collector deletes only while holding it *exclusively* (`exclusive()`), after
@@ -231,7 +231,7 @@ class BlobStore:
         return out
 
     def delete(self, sha256: str) -> bool:
-        """Remove a blob; True if it was there. Only `tablelog.blobgc` calls this,
+        """Remove a blob; True if it was there. Only `tablelog.store.blobgc` calls this,
         inside `exclusive()`."""
         try:
             self.path(sha256).unlink()

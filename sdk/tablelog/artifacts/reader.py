@@ -2,7 +2,7 @@
 
 A `BlobSource` is anything that returns a blob's bytes by sha256: the local
 blob store (offline reads of what this directory logged) or a cache filled
-from the server (`tablelog.api`). The reader never holds a table twice: it
+from the server (`tablelog.apis.public`). The reader never holds a table twice: it
 decodes one chunk at a time into the table's row list.
 """
 
@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tablelog import wire
-from tablelog.blobstore import BlobStore
 from tablelog.errors import ArtifactError
+from tablelog.store.blobstore import BlobStore
 
 if TYPE_CHECKING:
-    from tablelog.artifact import Artifact
+    from tablelog.artifacts.artifact import Artifact
 
 
 class BlobSource(Protocol):
@@ -53,7 +53,7 @@ _MAY_HOLD_MEDIA = (wire.MediaRef, list, dict)
 def _restore_cells(value: Any, source: BlobSource) -> Any:
     """MediaRef -> media value, recursively through lists and dicts."""
     if isinstance(value, wire.MediaRef):
-        from tablelog.media import media_from_encoded
+        from tablelog.data_types.media import media_from_encoded
 
         return media_from_encoded(value.kind, source.read(value.sha256), dict(value.meta))
     if isinstance(value, list):
@@ -75,7 +75,7 @@ def _has_media(value: Any) -> bool:
 
 def read_table(manifest_sha: str, source: BlobSource) -> Any:
     """A Table from its manifest blob, decoding one chunk at a time."""
-    from tablelog.table import Table
+    from tablelog.data_types.table import Table
 
     manifest = wire.TableManifest.from_bytes(source.read(manifest_sha))
     rows: list[list[Any]] = []
@@ -95,12 +95,12 @@ def read_entry(artifact: Artifact, name: str, source: BlobSource) -> Any:
     if entry.kind == "table":
         return read_table(entry.sha256, source)
     if entry.kind == "joined-table":
-        from tablelog.joined_table import JoinedTable
+        from tablelog.data_types.joined_table import JoinedTable
 
         t1, t2, key = wire.decode_joined_table(source.read(entry.sha256))
         return JoinedTable(artifact.get(t1), artifact.get(t2), key)
     if entry.kind in {"image", "audio", "video", "html"}:
-        from tablelog.media import media_from_encoded
+        from tablelog.data_types.media import media_from_encoded
 
         return media_from_encoded(entry.kind, source.read(entry.sha256), dict(entry.meta))
     if entry.kind == "file":

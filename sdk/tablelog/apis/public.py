@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from tablelog import wire
-from tablelog.artifact import Artifact
-from tablelog.blobstore import BlobStore
+from tablelog.artifacts.artifact import Artifact
 from tablelog.errors import ApiError, ArtifactError, ArtifactNotFoundError, AuthError
 from tablelog.settings import default_base_url, default_dir
+from tablelog.store.blobstore import BlobStore
 
 _KEY_HINT = "set TABLELOG_API_KEY (or Api(api_key=...)) to a key the server accepts"
 
@@ -192,7 +192,7 @@ class Api:
                          body.get("notes"), self.client)
 
     def artifact(self, path: str) -> Artifact:
-        from tablelog.resolve import parse_artifact_path
+        from tablelog.artifacts.resolve import parse_artifact_path
 
         parsed = parse_artifact_path(path)
         entity = parsed.entity or self.default_entity

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tablelog.dtypes import DType, admits_none, is_missing, type_of
+from tablelog.data_types.dtypes import DType, admits_none, is_missing, type_of
 from tablelog.errors import TableRowError, TableTypeError
 from tablelog.wire import _timestamp_ms as timestamp_ms  # the precision tables are stored with
 

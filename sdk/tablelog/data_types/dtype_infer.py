@@ -1,7 +1,7 @@
 """Structured column types and inference: what type a column takes from a value.
 
 `type_of` maps a column's first value to its type; `check_column` checks a
-whole column of values against a type, fast path first. See `tablelog.dtypes`.
+whole column of values against a type, fast path first. See `tablelog.data_types.dtypes`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tablelog._dtype_base import (
+from tablelog.data_types.dtype_core import (
     BOOL_CLASSES,
     BOOLEAN,
     FLOAT_CLASSES,
@@ -28,7 +28,7 @@ from tablelog._dtype_base import (
     is_missing,
     optional,
 )
-from tablelog._media_base import Media
+from tablelog.data_types.media_base import Media
 
 
 class UnknownType(SimpleType):

@@ -27,8 +27,8 @@ from typing import Any
 
 from tablelog import wire
 from tablelog.errors import ApiError, ArtifactNotFoundError, RunError
-from tablelog.queue import Queue
 from tablelog.settings import SdkConfig
+from tablelog.store.queue import Queue
 
 RESUMING = ("allow", "must", "auto", True)
 
@@ -59,7 +59,7 @@ def fetch_server_run(settings: SdkConfig, entity: str | None, project: str, run_
                      ) -> ServerRun | None:
     """The server's state of the run (None: it has no such run). Raises ApiError when
     the server cannot be asked within `settings.resume_timeout_s` in all."""
-    from tablelog.api import HttpClient
+    from tablelog.apis.public import HttpClient
 
     deadline = time.monotonic() + settings.resume_timeout_s
     client = HttpClient(settings.base_url, settings.api_key or "")

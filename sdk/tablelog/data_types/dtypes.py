@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tablelog._dtype_base import (
+from tablelog.data_types.dtype_core import (
     ANY,
     BOOLEAN,
     NONE,
@@ -52,7 +52,7 @@ from tablelog._dtype_base import (
     optional,
     union,
 )
-from tablelog._dtype_infer import (
+from tablelog.data_types.dtype_infer import (
     OPTIONAL_UNKNOWN,
     UNKNOWN,
     ConstType,
@@ -68,8 +68,8 @@ from tablelog._dtype_infer import (
     check_column,
     type_of,
 )
+from tablelog.data_types.media import Media
 from tablelog.errors import WireError
-from tablelog.media import Media
 
 __all__ = [
     "ANY", "BOOLEAN", "NONE", "NUMBER", "OPTIONAL_UNKNOWN", "PRIMARY_KEY", "STRING",

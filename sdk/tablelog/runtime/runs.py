@@ -5,7 +5,7 @@ a copy of new table rows, a step number — and hands the rest to the
 background `Writer`. It never touches the network and never waits on the
 agent. `flush()` waits for the local disk only; `finish()` flushes, records
 the run's end and returns. How signals, sys.exit and uncaught exceptions end a
-run (state and exit code) is in `tablelog.exits`.
+run (state and exit code) is in `tablelog.runtime.exits`.
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tablelog import exits, fork, wire
-from tablelog.artifact import Artifact, PendingTable, check_row_limit
+from tablelog import wire
+from tablelog.artifacts.artifact import Artifact, PendingTable, check_row_limit
 from tablelog.errors import IncrementalTableError, RunError
-from tablelog.queue import Queue
-from tablelog.resume import resolve as resolve_resume
-from tablelog.run_data import Config, Summary, plain_value
-from tablelog.settings import SdkConfig
-from tablelog.snapshot import log_state, take_snapshot
-from tablelog.writer import (
+from tablelog.runtime import exits, fork
+from tablelog.runtime.resume import resolve as resolve_resume
+from tablelog.runtime.run_data import Config, Summary, plain_value
+from tablelog.runtime.snapshot import log_state, take_snapshot
+from tablelog.runtime.writer import (
     ArtifactRequest,
     EntryRequest,
     LogRequest,
@@ -37,7 +36,9 @@ from tablelog.writer import (
     TableLog,
     Writer,
 )
-from tablelog.writer_stop import summarize_losses
+from tablelog.runtime.writer_stop import summarize_losses
+from tablelog.settings import SdkConfig
+from tablelog.store.queue import Queue
 
 EXIT_FLUSH_TIMEOUT_S = 10.0  # the default of TABLELOG_EXIT_TIMEOUT (SdkConfig.exit_timeout_s)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -98,7 +99,7 @@ class Run:
                 warnings.warn(resumed.warning, RuntimeWarning, stacklevel=3)
             # a run shared with forked children may have gone past the parent's own count
             self._step = max(int(state.get("step", 0)), self._queue.next_step(self._identity.key))
-            from tablelog.lifetime import AgentKeeper
+            from tablelog.runtime.lifetime import AgentKeeper
 
             keeper = AgentKeeper(config, self._identity.key)
             self._writer = Writer(self._queue, self._identity, state=state,
@@ -213,10 +214,10 @@ class Run:
         """A TableLog when `value` is a Table or JoinedTable, else None."""
         # No Table (JoinedTable) can exist before its module was imported: logging never
         # pays for importing them (numpy), nor for an import statement per call.
-        table_mod = sys.modules.get("tablelog.table")
+        table_mod = sys.modules.get("tablelog.data_types.table")
         if table_mod is None:
             return None
-        joined_mod = sys.modules.get("tablelog.joined_table")
+        joined_mod = sys.modules.get("tablelog.data_types.joined_table")
         if joined_mod is not None and isinstance(value, joined_mod.JoinedTable):
             art = Artifact(self._table_artifact_name(key), "run_table")
             art.add(value, key)
@@ -276,7 +277,7 @@ class Run:
         `entity/project/name:alias`, read from what this directory logged."""
         if isinstance(artifact_or_name, Artifact):
             return artifact_or_name
-        from tablelog.resolve import resolve_artifact
+        from tablelog.artifacts.resolve import resolve_artifact
 
         if self.mode != "disabled":
             self.flush()
@@ -333,7 +334,7 @@ class Run:
             self._writer.submit(EntryRequest(wire.Kind.RUN_END, {
                 "exit_code": exit_code, "ended_at": _now(), "state": state}))
             if self._queue is not None:
-                from tablelog.lifetime import warn_if_key_refused
+                from tablelog.runtime.lifetime import warn_if_key_refused
 
                 warn_if_key_refused(self._queue, self.settings)
             self._writer.close(timeout)  # closes the queue too, once the writer has stopped
@@ -422,11 +423,11 @@ def init(project: str | None = None, entity: str | None = None, name: str | None
     if settings.mode != "disabled":
         exits.install(lambda: _active)
     if settings.mode == "online" and settings.agent_autostart:
-        from tablelog.spawn import ensure_agent
+        from tablelog.runtime.spawn import ensure_agent
 
         ensure_agent(settings)
     if run._queue is not None:
-        from tablelog.lifetime import warn_if_key_refused
+        from tablelog.runtime.lifetime import warn_if_key_refused
 
         warn_if_key_refused(run._queue, settings)  # what the last agent said about this key
     return run

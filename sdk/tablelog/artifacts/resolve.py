@@ -12,11 +12,11 @@ import warnings
 from dataclasses import dataclass
 
 from tablelog import wire
-from tablelog.artifact import Artifact
+from tablelog.artifacts.artifact import Artifact
+from tablelog.artifacts.reader import LocalBlobSource
 from tablelog.errors import ApiError, ArtifactNotFoundError, AuthError
-from tablelog.queue import Queue, find_artifact
-from tablelog.reader import LocalBlobSource
 from tablelog.settings import SdkConfig
+from tablelog.store.queue import Queue, find_artifact
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def resolve_artifact(path: str, *, settings: SdkConfig, queue: Queue | None,
         queue = Queue(settings.dir)
     if settings.mode != "online":
         return resolve_local(parsed, queue, default_project)
-    from tablelog.api import HttpClient, fetch_artifact
+    from tablelog.apis.public import HttpClient, fetch_artifact
 
     client = HttpClient(settings.base_url, settings.api_key)
     server_error: Exception

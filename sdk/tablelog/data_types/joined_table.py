@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tablelog import wire
-from tablelog.dtypes import (
+from tablelog.data_types.dtypes import (
     NUMBER,
     STRING,
     DType,
@@ -21,8 +21,8 @@ from tablelog.dtypes import (
     optional,
     union,
 )
+from tablelog.data_types.table import Table
 from tablelog.errors import TableRowError, TableTypeError
-from tablelog.table import Table
 
 JOIN_HOWS = ("inner", "left", "outer")
 

@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tablelog.blobstore import BlobFile
-from tablelog.queue import Queue
+from tablelog.store.blobstore import BlobFile
+from tablelog.store.queue import Queue
 
 MAX_DELETES_PER_ROUND = 2000  # bounds how long writers may wait on one round (~0.1 s)
 

@@ -6,7 +6,7 @@ connection must never be used (or even closed) in it. So, in the child
 (`os.register_at_fork`), the run gets a fresh `ChildWriter`: it opens its own
 `Queue` and starts its thread on first use only (a worker that never logs pays
 nothing), and its rows go to the same run with steps allocated in ``queue.db``
-(`tablelog.shared_run`). The parent's writer shares from the fork on.
+(`tablelog.runtime.shared_run`). The parent's writer shares from the fork on.
 
 Guarantees in the child:
 - `run.log` (and config/summary changes) return once the entry is durable in
@@ -27,11 +27,11 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from tablelog.queue import Queue
-from tablelog.writer import FlushRequest, Request, RunIdentity, Writer
+from tablelog.runtime.writer import FlushRequest, Request, RunIdentity, Writer
+from tablelog.store.queue import Queue
 
 if TYPE_CHECKING:
-    from tablelog.runs import Run
+    from tablelog.runtime.runs import Run
 
 CHILD_COMMIT_TIMEOUT_S = 10.0  # longest a child's log waits for its commit
 
@@ -125,7 +125,7 @@ def _keep_inherited_open() -> None:
 def finish_child(run: Run, timeout: float, quiet: bool | None) -> None:
     """`finish()` in a forked child: commit what it logged and stop its writer; the
     run goes on in the parent (no run end is written)."""
-    from tablelog import runs
+    from tablelog.runtime import runs
 
     if run._writer is not None:
         with run._lock:
@@ -144,7 +144,7 @@ def finish_child(run: Run, timeout: float, quiet: bool | None) -> None:
 
 
 def _after_in_parent() -> None:
-    from tablelog import runs
+    from tablelog.runtime import runs
 
     run = runs._active
     if run is not None and run._writer is not None and not run._finished:
@@ -152,12 +152,12 @@ def _after_in_parent() -> None:
 
 
 def _after_in_child() -> None:
-    from tablelog import runs, snapshot
+    from tablelog.runtime import runs, snapshot
 
     # module locks another thread of the parent may have held at the fork
     runs._active_lock = threading.RLock()
     snapshot._STATES_LOCK = threading.Lock()
-    table: Any = sys.modules.get("tablelog.table")  # imported lazily (numpy)
+    table: Any = sys.modules.get("tablelog.data_types.table")  # imported lazily (numpy)
     if table is not None:
         table._ROWS_LOCK = threading.Lock()
     run = runs._active
@@ -166,5 +166,5 @@ def _after_in_child() -> None:
 
 
 def install() -> None:
-    """Register the at-fork hooks (once, at import of tablelog.runs)."""
+    """Register the at-fork hooks (once, at import of tablelog.runtime.runs)."""
     os.register_at_fork(after_in_parent=_after_in_parent, after_in_child=_after_in_child)

@@ -72,7 +72,7 @@ def spawn_agent(settings: SdkConfig) -> subprocess.Popen[bytes] | None:
             if agent_running(settings.dir) or _still_starting(fd, settings.dir):
                 return None
             proc = _popen_agent(settings)
-            from tablelog.lifetime import process_token
+            from tablelog.runtime.lifetime import process_token
 
             record = f"{proc.pid} {time.time():.3f} {process_token(proc.pid)}\n".encode()
             os.ftruncate(fd, 0)
@@ -108,7 +108,7 @@ def _still_starting(fd: int, directory: Path) -> bool:
     """True when the agent last recorded in agent.spawn (read from `fd`) is alive, was
     spawned less than STARTING_MAX_S ago and has not taken the lock yet (one that took
     it and let go is exiting: a new one is needed)."""
-    from tablelog.lifetime import process_alive
+    from tablelog.runtime.lifetime import process_alive
 
     try:
         pid_text, when, *token = os.pread(fd, 256, 0).decode().split()

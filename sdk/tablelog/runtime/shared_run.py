@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tablelog import wire
-from tablelog.queue import NewEntry
+from tablelog.store.queue import NewEntry
 
 # writer._entry(kind, body, blobs, blob_bytes) -> the encoded entry
 EntryEncoder = Callable[..., NewEntry]

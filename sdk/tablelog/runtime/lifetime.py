@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tablelog.queue import NewEntry, Queue
     from tablelog.settings import SdkConfig
+    from tablelog.store.queue import NewEntry, Queue
 
 log = logging.getLogger("tablelog")
 
@@ -183,7 +183,7 @@ class AgentKeeper:
                 return
             now = time.monotonic()
             if self._online and (final or now - self._spawned_at >= SPAWN_INTERVAL_S):
-                from tablelog.spawn import agent_running, spawn_agent
+                from tablelog.runtime.spawn import agent_running, spawn_agent
 
                 if not agent_running(self.settings.dir):
                     self._spawned_at = now
@@ -209,7 +209,7 @@ def warn_if_key_refused(queue: Queue, settings: SdkConfig) -> None:
         state = queue.agent_state()
         if not state.get("auth_failed"):
             return
-        from tablelog.spawn import agent_running
+        from tablelog.runtime.spawn import agent_running
 
         running = agent_running(settings.dir)
     except Exception:  # the state is a hint; never fail a run over it

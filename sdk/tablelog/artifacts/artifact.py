@@ -22,8 +22,8 @@ from tablelog import wire
 from tablelog.errors import ArtifactNotFoundError, ArtifactStateError, TableLimitError
 
 if TYPE_CHECKING:
-    from tablelog.reader import BlobSource
-    from tablelog.snapshot import TableSnapshot
+    from tablelog.artifacts.reader import BlobSource
+    from tablelog.runtime.snapshot import TableSnapshot
 
 _MEDIA_KINDS = {"image", "audio", "video", "html"}
 
@@ -97,7 +97,7 @@ class Artifact:
 
         A table is snapshotted now; mutating it later does not change this artifact.
         """
-        from tablelog.snapshot import take_snapshot
+        from tablelog.runtime.snapshot import take_snapshot
 
         self._check_building()
         self._check_entry_name(name)
@@ -105,8 +105,8 @@ class Artifact:
             return self._added_objects[id(obj)]
         # Neither class can have instances before its module was imported: checking
         # sys.modules spares the first log of a table the import of the other.
-        table_mod = sys.modules.get("tablelog.table")
-        joined_mod = sys.modules.get("tablelog.joined_table")
+        table_mod = sys.modules.get("tablelog.data_types.table")
+        joined_mod = sys.modules.get("tablelog.data_types.joined_table")
         if table_mod is not None and isinstance(obj, table_mod.Table):
             check_row_limit(obj)
             self._pending[name] = PendingTable(take_snapshot(obj))
@@ -202,7 +202,7 @@ class Artifact:
         manifest = self.manifest
         if not any(c in manifest for c in (name, name.removesuffix(".table.json"))):
             return None
-        from tablelog.reader import read_entry
+        from tablelog.artifacts.reader import read_entry
 
         key = name if name in manifest else name.removesuffix(".table.json")
         if key not in self._cache:

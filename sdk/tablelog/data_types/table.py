@@ -1,7 +1,7 @@
 """`Table`: rows and typed columns, with the API of ``wandb.Table``.
 
 A Table is a value: it does no I/O and knows nothing about runs. Each column
-has a `DType` (see `tablelog.dtypes`), fixed by the column's first non-None
+has a `DType` (see `tablelog.data_types.dtypes`), fixed by the column's first non-None
 value unless `dtype` declares it. Appending a row checks every cell against a
 per-column set of exact classes first (``type(v) in fast``), so plain rows
 cost a few set lookups; only unusual values go through the general check.
@@ -31,10 +31,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tablelog import _table_build as build
-from tablelog import _table_cells as cells
-from tablelog._table_cells import TableIndex, TableKey
-from tablelog.dtypes import (
+from tablelog.data_types import table_cells as cells
+from tablelog.data_types import table_input as build
+from tablelog.data_types.dtypes import (
     OPTIONAL_UNKNOWN,
     PRIMARY_KEY,
     UNKNOWN,
@@ -44,9 +43,10 @@ from tablelog.dtypes import (
     dtype_from_plain,
     dtype_from_spec,
 )
-from tablelog.dtypes import optional as optional_type
+from tablelog.data_types.dtypes import optional as optional_type
+from tablelog.data_types.media import Media
+from tablelog.data_types.table_cells import TableIndex, TableKey
 from tablelog.errors import IncrementalTableError, TableRowError, TableTypeError, WireError
-from tablelog.media import Media
 
 LOG_MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
 _set_contains = frozenset.__contains__

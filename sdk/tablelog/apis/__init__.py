@@ -1,0 +1,2 @@
+"""The read API (`tablelog.Api`), over the server's HTTP API.
+"""

@@ -1,0 +1,2 @@
+"""Artifacts: building them, reading their entries back, resolving a name to one.
+"""

@@ -1,0 +1,2 @@
+"""What a program logs: `Table`, `JoinedTable`, column types and media values.
+"""
