@@ -91,6 +91,7 @@ class Agent:
             self.counters.key_fingerprint = key_fingerprint(self._queue.queue_id,
                                                             self.config.api_key)
             self._client = await UploadClient(self.config).__aenter__()
+            self.counters.cache_max_bytes = self.config.cache_max_bytes  # shown from the start
             await self._write_state()
         except BaseException:
             await self._close_resources()

@@ -18,6 +18,7 @@ from typing import Any
 
 from tablelog import wire
 from tablelog.artifacts.artifact import Artifact
+from tablelog.artifacts.paths import parse_artifact_path
 from tablelog.errors import ApiError, ArtifactError, ArtifactNotFoundError, AuthError
 from tablelog.settings import default_base_url, default_dir
 from tablelog.store.blobstore import BlobStore
@@ -192,8 +193,6 @@ class Api:
                          body.get("notes"), self.client)
 
     def artifact(self, path: str) -> Artifact:
-        from tablelog.artifacts.resolve import parse_artifact_path
-
         parsed = parse_artifact_path(path)
         entity = parsed.entity or self.default_entity
         if parsed.project is None:

@@ -207,7 +207,7 @@ class Artifact:
         key = name if name in manifest else name.removesuffix(".table.json")
         if key not in self._cache:
             assert self._source is not None
-            self._cache[key] = read_entry(self, key, self._source)
+            self._cache[key] = read_entry(key, manifest[key], self._source, self.get)
         return self._cache[key]
 
     def entries(self) -> list[str]:

@@ -8,15 +8,13 @@ decodes one chunk at a time into the table's row list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from tablelog import wire
 from tablelog.errors import ArtifactError
 from tablelog.store.blobstore import BlobStore
-
-if TYPE_CHECKING:
-    from tablelog.artifacts.artifact import Artifact
 
 
 class BlobSource(Protocol):
@@ -89,16 +87,17 @@ def read_table(manifest_sha: str, source: BlobSource) -> Any:
     return Table._from_wire(manifest.columns, manifest.column_types, rows, manifest.log_mode)
 
 
-def read_entry(artifact: Artifact, name: str, source: BlobSource) -> Any:
-    """The value of entry `name` of `artifact`."""
-    entry = artifact.manifest[name]
+def read_entry(name: str, entry: wire.ManifestEntry, source: BlobSource,
+               get: Callable[[str], Any]) -> Any:
+    """The value entry `name` stores; `get` reads another entry of the same
+    artifact by name (a joined table names the two tables it joins)."""
     if entry.kind == "table":
         return read_table(entry.sha256, source)
     if entry.kind == "joined-table":
         from tablelog.data_types.joined_table import JoinedTable
 
         t1, t2, key = wire.decode_joined_table(source.read(entry.sha256))
-        return JoinedTable(artifact.get(t1), artifact.get(t2), key)
+        return JoinedTable(get(t1), get(t2), key)
     if entry.kind in {"image", "audio", "video", "html"}:
         from tablelog.data_types.media import media_from_encoded
 
