@@ -6,6 +6,8 @@ write docs/reliability.md: what was done, entries sent / stored / duplicated / l
     .venv/bin/python bench/reliability_report.py --write-docs   # ... and write the page
     .venv/bin/python bench/reliability_report.py --quick        # smaller sizes (~2 min)
     .venv/bin/python bench/reliability_report.py --only agent_kill9 --only security
+    .venv/bin/python bench/reliability_report.py --only security --write-docs
+        # re-runs those scenarios and replaces only their rows and sections of the page
 
 Exit status 0 when every scenario passed, 1 otherwise. The tests in
 tests/reliability run the same functions with small sizes.
@@ -215,6 +217,48 @@ Machine: {machine()}. Whole run: {elapsed / 60:.1f} min; work directories: {wher
 {details(results)}"""
 
 
+def merged_page(old: str, results: list[Counts]) -> str:
+    """`old` with the rows and detail sections of `results` replaced (or added), a line
+    saying which scenarios were re-run when and where, and the pass count recounted."""
+    head, sep, detail_text = old.partition("\n## Details\n")
+    if not sep:
+        raise ValueError("the page has no '## Details' section: rerun without --only")
+    lines = head.split("\n")
+    rows = {_cell(c.scenario): c for c in results}
+    new_rows = {name: table([c]).split("\n")[2] for name, c in rows.items()}
+    seen: set[str] = set()
+    last_row = 0
+    for i, line in enumerate(lines):
+        if line.startswith("| ") and not line.startswith("| scenario |"):
+            name = line[2:].split(" | ", 1)[0]
+            last_row = i
+            if name in new_rows:
+                lines[i] = new_rows[name]
+                seen.add(name)
+    for name in new_rows:
+        if name not in seen:
+            last_row += 1
+            lines.insert(last_row, new_rows[name])
+    table_rows = [x for x in lines if x.startswith("| ") and not x.startswith("| scenario |")]
+    passed = sum(x.rstrip().endswith("| PASS |") for x in table_rows)
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    note = (f"Re-run on {when} with `--only`: {', '.join(c.scenario for c in results)}. "
+            f"Machine then: {machine()}.")
+    lines = [f"{passed} of {len(table_rows)} scenarios passed."
+             if line.endswith("scenarios passed.") else line for line in lines]
+    machine_at = next(i for i, line in enumerate(lines) if line.startswith("Machine: "))
+    lines.insert(machine_at + 1, "\n" + note)
+    sections = detail_text.split("\n### ")
+    fresh = {c.scenario: details([c]).removeprefix("### ").rstrip("\n") for c in results}
+    for i, section in enumerate(sections):
+        name = section.split(" — ", 1)[0].removeprefix("### ")
+        if name in fresh:
+            prefix = "### " if section.startswith("### ") else ""
+            sections[i] = prefix + fresh.pop(name) + "\n"
+    sections.extend(text + "\n" for text in fresh.values())
+    return "\n".join(lines) + sep + "\n### ".join(sections)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (~2 min)")
@@ -224,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                         choices=[key for key, *_ in PLAN], help="run only these (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
     args = parser.parse_args(argv)
+    if args.write_docs and args.only and args.quick:
+        parser.error("--only --write-docs replaces rows of a full-size page: drop --quick")
 
     # The proxy's server logs each connection a killed agent drops; the in-process agent
     # logs every retry. Both are expected here: the checks say what matters.
@@ -253,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     text = page(results, quick=args.quick, elapsed=elapsed,
                 where=f"`{root}`" if args.keep else "a temporary directory, removed")
     print(table(results))
-    if args.write_docs:
+    if args.write_docs and args.only:
+        DOCS.write_text(merged_page(DOCS.read_text(), results))
+        print(f"updated {len(results)} scenario(s) in {DOCS.relative_to(REPO_ROOT)}",
+              file=sys.stderr)
+    elif args.write_docs:
         DOCS.write_text(text)
         print(f"wrote {DOCS.relative_to(REPO_ROOT)}", file=sys.stderr)
     return 0 if all(c.ok for c in results) else 1

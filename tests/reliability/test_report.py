@@ -58,3 +58,25 @@ def test_the_page_has_the_table_and_how_to_rerun() -> None:
     assert "| 2. bad | x | 3 | 2 | 0 | 1 | — | **FAIL** |" in text
     assert "bench/reliability_report.py --write-docs" in text and "--quick" in text
     assert "- [ok] held (x2)" in text and "- [FAILED] broke: `because`" in text
+
+
+def test_rerunning_some_scenarios_replaces_only_their_rows_and_sections() -> None:
+    report = _report()
+    first = [Counts("1. alpha", "did a", 5, 5), Counts("2. beta", "did b", 7, 7),
+             Counts("3. gamma", "did c", 9, 9)]
+    first[1].check(True, "beta held")
+    old = report.page(first, quick=False, elapsed=60.0, where="tmp")
+    again = Counts("2. beta", "did b again", 8, 7, lost=1)
+    again.check(False, "beta held", "one row missing")
+    added = Counts("4. delta", "did d", 1, 1)
+    new = report.merged_page(old, [again, added])
+    rows = [line for line in new.splitlines() if line.startswith("| ")][1:]
+    assert [r.split(" | ")[0] for r in rows] == ["| 1. alpha", "| 2. beta", "| 3. gamma",
+                                                 "| 4. delta"]
+    assert "did b again" in rows[1] and "**FAIL**" in rows[1]
+    assert rows[0] == next(x for x in old.splitlines() if x.startswith("| 1. alpha"))
+    assert "3 of 4 scenarios passed." in new
+    assert "Re-run on " in new and "2. beta, 4. delta" in new
+    assert new.count("### 2. beta") == 1 and "[FAILED] beta held: `one row missing`" in new
+    assert "[ok] beta held" not in new
+    assert "### 4. delta — PASS" in new and "### 1. alpha — PASS" in new
