@@ -62,6 +62,26 @@ def dir_bytes(*paths: Path) -> int:
 # environments of the two libraries
 
 
+_COMPILED: set[Path] = set()
+
+
+def compile_sources(root: Path = REPO_ROOT) -> None:
+    """Byte-compile tablelog's source tree once, as `pip install` does for wandb's.
+
+    A worker imports tablelog from this checkout, where ``PYTHONDONTWRITEBYTECODE``
+    (set on some machines) would make every fresh interpreter compile every module it
+    imports while wandb loads its installed ``.pyc`` files: that would time Python's
+    compiler, not tablelog. The workers also run without that variable.
+    """
+    if root in _COMPILED:
+        return
+    subprocess.run([sys.executable, "-m", "compileall", "-q",
+                    *(str(root / part) for part in ("sdk", "agent", "server_stub"))],
+                   check=True, env={k: v for k, v in os.environ.items()
+                                    if k != "PYTHONDONTWRITEBYTECODE"})
+    _COMPILED.add(root)
+
+
 def library_env(library: str, root: Path, *, mode: str = "offline",
                 extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The worker's environment: every directory the library writes lies under `root`.
@@ -71,7 +91,8 @@ def library_env(library: str, root: Path, *, mode: str = "offline",
     measuring root measures everything it wrote (run files, staging, caches, logs).
     """
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TABLELOG_", "WANDB_"))}
+           if not k.startswith(("TABLELOG_", "WANDB_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    compile_sources()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "sdk"),
                                                       str(REPO_ROOT / "agent"),
                                                       os.environ.get("PYTHONPATH")]))
