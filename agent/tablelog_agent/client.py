@@ -112,13 +112,12 @@ class UploadClient:
 
     async def batch_limits(self) -> dict[str, object] | None:
         """The server's batch limits (``GET /api/v1/limits``); None from a server too
-        old to have the route (it answers 404), whose limits are then unknown."""
+        old to have the route (it answers 404 or 405), whose limits are then unknown:
+        its 413s still make the agent split a batch."""
         try:
             answer = await self._request("GET", "/api/v1/limits")
-        except WrongEndpointError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        except WrongEndpointError:
+            return None
         limits = answer.get("limits") if isinstance(answer, dict) else None
         return limits if isinstance(limits, dict) else None
 
