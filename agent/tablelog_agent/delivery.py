@@ -72,6 +72,11 @@ class BatchDelivery:
             pending = await self._upload_blobs(pending, extra_needs)
             if not pending:
                 return
+            step = self.limits.max_entries
+            if len(pending) > step:  # claimed before the limits were learned
+                for start in range(0, len(pending), step):  # in order, each settled first
+                    await self._settle(pending[start:start + step])
+                return
             # A batch holds one queue id (claim_batch): entries queued before the
             # directory was copied keep theirs.
             body = wire.encode_batch(pending[0].queue_id or self._queue.queue_id,
