@@ -56,7 +56,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -266,6 +266,9 @@ def _packb_plain(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
 
 
+_C = TypeVar("_C", list[Any], dict[Any, Any])
+
+
 class _ValueBudget:
     """Counts the values a decode builds (the items of its arrays, the keys and values
     of its maps) and stops it once `limit` is passed: refusing bytes of many tiny
@@ -283,7 +286,7 @@ class _ValueBudget:
         self.left -= 2 * len(container)
         return self._check(container)
 
-    def _check(self, container: Any) -> Any:
+    def _check(self, container: _C) -> _C:
         if self.left < 0:
             raise WireError(f"message decodes to more than {self.limit} values")
         return container

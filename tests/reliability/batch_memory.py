@@ -37,8 +37,9 @@ def allowed_growth(body_bytes: int) -> int:
 
 def _envelope(count: int) -> bytes:
     """A batch envelope up to its entries' array header announcing `count` items."""
-    head = msgpack.packb({"v": list(wire.WIRE_VERSION), "queue_id": "hostile-queue"})
-    return (bytes([head[0] + 1]) + head[1:] + msgpack.packb("entries")
+    head: bytes = msgpack.packb({"v": list(wire.WIRE_VERSION), "queue_id": "hostile-queue"})
+    key: bytes = msgpack.packb("entries")
+    return (bytes([head[0] + 1]) + head[1:] + key
             + b"\xdd" + count.to_bytes(4, "big"))
 
 
@@ -54,7 +55,7 @@ def big_row_body(row_bytes: int = BIG_ROW_BYTES) -> bytes:
     """A batch of one history entry whose row holds about `row_bytes` empty maps,
     in arrays of 1024 (each array alone is small; together they would build
     ~70 bytes of Python objects per byte received)."""
-    inner = [{}] * 1024
+    inner: list[dict[str, int]] = [{}] * 1024
     row = {"x": [inner] * max(1, row_bytes // 1027)}
     payload = wire.encode_entry(wire.Kind.HISTORY, entity=None, project="hostile",
                                 run_id="r1", body={"step": 0, "row": row})
