@@ -63,9 +63,10 @@ def ensure_venv() -> None:
 
 def ensure_system_tools() -> None:
     """Debian packages some tests drive for real: Chromium for the viewer's browser
-    tests, systemd-analyze for the unit files. Installing needs root; without it the
-    tests that need them fail with a message saying what to install."""
-    for script in (".ci/install-browser", ".ci/install-systemd"):
+    tests, systemd-analyze for the unit files, nginx in front of a real server.
+    Installing needs root; without it the tests that need them fail (nginx's skips)
+    with a message saying what to install."""
+    for script in (".ci/install-browser", ".ci/install-systemd", ".ci/install-nginx"):
         if (ROOT / script).exists():
             try:
                 _run("bash", script)

@@ -34,6 +34,7 @@ from tablelog_agent.config import AgentConfig, redact_url
 from tablelog_agent.delivery import BatchDelivery
 from tablelog_agent.errors import AuthError, LocalQueueError, RetryableError
 from tablelog_agent.gc import BlobCollector
+from tablelog_agent.limits import BatchLimits
 from tablelog_agent.lock import AgentLock
 from tablelog_agent.retry import retrying
 from tablelog_agent.sdnotify import Notifier
@@ -79,6 +80,7 @@ class Agent:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping_sent = False
         self._ahead: asyncio.Task[list[QueuedEntry]] | None = None  # the next batch, read early
+        self._limits = BatchLimits.from_config(config)  # lowered to the server's
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -183,7 +185,8 @@ class Agent:
 
     async def _work(self, until_empty: bool) -> StopReason:
         queue, cfg = self._require_queue(), self.config
-        delivery = BatchDelivery(queue, self._require_client(), cfg, self.counters)
+        delivery = BatchDelivery(queue, self._require_client(), cfg, self.counters,
+                                 self._limits)
         collector = BlobCollector(queue, cfg, self.counters)
         poll = cfg.poll_min_s
         idle_since: float | None = None
@@ -253,10 +256,10 @@ class Agent:
         return await self._claim_after(0)
 
     async def _claim_after(self, after_id: int) -> list[QueuedEntry]:
-        cfg = self.config
+        cfg, limits = self.config, self._limits
         return await asyncio.to_thread(
-            self._require_queue().claim_batch, max_entries=cfg.batch_max_entries,
-            max_bytes=cfg.batch_max_bytes, after_id=after_id,
+            self._require_queue().claim_batch, max_entries=limits.max_entries,
+            max_bytes=limits.max_payload_bytes, after_id=after_id,
             max_blob_bytes=cfg.batch_max_blob_bytes)
 
     async def _drop_ahead(self) -> None:

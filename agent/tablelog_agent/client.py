@@ -5,6 +5,7 @@ so the caller never inspects status codes:
 
 - network errors, timeouts, 408, 429, 5xx, unreadable answers -> RetryableError
 - 401, 403 -> AuthError;  404, 405 -> WrongEndpointError (both retryable)
+- 413 -> BatchTooLargeError (a PermanentError carrying the server's limits)
 - any other 4xx -> PermanentError
 
 The API key travels only in the Authorization header; no message built here
@@ -29,6 +30,7 @@ from aiofiles.threadpool.binary import AsyncBufferedReader
 from tablelog_agent.config import AgentConfig, redact_url
 from tablelog_agent.errors import (
     AuthError,
+    BatchTooLargeError,
     PermanentError,
     RetryableError,
     WrongEndpointError,
@@ -108,6 +110,17 @@ class UploadClient:
                 headers={"Content-Type": "application/octet-stream",
                          "Content-Length": str(size)})
 
+    async def batch_limits(self) -> dict[str, object] | None:
+        """The server's batch limits (``GET /api/v1/limits``); None from a server too
+        old to have the route (it answers 404 or 405), whose limits are then unknown:
+        its 413s still make the agent split a batch."""
+        try:
+            answer = await self._request("GET", "/api/v1/limits")
+        except WrongEndpointError:
+            return None
+        limits = answer.get("limits") if isinstance(answer, dict) else None
+        return limits if isinstance(limits, dict) else None
+
     async def send_batch(self, body: bytes) -> list[dict[str, Any]]:
         """POST one encoded batch; the per-entry results, in the server's order."""
         # BytesIO: aiohttp writes it in chunks (raw bytes over 1 MiB draw a warning)
@@ -152,7 +165,9 @@ def _decode(raw: bytes, content_type: str, what: str) -> Any:
 
 async def _error_for(resp: aiohttp.ClientResponse, what: str) -> Exception:
     status = resp.status
-    detail = await _error_text(resp)
+    body = await _error_body(resp)
+    text = body.get("error")
+    detail = text[:_ERROR_TEXT_MAX] if isinstance(text, str) else ""
     message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
     if status in (401, 403):
         return AuthError(f"{message} (server refused the API key; check TABLELOG_API_KEY)",
@@ -163,17 +178,17 @@ async def _error_for(resp: aiohttp.ClientResponse, what: str) -> Exception:
     if status in (408, 429) or status >= 500 or status < 400:
         return RetryableError(message, status=status,
                               retry_after=parse_retry_after(resp.headers.get("Retry-After")))
+    if status == 413:
+        limits = body.get("limits")
+        return BatchTooLargeError(message, limits=limits if isinstance(limits, dict) else None)
     return PermanentError(message, status=status)
 
 
-async def _error_text(resp: aiohttp.ClientResponse) -> str:
-    """The server's ``{"error": ...}`` text, shortened; '' when there is none."""
+async def _error_body(resp: aiohttp.ClientResponse) -> dict[str, Any]:
+    """The server's ``{"error": ..., ...}`` answer; {} when there is none."""
     try:
         raw = await resp.content.read(64 * 1024)
         body = _decode(raw, resp.content_type, "")
     except (aiohttp.ClientError, OSError, TimeoutError, RetryableError):
-        return ""
-    text = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(text, str):
-        return ""
-    return text[:_ERROR_TEXT_MAX]
+        return {}
+    return body if isinstance(body, dict) else {}

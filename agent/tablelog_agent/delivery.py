@@ -8,7 +8,9 @@ never reorders: unsettled entries are resent before anything after them.
 
 A permanent 4xx on the whole request says nothing about which entry is at
 fault, so the batch is split in halves until the culprit is alone, and only it
-is dead-lettered.
+is dead-lettered. A batch over the server's limits (`tablelog_agent.limits`) is
+split the same way before it is sent, and a 413 teaches the limits it names: an
+entry too large for any request is dead-lettered with the reason, the rest go.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from tablelog import wire
 from tablelog.store.queue import CONFLICT_PREFIX, Queue, QueuedEntry
 from tablelog_agent.client import UploadClient
 from tablelog_agent.config import AgentConfig
-from tablelog_agent.errors import PermanentError, RetryableError
+from tablelog_agent.errors import BatchTooLargeError, PermanentError, RetryableError
+from tablelog_agent.limits import BatchLimits
 from tablelog_agent.state import AgentCounters
 
 log = logging.getLogger(__name__)
@@ -35,11 +38,12 @@ class BatchDelivery:
     """Moves batches from one queue to one server; shares counters with the agent."""
 
     def __init__(self, queue: Queue, client: UploadClient, config: AgentConfig,
-                 counters: AgentCounters) -> None:
+                 counters: AgentCounters, limits: BatchLimits | None = None) -> None:
         self._queue = queue
         self._client = client
         self._config = config
         self._counters = counters
+        self.limits = limits or BatchLimits.from_config(config)
 
     async def deliver(self, batch: Sequence[QueuedEntry]) -> None:
         """Settle every entry of `batch` (in id order) or raise RetryableError."""
@@ -50,6 +54,8 @@ class BatchDelivery:
             for e in batch if not e.intact})
         batch = [e for e in batch if e.intact]
         try:
+            if not self.limits.learned:  # once per session, when there is work to send
+                self.limits.learn(await self._client.batch_limits())
             await self._settle(list(batch))
         except RetryableError as exc:
             # Settled entries are gone from `entries`, so only the rest count an attempt.
@@ -66,14 +72,27 @@ class BatchDelivery:
             pending = await self._upload_blobs(pending, extra_needs)
             if not pending:
                 return
+            step = self.limits.max_entries
+            if len(pending) > step:  # claimed before the limits were learned
+                for start in range(0, len(pending), step):  # in order, each settled first
+                    await self._settle(pending[start:start + step])
+                return
+            # A batch holds one queue id (claim_batch): entries queued before the
+            # directory was copied keep theirs.
+            body = wire.encode_batch(pending[0].queue_id or self._queue.queue_id,
+                                     [(e.id, e.payload) for e in pending])
+            over = self.limits.refusal(len(pending), len(body))
+            if over is not None:
+                await self._split(pending, over)
+                return
             try:
-                # A batch holds one queue id (claim_batch): entries queued before the
-                # directory was copied keep theirs.
-                results = await self._client.send_batch(wire.encode_batch(
-                    pending[0].queue_id or self._queue.queue_id,
-                    [(e.id, e.payload) for e in pending]))
+                results = await self._client.send_batch(body)
+            except BatchTooLargeError as exc:
+                self.limits.learn(exc.limits)
+                await self._split(pending, f"server refused the entry as too large: {exc}")
+                return
             except PermanentError as exc:
-                await self._split(pending, exc)
+                await self._split(pending, f"server refused the entry: {exc}")
                 return
             self._counters.batches += 1
             before = len(pending)
@@ -88,9 +107,10 @@ class BatchDelivery:
                     f"{stalled_rounds} rounds (first: id {pending[0].id}, "
                     f"{_describe(results, pending[0].id)})")
 
-    async def _split(self, pending: list[QueuedEntry], exc: PermanentError) -> None:
+    async def _split(self, pending: list[QueuedEntry], reason: str) -> None:
+        """Settle `pending` in halves; `reason` is the dead letter's when it is one entry."""
         if len(pending) == 1:
-            await self._dead_letter({pending[0].id: f"server refused the entry: {exc}"})
+            await self._dead_letter({pending[0].id: reason})
             return
         middle = len(pending) // 2
         # First half settles completely before the second is sent: order per run holds.

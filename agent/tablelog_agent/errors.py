@@ -10,8 +10,10 @@
     │   └── LocalQueueError         the local queue could not be read or written
     │                               (SQLite busy past its timeout, disk full, I/O error)
     └── PermanentError              any other 4xx: the request itself is refused
-                                    (e.g. 400 bad envelope, 413 too large); the agent
-                                    splits the batch to find and dead-letter the culprit
+        │                           (e.g. 400 bad envelope); the agent splits the batch
+        │                           to find and dead-letter the culprit
+        └── BatchTooLargeError      413: over the server's limits, which `limits` holds
+                                    when it named them; the agent learns them and splits
 
 `tablelog_agent.retry` retries on `RetryableError` alone. 401/403 and 404/405 are
 retryable on purpose: they say nothing about the entries, only about the key or
@@ -63,3 +65,13 @@ class PermanentError(AgentError):
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class BatchTooLargeError(PermanentError):
+    """413: the request is over the server's limits. `limits` is the server's
+    ``{"max_batch_entries": N, "max_body_bytes": M}`` when its answer named them."""
+
+    def __init__(self, message: str, *, status: int = 413,
+                 limits: dict[str, object] | None = None) -> None:
+        super().__init__(message, status=status)
+        self.limits = limits

@@ -8,6 +8,7 @@
     ├── TableLimitError (ValueError)        more rows than Table.MAX_ARTIFACT_ROWS
     ├── MediaError (ValueError)             unsupported image/audio/video input
     ├── WireError (ValueError)              malformed or incompatible wire data
+    │   └── TooManyEntriesError             a batch announcing more entries than allowed
     ├── QueueError                          the local queue cannot be used
     │   └── QueueFullError                  disk full or the queue's size cap reached
     ├── ArtifactError
@@ -54,6 +55,17 @@ class MediaError(TablelogError, ValueError):
 
 class WireError(TablelogError, ValueError):
     """Bytes that are not a valid tablelog wire message, or of an unknown major version."""
+
+
+class TooManyEntriesError(WireError):
+    """A batch with more entries than the receiver accepts, refused from the entries'
+    array header before any entry is decoded. `entries` is how many it announced."""
+
+    def __init__(self, entries: int, max_entries: int) -> None:
+        super().__init__(f"batch of {entries} entries is over the limit of {max_entries} "
+                         "entries per batch")
+        self.entries = entries
+        self.max_entries = max_entries
 
 
 class QueueError(TablelogError):

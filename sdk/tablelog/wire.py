@@ -56,11 +56,11 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
-from tablelog.errors import WireError
+from tablelog.errors import TooManyEntriesError, WireError
 
 
 def _loaded_numpy() -> Any:
@@ -266,24 +266,60 @@ def _packb_plain(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def _ext_hook(code: int, data: bytes) -> Any:
+_C = TypeVar("_C", list[Any], dict[Any, Any])
+
+
+class _ValueBudget:
+    """Counts the values a decode builds (the items of its arrays, the keys and values
+    of its maps) and stops it once `limit` is passed: refusing bytes of many tiny
+    values costs memory in proportion to the limit, not to what they would build."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def take_items(self, container: list[Any]) -> list[Any]:
+        self.left -= len(container)
+        return self._check(container)
+
+    def take_pairs(self, container: dict[Any, Any]) -> dict[Any, Any]:
+        self.left -= 2 * len(container)
+        return self._check(container)
+
+    def _check(self, container: _C) -> _C:
+        if self.left < 0:
+            raise WireError(f"message decodes to more than {self.limit} values")
+        return container
+
+    def options(self) -> dict[str, Any]:
+        """msgpack options that count every array and map, and refuse any one that
+        alone is over what is left (before it is built)."""
+        most = max(self.left, 0)
+        return {"list_hook": self.take_items, "object_hook": self.take_pairs,
+                "max_array_len": most, "max_map_len": most}
+
+
+def _ext_hook(code: int, data: bytes, budget: _ValueBudget | None = None) -> Any:
+    # An ext's payload is msgpack too: it is decoded under the same budget.
+    options = {} if budget is None else budget.options()
     if code == EXT_TIMESTAMP:
-        ms = msgpack.unpackb(data)
+        ms = msgpack.unpackb(data, **options)
         return _EPOCH + _dt.timedelta(milliseconds=ms)
     if code == EXT_NDARRAY:
-        dtype, shape, raw = msgpack.unpackb(data, raw=False)
+        dtype, shape, raw = msgpack.unpackb(data, raw=False, **options)
         import numpy
 
         return numpy.frombuffer(raw, dtype=numpy.dtype(dtype)).reshape(shape).copy()
     if code == EXT_MEDIA:
-        kind, sha, size, meta = msgpack.unpackb(data, raw=False)
+        kind, sha, size, meta = msgpack.unpackb(data, raw=False, **options)
         return MediaRef(kind, sha, size, meta)
     if code == EXT_BIGINT:
         if not 0 < len(data) <= MAX_BIGINT_BYTES:
             raise ValueError(f"a big integer of {len(data)} bytes")
         return int.from_bytes(data, "big", signed=True)
     if code == EXT_TABLE_REF:
-        artifact, entry, digest, nrows, ncols, kind = msgpack.unpackb(data, raw=False)
+        artifact, entry, digest, nrows, ncols, kind = msgpack.unpackb(data, raw=False,
+                                                                      **options)
         return TableRef(artifact, entry, digest, nrows, ncols, kind)
     return msgpack.ExtType(code, data)
 
@@ -299,14 +335,36 @@ def packb(obj: Any, *, resolve: Resolver | None = None) -> bytes:
         raise WireError(f"cannot encode value: {exc}") from exc
 
 
-def unpackb(data: bytes | bytearray | memoryview, *, max_size: int = 0) -> Any:
-    """Decode bytes made by `packb`. Raises WireError for anything malformed, or
-    for input longer than `max_size` (when given)."""
+RECEIVED_VALUES_MIN = 100_000
+
+
+def received_values_limit(size: int) -> int:
+    """How many values (see `unpackb`) a receiver lets `size` bytes from a client build:
+    one per 8 bytes (a float takes 9 on the wire), and at least `RECEIVED_VALUES_MIN`.
+    The largest values built from one byte (an empty map or array) take about 64 bytes
+    of memory, so decoding then costs at most a few times the bytes received."""
+    return max(RECEIVED_VALUES_MIN, size // 8)
+
+
+def unpackb(data: bytes | bytearray | memoryview, *, max_size: int = 0,
+            max_values: int = 0) -> Any:
+    """Decode bytes made by `packb`. Raises WireError for anything malformed, for
+    input longer than `max_size`, or decoding to more than `max_values` values
+    (the items of arrays, the keys and values of maps; the limits apply when given)."""
     if max_size and len(data) > max_size:
         raise WireError(f"message of {len(data)} bytes is over the limit of {max_size}")
     try:
-        return msgpack.unpackb(data, raw=False, ext_hook=_ext_hook, strict_map_key=False)
+        if not max_values:
+            return msgpack.unpackb(data, raw=False, ext_hook=_ext_hook, strict_map_key=False)
+        budget = _ValueBudget(max_values)
+        return msgpack.unpackb(data, raw=False, strict_map_key=False,
+                               ext_hook=lambda code, raw: _ext_hook(code, raw, budget),
+                               **budget.options())
+    except WireError:
+        raise
     except Exception as exc:  # msgpack raises many unrelated types on garbage
+        if max_values and "exceeds max_" in str(exc):
+            raise WireError(f"message decodes to more than {max_values} values") from exc
         raise WireError(f"malformed msgpack: {exc}") from exc
 
 
@@ -368,9 +426,10 @@ def check_version(version: object) -> tuple[int, int]:
     return major, minor
 
 
-def decode_entry(data: bytes) -> Entry:
-    """Decode and validate a queue entry; WireError says what is wrong."""
-    obj = unpackb(data)
+def decode_entry(data: bytes, *, max_values: int = 0) -> Entry:
+    """Decode and validate a queue entry; WireError says what is wrong. A receiver
+    passes `max_values` (see `unpackb`) to bound what one entry may build."""
+    obj = unpackb(data, max_values=max_values)
     if not isinstance(obj, dict):
         raise WireError("entry must be a map")
     version = check_version(obj.get("v"))
@@ -409,26 +468,105 @@ class BatchRequest:
     entries: list[tuple[int, Any]]  # (id, raw bytes, or whatever the client sent)
 
 
-def decode_batch(data: bytes, *, max_size: int = 0) -> BatchRequest:
+_ENVELOPE_FIELD_MAX = 256  # wire bytes of the envelope's "v" and of its "queue_id"
+_ITEM_KEYS_MAX = 16  # an entry item is {"id", "data"}: a few keys, never thousands
+# First bytes of msgpack containers and exts: an item's field that starts with one is
+# skipped, not built, since a valid id or data (an int, bytes) is never one.
+_CONTAINER_TAGS = frozenset([*range(0x80, 0xA0), 0xC7, 0xC8, 0xC9, *range(0xD4, 0xD9),
+                             0xDC, 0xDD, 0xDE, 0xDF])
+NOT_BYTES = "<not bytes>"
+"""What `decode_batch` gives as an entry's data when the client sent a container:
+the receiver rejects that entry alone, as it would any data that is not bytes."""
+
+
+def decode_batch(data: bytes, *, max_entries: int = 0) -> BatchRequest:
     """Decode a batch envelope. Entry payloads are left as bytes so that one bad
-    entry fails alone."""
-    obj = unpackb(data, max_size=max_size)
-    if not isinstance(obj, dict):
-        raise WireError("batch must be a map")
-    check_version(obj.get("v"))
-    queue_id = obj.get("queue_id")
+    entry fails alone.
+
+    The envelope is read as a stream and builds nothing it does not need: with
+    `max_entries` (when given) a batch announcing more entries is refused with
+    TooManyEntriesError from its array header, before a single entry is read; unknown
+    fields are skipped; an entry's id and data are read only when they are scalars.
+    So decoding costs memory in proportion to the bytes, whatever they hold."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False,
+                                max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    fields: dict[str, Any] = {}
+    entries: list[tuple[int, Any]] | None = None
+    try:
+        try:
+            keys = unpacker.read_map_header()
+        except ValueError:
+            raise WireError("batch must be a map") from None
+        for _ in range(keys):
+            key = _read_scalar(unpacker, data)
+            if key == "entries" and entries is None:
+                entries = _read_entries(unpacker, data, max_entries)
+            elif key in ("v", "queue_id") and key not in fields:
+                fields[key] = _read_small(unpacker, data)
+            else:
+                unpacker.skip()  # a field of a later minor version, or padding: unused
+        if unpacker.tell() != len(data):
+            raise WireError("malformed msgpack: extra bytes after the batch")
+    except WireError:
+        raise
+    except Exception as exc:  # msgpack raises many unrelated types on garbage
+        raise WireError(f"malformed msgpack: {exc}") from exc
+    check_version(fields.get("v"))
+    queue_id = fields.get("queue_id")
     if not isinstance(queue_id, str) or not is_valid_name(queue_id):
         raise WireError("batch needs a valid queue_id")
-    raw_entries = obj.get("entries")
-    if not isinstance(raw_entries, list):
+    if entries is None:
         raise WireError("batch needs a list of entries")
+    return BatchRequest(queue_id, entries)
+
+
+def _read_entries(unpacker: msgpack.Unpacker, data: bytes, max_entries: int
+                  ) -> list[tuple[int, Any]]:
+    try:
+        count = unpacker.read_array_header()
+    except ValueError:
+        raise WireError("batch needs a list of entries") from None
+    if max_entries and count > max_entries:
+        raise TooManyEntriesError(count, max_entries)
     out: list[tuple[int, Any]] = []
-    for item in raw_entries:
-        if (not isinstance(item, dict) or not isinstance(item.get("id"), int)
-                or isinstance(item.get("id"), bool)):
+    for _ in range(count):
+        try:
+            keys = unpacker.read_map_header()
+        except ValueError:
+            raise WireError("each batch entry needs an integer id") from None
+        if keys > _ITEM_KEYS_MAX:
+            raise WireError(f"a batch entry is a map of at most {_ITEM_KEYS_MAX} keys")
+        item: dict[Any, Any] = {}
+        for _ in range(keys):
+            key = _read_scalar(unpacker, data)
+            item[key] = _read_scalar(unpacker, data)
+        entry_id = item.get("id")
+        if not isinstance(entry_id, int) or isinstance(entry_id, bool):
             raise WireError("each batch entry needs an integer id")
-        out.append((item["id"], item.get("data")))
-    return BatchRequest(queue_id, out)
+        out.append((entry_id, item.get("data")))
+    return out
+
+
+def _read_scalar(unpacker: msgpack.Unpacker, data: bytes) -> Any:
+    """The next object if it is a scalar (its memory is about its bytes); containers
+    and exts are skipped unbuilt and read as `NOT_BYTES`."""
+    offset = unpacker.tell()
+    if offset < len(data) and data[offset] in _CONTAINER_TAGS:
+        unpacker.skip()
+        return NOT_BYTES
+    return unpacker.unpack()
+
+
+def _read_small(unpacker: msgpack.Unpacker, data: bytes) -> Any:
+    """The next object when it takes at most `_ENVELOPE_FIELD_MAX` bytes, else None
+    (which the envelope's checks then refuse)."""
+    start = unpacker.tell()
+    unpacker.skip()
+    end = unpacker.tell()
+    if end - start > _ENVELOPE_FIELD_MAX:
+        return None
+    return msgpack.unpackb(data[start:end], raw=False)
 
 
 # ---------------------------------------------------------------------------

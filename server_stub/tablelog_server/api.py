@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from tablelog import wire
+from tablelog.errors import TooManyEntriesError
 from tablelog_server.auth import request_entity
 from tablelog_server.batches import apply_batch
 from tablelog_server.blobs import sniff_content_type
@@ -137,15 +138,38 @@ async def serve_blob(request: web.Request, entity: str) -> web.StreamResponse:
 # -- batches -----------------------------------------------------------------------------
 
 
+def batch_limits(request: web.Request) -> dict[str, int]:
+    """What one ``POST /batches`` may hold: the agent asks ``GET /limits`` for these,
+    and every 413 from /batches names them."""
+    config = request.config_dict[CONFIG]
+    return {"max_batch_entries": config.max_batch_entries,
+            "max_body_bytes": config.max_body_bytes, "max_blob_bytes": config.max_blob_bytes}
+
+
+async def get_limits(request: web.Request) -> web.Response:
+    """The batch limits of this server (see `batch_limits`)."""
+    return answer(request, {"limits": batch_limits(request)})
+
+
+def _too_large(request: web.Request, message: str) -> web.Response:
+    return answer(request, {"error": message, "limits": batch_limits(request)}, status=413)
+
+
 async def post_batch(request: web.Request) -> web.Response:
-    """Apply a batch of queue entries (see `tablelog_server.batches`)."""
-    raw = await request.read()  # at most max_body_bytes: aiohttp answers 413 past that
+    """Apply a batch of queue entries (see `tablelog_server.batches`); 413 with the
+    limits for a body or an entry count over them, before any entry is decoded."""
+    max_entries = request.config_dict[CONFIG].max_batch_entries
     try:
-        # No max_size: wire.unpackb passes it to msgpack.unpackb, which has no such
-        # argument (reported); the body is already bounded above.
-        batch = await asyncio.to_thread(wire.decode_batch, raw)
+        raw = await request.read()  # at most max_body_bytes: aiohttp answers 413 past that
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _too_large(request, exc.text or "request body is too large")
+    try:
+        batch = await asyncio.to_thread(wire.decode_batch, raw, max_entries=max_entries)
+    except TooManyEntriesError as exc:
+        return _too_large(request, str(exc))
     except ValueError as exc:  # wire.WireError: bad envelope or unknown major version
         raise BadRequestError(str(exc)) from None
+    del raw  # the entries hold their own bytes; the body need not live through the apply
     results = await apply_batch(batch, entity=_entity(request),
                                 metadata=request.config_dict[METADATA],
                                 scope=request.config_dict[SCOPE])
@@ -277,6 +301,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_put(f"{api}/blobs/{{sha256}}", put_blob)
     app.router.add_get(f"{api}/blobs/{{sha256}}", get_blob)
     app.router.add_post(f"{api}/batches", post_batch)
+    app.router.add_get(f"{api}/limits", get_limits)
     app.router.add_get(f"{api}/projects", list_projects)
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}", list_runs)
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}", get_run)

@@ -147,7 +147,7 @@ def entry_change(data: object, key_entity: str) -> Change:
     """The `Change` an entry asks for; `EntryRejectedError` (or WireError) says why not."""
     if not isinstance(data, bytes):
         raise EntryRejectedError("entry data must be msgpack bytes")
-    entry = wire.decode_entry(data)
+    entry = wire.decode_entry(data, max_values=wire.received_values_limit(len(data)))
     entity = entry.entity if entry.entity is not None else key_entity
     if entity != key_entity:
         raise EntryRejectedError(f"the entry is for entity {entity!r} but the API key belongs "

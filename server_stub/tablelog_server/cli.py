@@ -90,6 +90,9 @@ def _parser(defaults: ServerConfig) -> argparse.ArgumentParser:
                    help="believe X-Forwarded-Proto/-Host/-For and Forwarded from the proxy in "
                    "front (only when nothing else can reach the port; "
                    "TABLELOG_SERVER_TRUST_PROXY=1)")
+    p.add_argument("--max-batch-entries", type=int, default=defaults.max_batch_entries,
+                   metavar="N", help="entries per POST /batches; a larger batch is answered "
+                   "413 with the limits (TABLELOG_SERVER_MAX_BATCH_ENTRIES; %(default)s)")
     p.add_argument("--log-level", default="INFO", type=str.upper,
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(%(default)s)")
     return p
@@ -114,7 +117,8 @@ def config_from_args(argv: list[str] | None) -> tuple[ServerConfig, str]:
                           shutdown_timeout_s=args.shutdown_timeout,
                           header_timeout_s=args.header_timeout, idle_timeout_s=args.idle_timeout,
                           max_connections=args.max_connections,
-                          public_url=args.public_url, trust_proxy=args.trust_proxy)
+                          public_url=args.public_url, trust_proxy=args.trust_proxy,
+                          max_batch_entries=args.max_batch_entries)
     return config, str(args.log_level)
 
 

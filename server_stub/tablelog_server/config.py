@@ -10,6 +10,7 @@ and overridden by command-line arguments (see `tablelog_server.cli`).
 | TABLELOG_SERVER_HEADER_TIMEOUT  | seconds to send request headers  | 10                          |
 | TABLELOG_SERVER_IDLE_TIMEOUT    | seconds an idle connection stays | 180                         |
 | TABLELOG_SERVER_MAX_CONNECTIONS | connections open at once         | 1000                        |
+| TABLELOG_SERVER_MAX_BATCH_ENTRIES | entries per POST /batches      | 10000                       |
 | TABLELOG_SERVER_PUBLIC_URL      | where browsers reach the server  | none                        |
 | TABLELOG_SERVER_TRUST_PROXY     | ``1``: honour forwarded headers  | off                         |
 
@@ -80,6 +81,9 @@ class ServerConfig:
     # default, since any client can send those headers.
     public_url: str | None = None
     trust_proxy: bool = False
+    # Each batch entry costs the server a few KiB of objects whatever its size (decoded
+    # envelope, digest, plan, result), so the count is bounded apart from the body size.
+    max_batch_entries: int = 10_000
 
     def __post_init__(self) -> None:
         # Freeze the mapping too, so nobody adds a key to a running server by accident.
@@ -96,6 +100,8 @@ class ServerConfig:
             raise ConfigError("max connections must be at least 1")
         if self.public_url is not None:
             object.__setattr__(self, "public_url", check_public_url(self.public_url))
+        if self.max_batch_entries < 1:
+            raise ConfigError("max batch entries must be at least 1")
 
     def __repr__(self) -> str:
         # Never show keys, not even in a traceback or a debug log line.
@@ -121,7 +127,9 @@ class ServerConfig:
                    max_connections=_env_number(env, "TABLELOG_SERVER_MAX_CONNECTIONS", int,
                                                defaults.max_connections),
                    public_url=env.get("TABLELOG_SERVER_PUBLIC_URL") or None,
-                   trust_proxy=env.get("TABLELOG_SERVER_TRUST_PROXY", "") not in ("", "0"))
+                   trust_proxy=env.get("TABLELOG_SERVER_TRUST_PROXY", "") not in ("", "0"),
+                   max_batch_entries=_env_number(env, "TABLELOG_SERVER_MAX_BATCH_ENTRIES", int,
+                                                 defaults.max_batch_entries))
 
 
 def _env_number(env: Mapping[str, str], name: str, kind: type[N], default: N) -> N:

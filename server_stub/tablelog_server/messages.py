@@ -63,7 +63,7 @@ async def read_data(request: web.Request) -> Any:
     raw = await request.read()
     if request.content_type in _MSGPACK_TYPES:
         try:
-            return wire.unpackb(raw)
+            return wire.unpackb(raw, max_values=wire.received_values_limit(len(raw)))
         except ValueError as exc:
             raise BadRequestError(str(exc)) from None
     try:

@@ -1208,12 +1208,14 @@ def _raw(port: int, method: str, path: str, headers: dict[str, str] | None = Non
 
 def security_probes() -> list[Callable[[Counts, Harness], int]]:
     """The security scenario's probes that live in modules of their own."""
+    from tests.reliability.security_batch_limits import probe_batch_limits
     from tests.reliability.security_blob_scope import probe_blob_scope
     from tests.reliability.security_hostile_params import probe_hostile_params
     from tests.reliability.security_proxy_keys import probe_proxy_and_keys
     from tests.reliability.security_slow_clients import probe_slow_clients
 
-    return [probe_slow_clients, probe_hostile_params, probe_blob_scope, probe_proxy_and_keys]
+    return [probe_slow_clients, probe_hostile_params, probe_blob_scope, probe_proxy_and_keys,
+            probe_batch_limits]
 
 
 def security(work: Path, *, rows: int = 200) -> Counts:
