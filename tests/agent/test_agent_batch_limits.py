@@ -14,7 +14,7 @@ import pytest
 from agent_helpers import fast_config, fill, history_entry, history_steps, run_entry
 
 from tablelog import wire
-from tablelog.queue import Queue
+from tablelog.store.queue import Queue
 from tablelog_agent.agent import Agent, StopReason
 from tablelog_agent.client import UploadClient
 from tablelog_agent.delivery import BatchDelivery
