@@ -210,3 +210,15 @@ def test_read_wait_is_parsed_with_a_clear_error() -> None:
             read_wait_from_env({"TABLELOG_READ_WAIT": bad})
     with pytest.raises(ValueError, match="read_wait"):
         wandb.Api(read_wait=-1)
+
+
+def test_a_local_queue_this_process_cannot_open_does_not_stop_a_read(online: Path) -> None:
+    import contextlib
+    import sqlite3
+
+    online.mkdir(parents=True)
+    with contextlib.closing(sqlite3.connect(online / "queue.db")) as conn:
+        conn.execute("PRAGMA user_version=999")  # written by a newer tablelog
+    with pytest.warns(RuntimeWarning, match="without waiting.*newer tablelog"), \
+            pytest.raises(ArtifactNotFoundError, match="no project local/nothing"):
+        wandb.Api().runs("nothing")

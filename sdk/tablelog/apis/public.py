@@ -133,8 +133,8 @@ class PublicRun:
     summary: dict[str, Any]
     tags: list[str] = field(default_factory=list)
     notes: str | None = None
-    _client: HttpClient | None = None
-    _api: Api | None = None
+    _client: HttpClient | None = field(default=None, repr=False, compare=False)
+    _api: Api | None = field(default=None, repr=False, compare=False)
 
     @property
     def path(self) -> str:

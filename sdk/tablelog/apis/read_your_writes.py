@@ -10,7 +10,8 @@ pending when the read began. Entries logged after the read began are not
 waited for, so a busy training job in the same directory cannot starve a read.
 
 - No queue.db in the directory, or no pending entry for the read: no wait and
-  no extra request; only one local SQLite query.
+  no extra request; only one local SQLite query. A queue.db this process cannot
+  open (another user's) is skipped with a RuntimeWarning.
 - The bound is TABLELOG_READ_WAIT seconds (default 30; 0 does not wait), or
   `Api(read_wait=...)`. When it passes, `PendingWritesError` names the bound,
   what is still pending and whether an agent serves the directory.
@@ -31,7 +32,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from tablelog.errors import PendingWritesError
+from tablelog.errors import PendingWritesError, QueueError
 
 READ_WAIT_ENV = "TABLELOG_READ_WAIT"
 DEFAULT_READ_WAIT_S = 30.0
@@ -69,7 +70,15 @@ def wait_for_own_writes(directory: Path, *, what: str, bound: float, project: st
         return pending_for_read(queue, project=project, entity=entity, run_id=run_id,
                                 artifact=artifact, up_to=up_to)
 
-    with Queue(directory) as queue:
+    try:
+        queue = Queue(directory)
+    except QueueError as exc:
+        # A directory this process may not write (another user's node agent), or one
+        # from a newer tablelog: it holds nothing this process logged, so read on.
+        warnings.warn(f"tablelog: reading {what} without waiting for {directory}'s queued "
+                      f"entries: {exc}", RuntimeWarning, stacklevel=4)
+        return
+    with queue:
         pending = still_pending()
         if not pending:
             return
