@@ -162,6 +162,8 @@ def test_the_bound_passing_says_what_is_still_pending(
     assert "tablelog sync --dir" in message and "run_end" in message
     with pytest.raises(PendingWritesError, match="artifact ryw/dataset:latest"):
         api.artifact("ryw/dataset:latest")
+    with pytest.raises(PendingWritesError, match=f"artifact ryw/run-{run_id}-preds:v0"):
+        api.artifact(f"ryw/run-{run_id}-preds:v0")
     with pytest.raises(PendingWritesError, match="the runs of"):
         api.runs("ryw")
 
