@@ -132,6 +132,13 @@ def test_the_page_has_rows_in_every_area() -> None:
             "Table", "Media", "Artifact", "Api"} <= areas
 
 
+def test_rows_from_other_branches_name_an_area_of_the_page() -> None:
+    # docs/compat-rows/*.md are pasted into the table of the same heading
+    areas = {row.area for row in ROWS if row.page == "compat.md"}
+    for row in ROWS:
+        assert row.area in areas, f"{row.where}: no '## {row.area}' table in docs/compat.md"
+
+
 def test_every_row_is_well_formed() -> None:
     for row in ROWS:
         assert NAME.fullmatch(row.name), f"{row.where}: one name in backticks"
