@@ -16,7 +16,9 @@
     │   └── ArtifactStateError (ValueError)   e.g. get() before the artifact was logged
     ├── RunError                            misuse of a run (log after finish, resume=must)
     └── ApiError                            reading from the server failed
-        └── AuthError                       the server refused the key
+        ├── AuthError                       the server refused the key
+        └── PendingWritesError              a read waited TABLELOG_READ_WAIT for this
+                                            directory's own entries, and some are still queued
 
 Where wandb raises ValueError/TypeError/KeyError, our class subclasses both
 so `except ValueError` in user code keeps working.
@@ -105,3 +107,8 @@ class AuthError(ApiError):
 
 # wandb users catch `wandb.Error`; keep the name working.
 Error = TablelogError
+
+
+class PendingWritesError(ApiError):
+    """A read from the server would miss what this directory logged: its entries were
+    still queued when the read's bound (TABLELOG_READ_WAIT) passed."""

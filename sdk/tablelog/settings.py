@@ -16,6 +16,7 @@
 | TABLELOG_CACHE_MAX_BYTES | blobs the agent keeps locally once the server has them (LRU) | 1G |
 | TABLELOG_EXIT_TIMEOUT | seconds the exit hook may take to commit    | 10                       |
 | TABLELOG_SIGNAL_TIMEOUT | seconds a SIGTERM/SIGINT/SIGHUP may take  | 2                        |
+| TABLELOG_READ_WAIT | seconds `Api()` reads wait for this directory's queued entries | 30 |
 
 Sizes take a unit: 512M, 1G, 64KiB, 1.5GB (K/M/G/T are powers of 1024), or plain bytes.
 """

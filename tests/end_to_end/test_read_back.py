@@ -87,6 +87,10 @@ def test_unreachable_server_falls_back_to_local_with_a_warning(
     table = wandb.Table(columns=["a"], data=[[1]])
     with wandb.init(project="proj") as run:
         run.log({"t": table})
+    from tablelog.store.queue import Queue
+
+    with Queue(queue_dir) as q:  # as if delivered: a pending version is served locally anyway
+        q.ack(q.pending_ids())
     monkeypatch.setenv("TABLELOG_MODE", "online")
     monkeypatch.setenv("TABLELOG_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("TABLELOG_API_KEY", "k")

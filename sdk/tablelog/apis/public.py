@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tablelog import wire
+from tablelog.apis.read_your_writes import read_wait_from_env, wait_for_own_writes
 from tablelog.artifacts.artifact import Artifact
 from tablelog.artifacts.paths import parse_artifact_path
 from tablelog.errors import ApiError, ArtifactError, ArtifactNotFoundError, AuthError
@@ -132,7 +133,8 @@ class PublicRun:
     summary: dict[str, Any]
     tags: list[str] = field(default_factory=list)
     notes: str | None = None
-    _client: HttpClient | None = None
+    _client: HttpClient | None = field(default=None, repr=False, compare=False)
+    _api: Api | None = field(default=None, repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -141,6 +143,9 @@ class PublicRun:
     def history(self, page_size: int = 1000) -> list[dict[str, Any]]:
         """Every history row, in step order, each with `_step`."""
         assert self._client is not None
+        if self._api is not None:
+            self._api._await_writes(f"the history of run {self.path}", project=self.project,
+                                    entity=self.entity, run_id=self.id)
         rows: list[dict[str, Any]] = []
         offset: int | None = 0
         while offset is not None:
@@ -153,13 +158,27 @@ class PublicRun:
 
 class Api:
     """Public read API: `Api().runs("entity/project")`, `.run("entity/project/id")`,
-    `.artifact("entity/project/name:alias")`."""
+    `.artifact("entity/project/name:alias")`.
+
+    A read sees what this machine's TABLELOG_DIR logged: it first waits, at most
+    `read_wait` seconds (default TABLELOG_READ_WAIT, 30), for that directory's queued
+    entries the read depends on (`tablelog.apis.read_your_writes`)."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
-                 timeout: float = 30.0, cache_dir: str | Path | None = None) -> None:
+                 timeout: float = 30.0, cache_dir: str | Path | None = None,
+                 read_wait: float | None = None) -> None:
         self.client = HttpClient(base_url, api_key, timeout=timeout)
         self._store = BlobStore(Path(cache_dir or default_dir()) / "blobs")
         self._entity: str | None = None
+        self._queue_dir = default_dir()
+        if read_wait is not None and not read_wait >= 0:
+            raise ValueError(f"read_wait must be a number of seconds >= 0, got {read_wait!r}")
+        self.read_wait = read_wait_from_env() if read_wait is None else float(read_wait)
+
+    def _await_writes(self, what: str, *, project: str | None, entity: str | None = None,
+                      run_id: str | None = None, artifact: str | None = None) -> None:
+        wait_for_own_writes(self._queue_dir, what=what, bound=self.read_wait, project=project,
+                            entity=entity, run_id=run_id, artifact=artifact)
 
     @property
     def default_entity(self) -> str:
@@ -178,11 +197,14 @@ class Api:
 
     def runs(self, path: str) -> list[PublicRun]:
         entity, project = self._split(path, 2)
+        self._await_writes(f"the runs of {entity}/{project}", project=project, entity=entity)
         body = self.client.get_json(f"/api/v1/runs/{entity}/{project}")
         return [self._run(entity, project, r) for r in body["runs"]]
 
     def run(self, path: str) -> PublicRun:
         entity, project, run_id = self._split(path, 3)
+        self._await_writes(f"run {entity}/{project}/{run_id}", project=project, entity=entity,
+                           run_id=run_id)
         return self._run(entity, project,
                          self.client.get_json(f"/api/v1/runs/{entity}/{project}/{run_id}"))
 
@@ -190,12 +212,14 @@ class Api:
         return PublicRun(entity, project, body["id"], body.get("name") or body["id"],
                          body.get("state") or "unknown", dict(body.get("config") or {}),
                          dict(body.get("summary") or {}), list(body.get("tags") or []),
-                         body.get("notes"), self.client)
+                         body.get("notes"), self.client, self)
 
     def artifact(self, path: str) -> Artifact:
         parsed = parse_artifact_path(path)
         entity = parsed.entity or self.default_entity
         if parsed.project is None:
             raise ValueError(f"Api.artifact needs at least project/name, got {path!r}")
+        self._await_writes(f"artifact {path}", project=parsed.project, entity=entity,
+                           artifact=parsed.name)
         return fetch_artifact(self.client, self._store, entity=entity, project=parsed.project,
                               name=parsed.name, ref=parsed.ref)

@@ -2,8 +2,9 @@
 ``name``, ``name:alias``, ``name:vN``, ``project/name:alias``,
 ``entity/project/name:alias``.
 
-Resolution order: the server (when one is configured and answers), else what
-this TABLELOG_DIR logged itself.
+Resolution order: what this TABLELOG_DIR logged itself while entries of it are
+still queued (read your own writes: the server does not have them yet), else the
+server (when one is configured and answers), else what this directory logged.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tablelog.artifacts.paths import ArtifactPath, parse_artifact_path
 from tablelog.artifacts.reader import LocalBlobSource
 from tablelog.errors import ApiError, ArtifactNotFoundError, AuthError
 from tablelog.settings import SdkConfig
-from tablelog.store.queue import Queue, find_artifact
+from tablelog.store.queue import Queue, find_artifact, pending_for_read
 
 
 def resolve_local(path: ArtifactPath, queue: Queue, default_project: str | None) -> Artifact:
@@ -42,14 +43,22 @@ def resolve_artifact(path: str, *, settings: SdkConfig, queue: Queue | None,
 
     Online, the server answers first and blobs are downloaded into this
     directory's blob store; when it is unreachable, or does not have the
-    artifact yet (still queued here), what this directory logged is used, with
-    a warning in the unreachable case. Offline, only the local directory is read.
+    artifact yet, what this directory logged is used, with a warning in the
+    unreachable case. While entries of runs that logged `path`'s name here are
+    still queued, the local version is used first. Offline, only the local directory is read.
     """
     parsed = parse_artifact_path(path)
     if queue is None:
         queue = Queue(settings.dir)
     if settings.mode != "online":
         return resolve_local(parsed, queue, default_project)
+    if pending_for_read(queue, project=parsed.project, artifact=parsed.name):
+        # The agent has not delivered all this directory logged under that name: the
+        # server would answer an older version (or none), so the local one answers.
+        try:
+            return resolve_local(parsed, queue, default_project)
+        except ArtifactNotFoundError:
+            pass  # e.g. a version logged elsewhere: the server knows it
     from tablelog.apis.public import HttpClient, fetch_artifact
 
     client = HttpClient(settings.base_url, settings.api_key)

@@ -570,3 +570,38 @@ def find_artifact(queue: Queue, name: str, ref: str, project: str | None = None
             "SELECT alias FROM artifact_aliases WHERE project=? AND name=? AND digest=?"
             " ORDER BY alias", (proj, name, digest)))
     return StoredArtifact(proj, name, int(version), digest, type_, bytes(manifest), aliases)
+
+
+def pending_for_read(queue: Queue, *, project: str | None, entity: str | None = None,
+                     run_id: str | None = None, artifact: str | None = None,
+                     up_to: int | None = None) -> list[tuple[int, str, str]]:
+    """(id, run, kind) of the pending entries a read from the server depends on, oldest
+    first: those of run `run_id` (in `project`), of the runs that logged a version of
+    `artifact` here (in `project`, or in any when None), or else of every run in
+    `project`; only ids up to `up_to` when given. A run key's entity may be empty (the
+    server's key decides it), so both it and `entity` match."""
+    entities = sorted({"", entity or ""})
+    if run_id is not None:
+        keys = [f"{e}/{project}/{run_id}" for e in entities]
+        where, params = f"run IN ({','.join('?' * len(keys))})", list[Any](keys)
+    elif artifact is not None:
+        where = ("run IN (SELECT run FROM artifacts WHERE name = ?"
+                 + (" AND project = ?)" if project is not None else ")"))
+        params = [artifact, *([project] if project is not None else [])]
+    else:
+        prefixes = [f"{e}/{project}/" for e in entities]
+        where = " OR ".join("substr(run, 1, ?) = ?" for _ in prefixes)
+        params = [v for p in prefixes for v in (len(p), p)]
+    if up_to is not None:
+        where = f"({where}) AND id <= ?"
+        params.append(up_to)
+    with queue._lock:
+        rows = queue._conn.execute(
+            f"SELECT id, run, kind FROM entries WHERE {where} ORDER BY id", params).fetchall()
+    return [(int(i), str(r), str(k)) for i, r, k in rows]
+
+
+def dead_lettered(queue: Queue, ids: Iterable[int]) -> list[DeadLetter]:
+    """The dead letters among entry ids `ids` (entries the server rejected)."""
+    wanted = set(ids)
+    return [d for d in queue.dead_letters() if d.id in wanted]
