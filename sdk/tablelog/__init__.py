@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "finish": "tablelog.runtime.runs",
     "mark_preempting": "tablelog.runtime.runs",
     "login": "tablelog.runtime.credentials",
+    "setup": "tablelog.runtime.init_args",
+    "Settings": "tablelog.runtime.init_args",
     "Api": "tablelog.apis.public",
     "Error": "tablelog.errors",
     "TablelogError": "tablelog.errors",
