@@ -141,9 +141,7 @@ def reinit_rule(reinit: bool | str | None, resume: str | bool | None) -> Reinit:
     starts one beside it (not the module-level run); False, None, "default" and
     "return_previous" return the active run ("default" finishes it in a notebook), but
     with resume="must" that is an error."""
-    if reinit is not None and not isinstance(reinit, bool) and reinit not in REINIT_CHOICES:
-        raise ValueError(f"reinit must be a bool or one of {', '.join(REINIT_CHOICES)}, "
-                         f"got {reinit!r}")
+    check_reinit(reinit)
     if reinit is True or reinit == "finish_previous" or (
             reinit in (None, "default") and _in_notebook()):
         return Reinit("finish")
@@ -155,6 +153,13 @@ def reinit_rule(reinit: bool | str | None, resume: str | bool | None) -> Reinit:
         raise RunError("cannot resume a run while another run is active: finish it with "
                        "run.finish(), or pass reinit='create_new' to init()")
     return Reinit("return")
+
+
+def check_reinit(reinit: object) -> None:
+    """ValueError unless `reinit` is a bool, None or one of wandb's four words."""
+    if reinit is not None and not isinstance(reinit, bool) and reinit not in REINIT_CHOICES:
+        raise ValueError(f"reinit must be a bool or one of {', '.join(REINIT_CHOICES)}, "
+                         f"got {reinit!r}")
 
 
 def _in_notebook() -> bool:

@@ -440,6 +440,7 @@ def init(project: str | None = None, entity: str | None = None, name: str | None
         if value is not None and not wire.is_valid_name(value):
             raise ValueError(f"invalid {label} {value!r}: use 1-128 letters, digits, '_', '-', '.'")
     run_config = init_args.run_config(config, config_include_keys, config_exclude_keys)
+    init_args.check_reinit(chosen.get("reinit"))
     with _active_lock:
         rule = None
         if _active is not None and not _active._finished:
