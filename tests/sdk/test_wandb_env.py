@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -107,7 +108,7 @@ def test_wandb_api_key_and_base_url_are_never_read(tmp_path: Path) -> None:
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    seen: list[str | None] = []
+    seen: ClassVar[list[str | None]] = []
 
     def _answer(self) -> None:
         self.seen.append(self.headers.get("Authorization"))

@@ -197,7 +197,7 @@ def run_config(config: Any, include: Sequence[str] | None, exclude: Sequence[str
 
 def _yaml_config(path: str) -> dict[str, Any]:
     try:
-        import yaml  # type: ignore[import-untyped]
+        import yaml
     except ImportError:
         from tablelog.errors import UsageError
 
