@@ -14,10 +14,8 @@ another service, and sending it to a tablelog server would leak it.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +54,14 @@ def load(env: Mapping[str, str] | None = None) -> Credentials | None:
     """The stored credentials, or None when there are none (or the file is unreadable:
     a broken file must not stop a training job; `tablelog login` rewrites it)."""
     try:
-        data = json.loads(credentials_path(env).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = credentials_path(env).read_text(encoding="utf-8")
+    except OSError:  # no login yet: the usual case, and init() pays only this
+        return None
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
         return None
     key = data.get("api_key") if isinstance(data, dict) else None
     if not isinstance(key, str) or not key:
@@ -68,6 +72,9 @@ def load(env: Mapping[str, str] | None = None) -> Credentials | None:
 
 def save(credentials: Credentials, env: Mapping[str, str] | None = None) -> Path:
     """Write the credentials atomically, readable by this user only (0600)."""
+    import json
+    import tempfile
+
     path = credentials_path(env)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     body = json.dumps({"api_key": credentials.api_key, "base_url": credentials.base_url})
