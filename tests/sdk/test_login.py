@@ -102,3 +102,17 @@ def test_the_login_command(live_server: object) -> None:
     assert API_KEY not in done.stderr + done.stdout
     assert _cli("login", env=env).returncode == 0
     assert AgentConfig.from_env(env).base_url == url
+
+
+def test_sync_delivers_with_the_stored_key_and_host(live_server: object, queue_dir: Path,
+                                                    tmp_path: Path) -> None:
+    url = live_server.url  # type: ignore[attr-defined]
+    tablelog.login(key=API_KEY, host=url)
+    with tablelog.init(project="proj") as run:
+        run.log({"loss": 0.5})
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TABLELOG_API_KEY", "TABLELOG_BASE_URL")}
+    done = _cli("sync", "--timeout", "30", "--no-progress", env=env)
+    assert done.returncode == 0, done.stderr
+    api = tablelog.Api(url, API_KEY, cache_dir=tmp_path / "cache")
+    assert [r.id for r in api.runs("local/proj")] == [run.id]
