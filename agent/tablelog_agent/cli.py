@@ -34,7 +34,8 @@ EXAMPLES = {
     "status": ["tablelog status", "tablelog status --dir /mnt/usb/tablelog --json"],
     "retry-dead": ["tablelog retry-dead && tablelog sync"],
     "login": ["tablelog login KEY --host https://tablelog.example.org --verify",
-              "tablelog login            # exit status 0 when a key is configured, else 1"],
+              "tablelog login --relogin  # asks for the key (on a terminal)",
+              "tablelog login < /dev/null  # exit status 0 when a key is configured, else 1"],
 }
 _PASSTHROUGH = {"server": "tablelog_server.cli", "demo": "tablelog_agent.demo"}
 log = logging.getLogger("tablelog_agent")
@@ -70,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, help="queue directory (default: TABLELOG_DIR)")
     p = _add_command(sub, "login", help="store an API key (and server URL) for this user")
     p.add_argument("key", nargs="?", metavar="KEY",
-                   help="the API key to store (without it: say whether one is configured; "
-                        "with --relogin on a terminal: ask for it)")
+                   help="the API key to store (without it: on a terminal, ask for it when "
+                        "none is configured; else say whether one is. Typing it at the "
+                        "prompt keeps it out of `ps` and the shell history)")
     p.add_argument("--host", metavar="URL", help="server URL to store with the key")
     p.add_argument("--verify", action="store_true",
                    help="check the key against the server first (refused: exit status 1)")

@@ -121,17 +121,19 @@ def login(key: str | None = None, relogin: bool | None = None, host: str | None 
     """Store `key` (and `host` as the server URL) for this user, as ``wandb.login`` does.
 
     Without a key, returns whether one is configured (TABLELOG_API_KEY or a stored
-    key); with `relogin` and a terminal on stdin, asks for one first. Never prompts
-    when stdin is not a terminal. `verify=True` checks the key against the server and
-    raises `AuthenticationError` when it is refused (wandb's default is True; ours is
-    False so that login works before the server is up). `force`, `referrer` and
-    `anonymous` are accepted for wandb's sake and do nothing.
+    key); on a terminal it first asks for one when none is configured (or `relogin`),
+    unless `prompt=False`. Never prompts when stdin is not a terminal. `verify=True`
+    checks the key against the server and raises `AuthenticationError` when it is
+    refused (wandb's default is True; ours is False so that login works before the
+    server is up). `force`, `referrer` and `anonymous` are accepted for wandb's sake
+    and do nothing.
     """
     env = os.environ if env is None else env
     from tablelog.settings import DEFAULT_BASE_URL
 
-    if key is None and relogin and prompt and sys.stdin is not None and sys.stdin.isatty():
-        import getpass
+    if key is None and prompt and sys.stdin is not None and sys.stdin.isatty() and (
+            relogin or not (env.get("TABLELOG_API_KEY") or load(env))):
+        import getpass  # as wandb: ask on a terminal when no key is configured, or relogin
 
         key = getpass.getpass("tablelog API key: ").strip() or None
     if key is not None:
