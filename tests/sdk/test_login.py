@@ -116,3 +116,12 @@ def test_sync_delivers_with_the_stored_key_and_host(live_server: object, queue_d
     assert done.returncode == 0, done.stderr
     api = tablelog.Api(url, API_KEY, cache_dir=tmp_path / "cache")
     assert [r.id for r in api.runs("local/proj")] == [run.id]
+
+
+def test_the_read_api_uses_the_stored_key_and_host(live_server: object,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.delenv("TABLELOG_API_KEY", raising=False)
+    monkeypatch.delenv("TABLELOG_BASE_URL", raising=False)
+    tablelog.login(key=API_KEY, host=live_server.url)  # type: ignore[attr-defined]
+    assert tablelog.Api(cache_dir=tmp_path / "cache").default_entity == "local"
