@@ -84,10 +84,12 @@ def test_config_in_each_shape_wandb_takes(queue_dir: Path) -> None:
 
     with wandb.init(project="p", config=AbslFlags()) as run:
         assert dict(run.config) == {"batch": 32, "seed": 1}
-    # include wins over exclude, as in wandb
     with wandb.init(project="p", config={"a": 1, "b": 2, "c": 3},
-                    config_include_keys=["a"], config_exclude_keys=["a"]) as run:
+                    config_include_keys=["a"]) as run:
         assert dict(run.config) == {"a": 1}
+    with pytest.raises(wandb.errors.UsageError, match="at most one"):  # as wandb 0.31
+        wandb.init(project="p", config={"a": 1}, config_include_keys=["a"],
+                   config_exclude_keys=["b"])
     with wandb.init(project="p", config={"a": 1, "b": 2}, config_exclude_keys=["b"]) as run:
         assert dict(run.config) == {"a": 1}
 

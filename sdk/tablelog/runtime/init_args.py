@@ -172,8 +172,12 @@ def run_config(config: Any, include: Sequence[str] | None, exclude: Sequence[str
                ) -> dict[str, Any] | None:
     """`config` as a dict: a mapping, an argparse.Namespace (or any object with vars),
     absl flags (``flag_values_dict``), or the path of a YAML file (wandb's
-    ``config-defaults.yaml`` shape, ``{key: {value: v}}``, is unwrapped); then only
-    `include` keys, or all but `exclude` keys."""
+    ``config-defaults.yaml`` shape, ``{key: {value: v}}``, is unwrapped; plain values,
+    which wandb refuses, are kept); then only `include` keys, or all but `exclude` keys."""
+    if include and exclude:  # as wandb 0.31 (wandb_helper.parse_config)
+        from tablelog.errors import UsageError
+
+        raise UsageError("pass at most one of config_include_keys and config_exclude_keys")
     if config is None:
         return None
     if isinstance(config, str):
@@ -190,7 +194,7 @@ def run_config(config: Any, include: Sequence[str] | None, exclude: Sequence[str
                             f"a YAML file path, got {type(config).__name__}") from None
     if include:
         values = {k: v for k, v in values.items() if k in include}
-    elif exclude:
+    if exclude:
         values = {k: v for k, v in values.items() if k not in exclude}
     return values
 
