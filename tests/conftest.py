@@ -126,3 +126,24 @@ def queue_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TABLELOG_MODE", "offline")
     monkeypatch.delenv("TABLELOG_API_KEY", raising=False)
     return d
+
+
+@pytest.fixture(autouse=True)
+def _isolated_login_and_wandb_env(tmp_path_factory: pytest.TempPathFactory,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the user's `tablelog login` file or a WANDB_* variable of the shell
+    that runs the tests (subprocesses inherit the same)."""
+    monkeypatch.setenv("TABLELOG_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+    for name in list(os.environ):
+        if name.startswith("WANDB_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test() -> Iterator[None]:
+    """A run a test left open is finished after it: as in wandb 0.31, a later init() would
+    return it rather than start a run in that test's directory."""
+    yield
+    runs = sys.modules.get("tablelog.runtime.runs")
+    if runs is not None and runs._active is not None:
+        runs._active.finish(quiet=True, timeout=10)

@@ -182,3 +182,28 @@ def test_every_public_name_has_a_row() -> None:
              if NAME.fullmatch(r.name)}
     missing = [n for n in tablelog.__all__ if f"wandb.{n}" not in named]
     assert not missing, f"docs/compat.md has no row for tablelog.{', tablelog.'.join(missing)}"
+
+
+def _env_rows() -> dict[str, str]:
+    text = PAGES[0].read_text().split("## Environment variables", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`WANDB_"):
+            rows[cells[0].strip("`")] = cells[1]
+    return rows
+
+
+def test_the_environment_table_matches_what_the_sdk_reads() -> None:
+    from tablelog.runtime import init_args
+    from tablelog.settings import WANDB_ALIASES
+
+    read = set(WANDB_ALIASES.values()) | {pair[1] for pair in init_args.RUN_VARIABLES.values()}
+    rows = _env_rows()
+    listed = {name for name, status in rows.items() if not status.endswith("(never read)")}
+    assert listed == read
+    never = {name for name, status in rows.items() if status.endswith("(never read)")}
+    assert never == {"WANDB_API_KEY", "WANDB_BASE_URL"}
+    sources = "\n".join(p.read_text() for p in Path(tablelog.__file__).parent.rglob("*.py"))
+    for name in never:  # named in comments that warn, never as a string the code looks up
+        assert f'"{name}"' not in sources and f"'{name}'" not in sources

@@ -1,4 +1,4 @@
-"""The `tablelog` command line: server, agent, sync, status, retry-dead, demo.
+"""The `tablelog` command line: server, agent, sync, status, retry-dead, login, demo.
 
 Exit status (docs/agent.md, "Exit codes"): 0 success; 1 a runtime failure
 (entries were dead-lettered, another agent already serves the directory, no
@@ -21,8 +21,9 @@ from typing import Any
 from tablelog_agent.config import AgentConfig, redact_url
 
 EXIT_UNAVAILABLE = 2
-EXIT_CODES = ("exit status: 0 ok; 1 failed at runtime (dead letters, another agent, no queue);\n"
-              "  2 usage or settings error; 3 sync gave up (server unreachable); 130 "
+EXIT_CODES = ("exit status: 0 ok; 1 failed at runtime (dead letters, another agent, no queue,\n"
+              "  key refused or none configured); 2 usage or settings error; 3 sync or\n"
+              "  login --verify gave up (server unreachable); 130 "
               "interrupted\n  (docs/agent.md, \"Exit codes\")")
 EXAMPLES = {
     "agent": ["TABLELOG_API_KEY=KEY tablelog agent --dir ~/.local/share/tablelog "
@@ -32,6 +33,9 @@ EXAMPLES = {
              "tablelog sync --no-progress --timeout 600 2>> sync.log"],
     "status": ["tablelog status", "tablelog status --dir /mnt/usb/tablelog --json"],
     "retry-dead": ["tablelog retry-dead && tablelog sync"],
+    "login": ["tablelog login KEY --host https://tablelog.example.org --verify",
+              "tablelog login --relogin  # asks for the key (on a terminal)",
+              "tablelog login < /dev/null  # exit status 0 when a key is configured, else 1"],
 }
 _PASSTHROUGH = {"server": "tablelog_server.cli", "demo": "tablelog_agent.demo"}
 log = logging.getLogger("tablelog_agent")
@@ -65,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = _add_command(sub, "retry-dead", help="re-queue every dead letter")
     p.add_argument("--dir", type=Path, help="queue directory (default: TABLELOG_DIR)")
+    p = _add_command(sub, "login", help="store an API key (and server URL) for this user")
+    p.add_argument("key", nargs="?", metavar="KEY",
+                   help="the API key to store (without it: on a terminal, ask for it when "
+                        "none is configured; else say whether one is. Typing it at the "
+                        "prompt keeps it out of `ps` and the shell history)")
+    p.add_argument("--host", metavar="URL", help="server URL to store with the key")
+    p.add_argument("--verify", action="store_true",
+                   help="check the key against the server first (refused: exit status 1)")
+    p.add_argument("--relogin", action="store_true",
+                   help="ask for a key even when one is configured (needs a terminal)")
     _add_command(sub, "demo", help="run the demo (options: tablelog demo --help)",
                  add_help=False)
     return parser
@@ -146,6 +160,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_status(args)
     if args.command == "retry-dead":
         return _cmd_retry_dead(args)
+    if args.command == "login":
+        return _cmd_login(args)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 
@@ -261,4 +277,28 @@ def _cmd_retry_dead(args: argparse.Namespace) -> int:
              else "run `tablelog sync` (or start the agent) to upload them")
     print(f"re-queued {count} dead letter{'s' if count != 1 else ''}"
           + (f"; {after}" if count else ""))
+    return 0
+
+
+def _cmd_login(args: argparse.Namespace) -> int:
+    from tablelog.errors import ApiError, AuthError
+    from tablelog.runtime.credentials import credentials_path, login
+
+    try:
+        configured = login(args.key, relogin=args.relogin, host=args.host, verify=args.verify)
+    except AuthError as exc:
+        print(f"tablelog login: {exc}", file=sys.stderr)
+        return 1
+    except ApiError as exc:  # could not verify: the server is down or unreachable
+        print(f"tablelog login: {exc} (start the server, fix --host, or log in without "
+              "--verify)", file=sys.stderr)
+        return 3
+    if not configured:
+        print("tablelog login: no API key configured: run `tablelog login KEY` (or set "
+              "TABLELOG_API_KEY)", file=sys.stderr)
+        return 1
+    if args.key is not None or args.relogin:
+        print(f"tablelog login: key stored in {credentials_path()}", file=sys.stderr)
+    else:
+        print("tablelog login: an API key is configured", file=sys.stderr)
     return 0

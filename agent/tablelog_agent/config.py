@@ -4,7 +4,7 @@
 |---------------------------|------------------|-------------------------|
 | TABLELOG_DIR              | dir              | the user data dir       |
 | TABLELOG_BASE_URL         | base_url         | http://127.0.0.1:8765   |
-| TABLELOG_API_KEY          | api_key          | none                    |
+| TABLELOG_API_KEY          | api_key          | the `tablelog login` key, else none |
 | TABLELOG_AGENT_IDLE_EXIT  | idle_exit_s      | none (run until stopped)|
 | TABLELOG_CACHE_MAX_BYTES  | cache_max_bytes  | 1G (blobs kept once the server has them) |
 | TABLELOG_AGENT_AUTH_BACKOFF | auth_backoff_base_s | 15 (first wait after a 401/403) |
@@ -25,8 +25,10 @@ from pathlib import Path
 
 from tablelog.settings import (
     DEFAULT_CACHE_MAX_BYTES,
+    default_api_key,
     default_base_url,
     default_dir,
+    seconds_from_env,
     size_from_env,
 )
 
@@ -82,24 +84,24 @@ class AgentConfig:
                  ) -> AgentConfig:
         """Settings from TABLELOG_* variables; keyword arguments that are not None win."""
         env = os.environ if env is None else env
-        idle = env.get("TABLELOG_AGENT_IDLE_EXIT")
         values: dict[str, object] = {
             "dir": default_dir(env),
             "base_url": default_base_url(env),
-            "api_key": env.get("TABLELOG_API_KEY") or None,
-            "idle_exit_s": float(idle) if idle else None,
+            # TABLELOG_API_KEY, else the `tablelog login` file; never WANDB_API_KEY, which
+            # is another service's key: sending it to a tablelog server would leak it
+            "api_key": default_api_key(env),
+            "idle_exit_s": seconds_from_env(env, "TABLELOG_AGENT_IDLE_EXIT", None),
             "cache_max_bytes": size_from_env(env, "TABLELOG_CACHE_MAX_BYTES",
                                              DEFAULT_CACHE_MAX_BYTES),
         }
-        auth_cap = env.get("TABLELOG_AGENT_AUTH_BACKOFF_MAX")
-        auth_base = env.get("TABLELOG_AGENT_AUTH_BACKOFF")
+        auth_cap = seconds_from_env(env, "TABLELOG_AGENT_AUTH_BACKOFF_MAX", None)
+        auth_base = seconds_from_env(env, "TABLELOG_AGENT_AUTH_BACKOFF", None)
         if auth_cap:
-            values["auth_backoff_cap_s"] = float(auth_cap)
-            values["auth_backoff_base_s"] = min(float(auth_cap), cls.auth_backoff_base_s)
+            values["auth_backoff_cap_s"] = auth_cap
+            values["auth_backoff_base_s"] = min(auth_cap, cls.auth_backoff_base_s)
         if auth_base:
-            values["auth_backoff_base_s"] = float(auth_base)
-            values.setdefault("auth_backoff_cap_s", max(float(auth_base),
-                                                        cls.auth_backoff_cap_s))
+            values["auth_backoff_base_s"] = auth_base
+            values.setdefault("auth_backoff_cap_s", max(auth_base, cls.auth_backoff_cap_s))
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["dir"] = Path(str(values["dir"])).expanduser()
         values["base_url"] = str(values["base_url"]).rstrip("/")

@@ -27,15 +27,20 @@ _EXPORTS: dict[str, str] = {
     "log": "tablelog.runtime.runs",
     "finish": "tablelog.runtime.runs",
     "mark_preempting": "tablelog.runtime.runs",
+    "login": "tablelog.runtime.credentials",
+    "setup": "tablelog.runtime.init_args",
+    "Settings": "tablelog.runtime.init_args",
     "Api": "tablelog.apis.public",
     "Error": "tablelog.errors",
     "TablelogError": "tablelog.errors",
 }
+# submodules wandb programs reach as attributes (`wandb.errors.AuthenticationError`)
+_SUBMODULES = {"errors": "tablelog.errors"}
 
 # module-level state mirrored from the active run (wandb.run, wandb.config, wandb.summary)
 _RUN_STATE = {"run", "config", "summary"}
 
-__all__ = sorted([*_EXPORTS, *_RUN_STATE])
+__all__ = sorted([*_EXPORTS, *_RUN_STATE, *_SUBMODULES])
 
 
 def __getattr__(name: str) -> Any:
@@ -43,6 +48,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(_SUBMODULES[name])
     if name in _RUN_STATE:
         from tablelog.runtime import runs as _run
 

@@ -15,8 +15,9 @@
     │   ├── ArtifactNotFoundError (KeyError)  unknown artifact, alias, version or entry
     │   └── ArtifactStateError (ValueError)   e.g. get() before the artifact was logged
     ├── RunError                            misuse of a run (log after finish, resume=must)
-    └── ApiError                            reading from the server failed
-        ├── AuthError                       the server refused the key
+    ├── UsageError                          misuse of the API, e.g. login() with an empty key
+    └── ApiError (alias CommError)          reading from the server failed
+        ├── AuthError (alias AuthenticationError)  the server refused the key
         └── PendingWritesError              a read waited TABLELOG_READ_WAIT for this
                                             directory's own entries, and some are still queued
 
@@ -102,7 +103,16 @@ class ApiError(TablelogError):
 
 
 class AuthError(ApiError):
-    """The server refused the API key (set TABLELOG_API_KEY)."""
+    """The server refused the API key (set TABLELOG_API_KEY or run `tablelog login`)."""
+
+
+class UsageError(TablelogError):
+    """The SDK was called in a way it does not allow (as wandb's UsageError)."""
+
+
+# wandb's names for the same errors: `except wandb.errors.AuthenticationError` keeps working
+CommError = ApiError
+AuthenticationError = AuthError
 
 
 # wandb users catch `wandb.Error`; keep the name working.

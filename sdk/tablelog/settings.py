@@ -17,15 +17,26 @@
 | TABLELOG_EXIT_TIMEOUT | seconds the exit hook may take to commit    | 10                       |
 | TABLELOG_SIGNAL_TIMEOUT | seconds a SIGTERM/SIGINT/SIGHUP may take  | 2                        |
 | TABLELOG_READ_WAIT | seconds `Api()` reads wait for this directory's queued entries | 30 |
+| TABLELOG_CONFIG_DIR | where `tablelog login` stores the key           | the user config dir      |
 
 Sizes take a unit: 512M, 1G, 64KiB, 1.5GB (K/M/G/T are powers of 1024), or plain bytes.
+Booleans are 1/0, true/false, yes/no, on/off. A value that does not parse is a
+ValueError naming the variable.
+
+For wandb programs and launchers, WANDB_MODE (dryrun = offline), WANDB_DIR,
+WANDB_PROJECT and WANDB_ENTITY stand in for the TABLELOG_ variable when that is
+unset (the run-level ones, WANDB_NAME, WANDB_RUN_ID... are read by init(), see
+tablelog.runtime.init_args). Precedence: init() argument > TABLELOG_* > WANDB_* >
+the `tablelog login` file > default. WANDB_API_KEY and WANDB_BASE_URL are NEVER
+read: they are another service's, and sending that key to a tablelog server would
+leak it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -37,16 +48,78 @@ DEFAULT_CACHE_MAX_BYTES = 1 << 30
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
+# TABLELOG_ variable -> the WANDB_ one a wandb launcher sets for the same thing.
+# Never WANDB_API_KEY nor WANDB_BASE_URL: they belong to another service (see above).
+WANDB_ALIASES = {"TABLELOG_MODE": "WANDB_MODE", "TABLELOG_DIR": "WANDB_DIR",
+                 "TABLELOG_PROJECT": "WANDB_PROJECT", "TABLELOG_ENTITY": "WANDB_ENTITY"}
+_WANDB_MODES = {"dryrun": "offline", "run": "online"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_value(env: Mapping[str, str], name: str) -> str | None:
+    """The TABLELOG_ variable `name`, else its WANDB_ stand-in; None when both are unset."""
+    value = env.get(name)
+    if not value and name in WANDB_ALIASES:
+        value = env.get(WANDB_ALIASES[name])
+    return value or None
+
+
 def default_dir(env: Mapping[str, str] | None = None) -> Path:
-    """TABLELOG_DIR, else the per-user data directory (e.g. ~/.local/share/tablelog)."""
+    """TABLELOG_DIR (else WANDB_DIR), else the per-user data directory
+    (e.g. ~/.local/share/tablelog)."""
     env = os.environ if env is None else env
-    value = env.get("TABLELOG_DIR")
+    value = env_value(env, "TABLELOG_DIR")
     return Path(value).expanduser() if value else Path(platformdirs.user_data_dir("tablelog"))
 
 
 def default_base_url(env: Mapping[str, str] | None = None) -> str:
+    """TABLELOG_BASE_URL, else the host `tablelog login` stored, else the default."""
     env = os.environ if env is None else env
-    return (env.get("TABLELOG_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    url = env.get("TABLELOG_BASE_URL")
+    if not url:
+        from tablelog.runtime.credentials import load
+
+        stored = load(env)
+        url = stored.base_url if stored else None
+    return (url or DEFAULT_BASE_URL).rstrip("/")
+
+
+def default_api_key(env: Mapping[str, str] | None = None) -> str | None:
+    """TABLELOG_API_KEY, else the key `tablelog login` stored (never WANDB_API_KEY)."""
+    env = os.environ if env is None else env
+    key = env.get("TABLELOG_API_KEY")
+    if key:
+        return key
+    from tablelog.runtime.credentials import load
+
+    stored = load(env)
+    return stored.api_key if stored else None
+
+
+def parse_mode(value: str, name: str) -> str:
+    """online / offline / disabled (wandb's dryrun = offline, run = online)."""
+    mode = value.strip().lower()
+    mode = _WANDB_MODES.get(mode, mode)
+    if mode not in MODES:
+        raise ValueError(f"{name} must be one of {', '.join(MODES)}, got {value!r}")
+    return mode
+
+
+def parse_bool(value: str, name: str) -> bool:
+    """1/0, true/false, yes/no, on/off (any case); ValueError naming `name` otherwise."""
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{name} must be 1/0, true/false, yes/no or on/off, got {value!r}")
+
+
+def bool_from_env(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """The boolean in variable `name`, or `default` when it is unset or empty."""
+    value = env.get(name)
+    return parse_bool(value, name) if value and value.strip() else default
 
 
 def parse_size(value: str, name: str) -> int:
@@ -80,7 +153,7 @@ class SdkConfig:
 
     dir: Path
     base_url: str = DEFAULT_BASE_URL
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never printed
     mode: str = "online"
     project: str = "uncategorized"
     entity: str | None = None
@@ -95,17 +168,16 @@ class SdkConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SdkConfig:
         env = os.environ if env is None else env
-        mode = (env.get("TABLELOG_MODE") or "online").lower()
-        if mode not in MODES:
-            raise ValueError(f"TABLELOG_MODE must be one of {', '.join(MODES)}, got {mode!r}")
-        cap = int(env.get("TABLELOG_QUEUE_MAX_BYTES") or 0)
+        mode_name = "TABLELOG_MODE" if env.get("TABLELOG_MODE") else "WANDB_MODE"
+        mode = parse_mode(env_value(env, "TABLELOG_MODE") or "online", mode_name)
+        cap = size_from_env(env, "TABLELOG_QUEUE_MAX_BYTES", 0)
         return cls(dir=default_dir(env), base_url=default_base_url(env),
-                   api_key=env.get("TABLELOG_API_KEY") or None, mode=mode,
-                   project=env.get("TABLELOG_PROJECT") or "uncategorized",
-                   entity=env.get("TABLELOG_ENTITY") or None,
+                   api_key=default_api_key(env), mode=mode,
+                   project=env_value(env, "TABLELOG_PROJECT") or "uncategorized",
+                   entity=env_value(env, "TABLELOG_ENTITY"),
                    queue_max_bytes=cap or None,
-                   agent_idle_exit_s=float(env.get("TABLELOG_AGENT_IDLE_EXIT") or 60.0),
-                   agent_autostart=(env.get("TABLELOG_AGENT_AUTOSTART") or "1") != "0",
+                   agent_idle_exit_s=_seconds(env, "TABLELOG_AGENT_IDLE_EXIT", 60.0),
+                   agent_autostart=bool_from_env(env, "TABLELOG_AGENT_AUTOSTART", True),
                    resume_timeout_s=_seconds(env, "TABLELOG_RESUME_TIMEOUT", 3.0),
                    max_pending_bytes=size_from_env(env, "TABLELOG_MAX_PENDING_BYTES",
                                                    DEFAULT_MAX_PENDING_BYTES),
@@ -114,8 +186,17 @@ class SdkConfig:
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    seconds = seconds_from_env(env, name, default)
+    assert seconds is not None
+    return seconds
+
+
+def seconds_from_env(env: Mapping[str, str], name: str, default: float | None
+                     ) -> float | None:
+    """The number of seconds (>= 0) in variable `name`, or `default` when it is unset;
+    ValueError naming the variable for anything else."""
     value = env.get(name)
-    if not value:
+    if not value or not value.strip():
         return default
     try:
         seconds = float(value)

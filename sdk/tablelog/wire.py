@@ -11,7 +11,7 @@ Queue entry (one per `put`)::
 
 Bodies by kind:
 
-- ``run``      {"name", "config", "tags", "notes", "job_type", "started_at", "resumed",
+- ``run``      {"name", "config", "tags", "notes", "job_type", "group"?, "started_at", "resumed",
                 "resume_base"?: "server" | "local" | "unknown"}
 - ``history``  {"step": int, "row": {key: value}}; tables appear as TableRef values
 - ``summary``  {"summary": {key: value}} — the whole summary after the update

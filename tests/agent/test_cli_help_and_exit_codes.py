@@ -12,7 +12,7 @@ import pytest
 from agent_helpers import cli_env, fill, run_cli, unreachable_url
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "agent.md"
-COMMANDS = ["", "agent", "sync", "status", "retry-dead", "demo", "server"]
+COMMANDS = ["", "agent", "sync", "status", "retry-dead", "login", "demo", "server"]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c or "tablelog")

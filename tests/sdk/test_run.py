@@ -181,10 +181,12 @@ def test_row_limit_is_a_clear_error_never_truncation(queue_dir: Path,
 
 
 def test_nested_init_as_in_the_guide(queue_dir: Path) -> None:
+    # wandb 0.31 (run in its side venv): a second init() while a run is active returns
+    # that run (reinit="default" outside notebooks), so inner is outer
     with wandb.init(project="my_project") as outer:
         with wandb.init() as inner:
             inner.log({"x": 1})
-        assert outer is not inner
+        assert outer is inner
     assert wandb.run is None
 
 

@@ -21,10 +21,11 @@ from tablelog.apis.read_your_writes import read_wait_from_env, wait_for_own_writ
 from tablelog.artifacts.artifact import Artifact
 from tablelog.artifacts.paths import parse_artifact_path
 from tablelog.errors import ApiError, ArtifactError, ArtifactNotFoundError, AuthError
-from tablelog.settings import default_base_url, default_dir
+from tablelog.settings import default_api_key, default_base_url, default_dir
 from tablelog.store.blobstore import BlobStore
 
-_KEY_HINT = "set TABLELOG_API_KEY (or Api(api_key=...)) to a key the server accepts"
+_KEY_HINT = ("set TABLELOG_API_KEY, run `tablelog login KEY` (or pass Api(api_key=...)) "
+             "with a key the server accepts")
 
 
 class HttpClient:
@@ -32,10 +33,9 @@ class HttpClient:
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float = 30.0) -> None:
-        import os
-
         self.base_url = (base_url or default_base_url()).rstrip("/")
-        self._api_key = api_key if api_key is not None else os.environ.get("TABLELOG_API_KEY")
+        # TABLELOG_API_KEY, else the `tablelog login` key (never WANDB_API_KEY)
+        self._api_key = api_key if api_key is not None else default_api_key()
         self.timeout = timeout
 
     def _request(self, path: str, params: dict[str, Any] | None = None) -> urllib.request.Request:

@@ -17,6 +17,7 @@ import string
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 _active: Run | None = None
 _active_lock = threading.RLock()
+_side_runs: weakref.WeakSet[Run] = weakref.WeakSet()  # init(reinit="create_new") runs
 
 
 def _new_run_id() -> str:
@@ -59,7 +61,8 @@ class Run:
 
     def __init__(self, *, config: SdkConfig, project: str, entity: str | None, run_id: str,
                  name: str | None, run_config: Mapping[str, Any] | None, tags: Sequence[str],
-                 notes: str | None, job_type: str | None, resume: str | bool | None) -> None:
+                 notes: str | None, job_type: str | None, resume: str | bool | None,
+                 group: str | None = None) -> None:
         self.settings = config
         self.mode = config.mode
         self.id = run_id
@@ -69,6 +72,7 @@ class Run:
         self.tags = tuple(tags)
         self.notes = notes
         self.job_type = job_type
+        self.group = group
         self.resumed = False
         self._finished = False
         self._forked_child = False  # this process forked from the one that made the run
@@ -112,7 +116,7 @@ class Run:
         if self._writer is not None:
             self._writer.submit(EntryRequest(wire.Kind.RUN, {
                 "name": self.name, "config": self.config.as_dict(), "tags": list(self.tags),
-                "notes": notes, "job_type": job_type, "started_at": _now(),
+                "notes": notes, "job_type": job_type, "group": group, "started_at": _now(),
                 "resumed": self.resumed, "resume_base": resume_base}))
             self._writer.set_state(step=self._step, config=self.config.as_dict(),
                                    name=self.name, segment=state.get("segment"),
@@ -390,46 +394,85 @@ def init(project: str | None = None, entity: str | None = None, name: str | None
          id: str | None = None, resume: str | bool | None = None,
          config: Mapping[str, Any] | Any | None = None, tags: Sequence[str] | None = None,
          notes: str | None = None, job_type: str | None = None, mode: str | None = None,
-         dir: str | os.PathLike[str] | None = None, reinit: bool | None = None,
-         **_ignored: Any) -> Run:
-    """Start a run (finishing the active one first, as wandb does)."""
+         dir: str | os.PathLike[str] | None = None, reinit: bool | str | None = None, *,
+         group: str | None = None, config_exclude_keys: Sequence[str] | None = None,
+         config_include_keys: Sequence[str] | None = None,
+         allow_val_change: bool | None = None, force: bool | None = None,
+         resume_from: str | None = None, fork_from: str | None = None,
+         save_code: bool | None = None, tensorboard: bool | None = None,
+         sync_tensorboard: bool | None = None, monitor_gym: bool | None = None,
+         settings: Any = None, anonymous: Any = None) -> Run:
+    """Start a run. Takes every keyword of wandb 0.31's ``wandb.init`` (a misspelt one is a
+    TypeError, as there); those tablelog does nothing with are named in one log line
+    (tablelog.runtime.init_args). While a run is active, `reinit` says what happens, as in
+    wandb 0.31: by default the active run is returned."""
     global _active
-    settings = SdkConfig.from_env()
+    from tablelog.runtime import init_args
+
+    init_args.ignored({"allow_val_change": allow_val_change, "force": force,
+                       "resume_from": resume_from, "fork_from": fork_from,
+                       "save_code": save_code, "tensorboard": tensorboard,
+                       "sync_tensorboard": sync_tensorboard, "monitor_gym": monitor_gym,
+                       "anonymous": anonymous})
+    given = {"project": project, "entity": entity, "name": name, "id": id, "resume": resume,
+             "tags": tags, "notes": notes, "job_type": job_type, "mode": mode, "dir": dir,
+             "reinit": reinit, "group": group}
+    # argument > wandb.Settings > TABLELOG_* > WANDB_* (the last two in SdkConfig and here)
+    chosen = {**init_args.run_defaults(os.environ),
+              **init_args.settings_arguments(settings),
+              **{k: v for k, v in given.items() if v is not None}}
+    sdk_settings = SdkConfig.from_env()
     overrides: dict[str, Any] = {}
-    if mode is not None:
-        if mode not in ("online", "offline", "disabled"):
-            raise ValueError(f"mode must be 'online', 'offline' or 'disabled', got {mode!r}")
-        overrides["mode"] = mode
-    if dir is not None:
-        overrides["dir"] = Path(dir)
+    if chosen.get("mode") is not None:
+        from tablelog.settings import parse_mode
+
+        overrides["mode"] = parse_mode(str(chosen["mode"]), "mode")
+    if chosen.get("dir") is not None:
+        overrides["dir"] = Path(chosen["dir"])
     if overrides:
         from dataclasses import replace
 
-        settings = replace(settings, **overrides)
-    project = project or settings.project
-    entity = entity or settings.entity
+        sdk_settings = replace(sdk_settings, **overrides)
+    project = chosen.get("project") or sdk_settings.project
+    entity = chosen.get("entity") or sdk_settings.entity
+    id = chosen.get("id")
     for label, value in (("project", project), ("entity", entity), ("id", id)):
         if value is not None and not wire.is_valid_name(value):
             raise ValueError(f"invalid {label} {value!r}: use 1-128 letters, digits, '_', '-', '.'")
-    if config is not None and not isinstance(config, Mapping):
-        config = vars(config)
+    run_config = init_args.run_config(config, config_include_keys, config_exclude_keys)
+    init_args.check_reinit(chosen.get("reinit"))
     with _active_lock:
-        if _active is not None:
-            _active.finish()
-        run = Run(config=settings, project=project, entity=entity, run_id=id or _new_run_id(),
-                  name=name, run_config=config, tags=tags or (), notes=notes,
-                  job_type=job_type, resume=resume)
-        _active = run
-    if settings.mode != "disabled":
+        rule = None
+        if _active is not None and not _active._finished:
+            rule = init_args.reinit_rule(chosen.get("reinit"), chosen.get("resume"))
+            if rule.action == "return":
+                init_args.log.info("tablelog: init() called while run %s is active: "
+                                   "returning it (pass reinit='create_new' or "
+                                   "'finish_previous' for a new run)", _active.id)
+                return _active
+            if rule.action == "finish":
+                _active.finish()
+        elif chosen.get("reinit") == "create_new":
+            rule = init_args.reinit_rule("create_new", None)
+        run = Run(config=sdk_settings, project=project, entity=entity,
+                  run_id=id or _new_run_id(), name=chosen.get("name"), run_config=run_config,
+                  tags=chosen.get("tags") or (), notes=chosen.get("notes"),
+                  job_type=chosen.get("job_type"), resume=chosen.get("resume"),
+                  group=chosen.get("group"))
+        if rule is not None and rule.action == "new":
+            _side_runs.add(run)  # beside the module-level run, as wandb's create_new
+        else:
+            _active = run
+    if sdk_settings.mode != "disabled":
         exits.install(lambda: _active)
-    if settings.mode == "online" and settings.agent_autostart:
+    if sdk_settings.mode == "online" and sdk_settings.agent_autostart:
         from tablelog.runtime.spawn import ensure_agent
 
-        ensure_agent(settings)
+        ensure_agent(sdk_settings)
     if run._queue is not None:
         from tablelog.runtime.lifetime import warn_if_key_refused
 
-        warn_if_key_refused(run._queue, settings)  # what the last agent said about this key
+        warn_if_key_refused(run._queue, sdk_settings)  # what the last agent said about this key
     return run
 
 
@@ -476,6 +519,12 @@ def _finish_at_exit() -> None:
     """Process exit without finish(): commit within TABLELOG_EXIT_TIMEOUT (the signal
     bound after a signal or KeyboardInterrupt), never hang; record the end with the
     exit code (sys.exit(n), an uncaught exception); warn about what was not committed."""
+    for side in list(_side_runs):  # init(reinit="create_new") runs: the same bound each
+        if not side._finished:
+            code, interrupted = exits.exit_outcome()
+            with contextlib.suppress(Exception):
+                side._end(code, timeout=side.settings.exit_timeout_s, quiet=False,
+                          interrupted=interrupted)
     run = _active
     if run is not None and not run._finished:
         code, interrupted = exits.exit_outcome()
