@@ -236,13 +236,13 @@ class Run:
         mode = value.log_mode
         if mode == "INCREMENTAL":
             return self._incremental_log(key, value)
-        version = (value._structure_version, len(value.data))
+        nrows = len(value.data)
+        end = row_limit(value, nrows)  # None: all rows fit under Table.MAX_ARTIFACT_ROWS
+        version = (value._structure_version, nrows, end)
         state = log_state(value)
         if state.logged is not None and (mode == "IMMUTABLE" or state.logged == version):
             return TableLog(key, value, None)  # no change (or IMMUTABLE): same version again
         art = Artifact(self._table_artifact_name(key), "run_table")
-        nrows = len(value.data)
-        end = row_limit(value, nrows)
         if end is None:
             art.add(value, key)
         else:  # as wandb: keep the first MAX_ARTIFACT_ROWS rows, and say so

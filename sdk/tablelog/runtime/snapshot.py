@@ -116,7 +116,8 @@ class TableLogState:
 
     last: TableSnapshot | None = None  # the previous snapshot, for chunk reuse
     ref: wire.TableRef | None = None  # the version its last log produced
-    logged: tuple[int, int] | None = None  # (structure version, rows) at last log
+    # (structure version, rows, end row kept or None) at last log
+    logged: tuple[int, int, int | None] | None = None
     run_id: str | None = None  # INCREMENTAL: the one run it may be logged to
     incremental_rows: int | None = None  # INCREMENTAL: rows already logged
 
