@@ -98,7 +98,7 @@ def test_pyplot_and_an_axes_log_their_figure(queue_dir: Path) -> None:
     with wandb.init(project="p") as run:
         run.log({"plt": plt, "axes": fig.axes[0], "figure": fig})
     plt.close(fig)
-    rows, blobs = rows_and_blobs(queue_dir)
+    rows, _ = rows_and_blobs(queue_dir)
     shas = {rows[0][k].sha256 for k in ("plt", "axes", "figure")}
     assert len(shas) == 1 and all(rows[0][k].kind == "image" for k in ("plt", "axes"))
 
