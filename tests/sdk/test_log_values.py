@@ -166,6 +166,9 @@ def test_other_objects_are_still_refused_naming_the_key(queue_dir: Path) -> None
             run.log({"x": object()})
         with pytest.raises(TypeError, match=r"log\['m'\]\['k'\].*object"):
             run.log({"m": {"k": object()}})
+        # tables are logged under top-level keys only (documented in compat-rows/log.md)
+        with pytest.raises(TypeError, match=r"log\['m'\]\['df'\].*DataFrame"):
+            run.log({"m": {"df": pd.DataFrame({"a": [1]})}})
 
 
 def test_scalar_logging_imports_none_of_pandas_matplotlib_plotly(tmp_path: Path) -> None:
