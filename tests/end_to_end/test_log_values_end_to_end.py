@@ -41,14 +41,15 @@ def test_dataframe_and_figures_read_back_from_the_server(
     ax.plot([0, 1], [0, 1])
     plotly_fig = go.Figure(go.Bar(x=["x", "y"], y=[3, 5], name="bars-trace"))
     with wandb.init(project="proj") as run:
-        run.log({"preds": df, "chart": fig, "plot": plotly_fig, "acc": np.array(0.75)})
+        run.log({"preds": df, "chart": fig, "plot": plotly_fig, "acc": np.array(0.75),
+                 "eval": {"chart": fig, "loss": np.float32(0.5)}})
     plt.close(fig)
     _sync(queue_dir, live_server)
 
     api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
     public = api.run(f"{ENTITY}/proj/{run.id}")
     (row,) = public.history()
-    assert row["acc"] == 0.75
+    assert row["acc"] == 0.75 and row["eval"]["loss"] == 0.5
     table = api.artifact(f"{ENTITY}/proj/run-{run.id}-preds:latest").get("preds")
     assert table.columns == ["id", "label"] and table.data == [[1, "a"], [2, "b"], [3, "c"]]
     assert row["preds"]["_type"] == "table-ref" and row["preds"]["nrows"] == 3
@@ -60,6 +61,8 @@ def test_dataframe_and_figures_read_back_from_the_server(
 
     with PILImage.open(io.BytesIO(png)) as pil:
         assert pil.format == "PNG" and pil.size == (80, 80)
+
+    assert row["eval"]["chart"]["sha256"] == chart["sha256"]  # the nested one: the same PNG
 
     plot = row["plot"]
     assert plot["_type"] == "html-file"
