@@ -40,7 +40,7 @@ from typing import Any
 AS_IS_TYPES: set[type] = {int, float, bool, str, type(None)}
 
 
-def loggable(value: Any, key: str) -> Any:
+def loggable(value: Any) -> Any:
     """`value` as something `run.log` stores: a Table for a DataFrame, media for a
     figure, `value` itself for anything else (checked later, as before)."""
     pd = sys.modules.get("pandas")

@@ -194,7 +194,7 @@ class Run:
             if not isinstance(key, str):
                 raise TypeError(f"run.log keys must be strings, got {key!r}")
             if type(value) not in AS_IS_TYPES:  # DataFrame, figures: tablelog.runtime.log_values
-                new = loggable(value, key)
+                new = loggable(value)
                 if new is not value:
                     converted = dict(data) if converted is None else converted
                     converted[key] = value = new
