@@ -158,8 +158,11 @@ class Run:
             ) -> None:
         """Record `data` as (part of) the history row for the current step.
 
-        Tables become versions of artifact ``run-<id>-<key>``; media are stored
-        as blobs. Returns at once: the writer thread persists it.
+        Tables become versions of artifact ``run-<id>-<key>`` (their first
+        ``Table.MAX_ARTIFACT_ROWS`` rows, with a warning past that); media are stored
+        as blobs; a pandas DataFrame becomes a Table, a matplotlib figure an Image, a
+        plotly figure an Html page (`tablelog.runtime.log_values`). Returns at once:
+        the writer thread persists it.
         """
         if self.mode == "disabled":
             return
