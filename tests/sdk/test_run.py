@@ -13,7 +13,7 @@ import pytest
 
 import tablelog as wandb
 from tablelog import wire
-from tablelog.errors import RunError, TableLimitError
+from tablelog.errors import RunError
 from tablelog.store.queue import Queue
 
 
@@ -166,18 +166,6 @@ def test_incremental_table_belongs_to_one_run(queue_dir: Path) -> None:
 def test_resume_must_needs_an_existing_run(queue_dir: Path) -> None:
     with pytest.raises(RunError, match="resume='must'"):
         wandb.init(project="p", id="nosuchrn", resume="must")
-
-
-def test_row_limit_is_a_clear_error_never_truncation(queue_dir: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wandb.Table, "MAX_ARTIFACT_ROWS", 3)
-    table = wandb.Table(columns=["a"], data=[[i] for i in range(4)])
-    with wandb.init(project="p") as run:
-        with pytest.raises(TableLimitError, match=r"MAX_ARTIFACT_ROWS = 4"):
-            run.log({"t": table})
-        monkeypatch.setattr(wandb.Table, "MAX_ARTIFACT_ROWS", 4)
-        run.log({"t": table})
-        assert len(run.use_artifact(f"run-{run.id}-t:latest").get("t").data) == 4
 
 
 def test_nested_init_as_in_the_guide(queue_dir: Path) -> None:

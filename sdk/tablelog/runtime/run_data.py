@@ -155,8 +155,8 @@ def plain_value(value: Any, where: str) -> Any:
     if np is not None:
         if isinstance(value, np.generic):
             return value.item()
-        if isinstance(value, np.ndarray):
-            return value
+        if isinstance(value, np.ndarray):  # 0-d: a number, as wandb stores it
+            return value.item() if value.ndim == 0 else value
     if isinstance(value, _dt.datetime | _dt.date):
         return value
     if isinstance(value, list | tuple):
@@ -165,5 +165,10 @@ def plain_value(value: Any, where: str) -> Any:
         return {str(k): plain_value(v, f"{where}[{k!r}]") for k, v in value.items()}
     if getattr(value, "_kind", None) is not None:  # media: resolved by the writer
         return value
+    from tablelog.runtime.log_values import figure_media
+
+    media = figure_media(value)  # a matplotlib or plotly figure inside a dict or list
+    if media is not value:
+        return media
     raise TypeError(f"{where}: cannot log a value of type {type(value).__name__}; use numbers, "
                     "strings, bools, lists, dicts, numpy values, Table or media values")

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from tablelog import wire
-from tablelog.artifacts.artifact import Artifact, PendingTable, check_row_limit
+from tablelog.artifacts.artifact import Artifact, PendingTable
 from tablelog.errors import IncrementalTableError, RunError
 from tablelog.runtime import exits, fork
+from tablelog.runtime.log_values import AS_IS_TYPES, loggable, report_left_out, row_limit
 from tablelog.runtime.resume import resolve as resolve_resume
 from tablelog.runtime.run_data import Config, Summary, plain_value
 from tablelog.runtime.snapshot import log_state, take_snapshot
@@ -85,6 +86,7 @@ class Run:
         self._step = 0
         self._pending_row: dict[str, Any] = {}
         self._pending_tables: list[TableLog] = []
+        self._row_limit_warned: set[str] = set()  # keys warned about Table.MAX_ARTIFACT_ROWS
         self._identity = RunIdentity(entity, project, run_id)
         self._queue: Queue | None = None
         self._writer: Writer | None = None
@@ -160,8 +162,11 @@ class Run:
             ) -> None:
         """Record `data` as (part of) the history row for the current step.
 
-        Tables become versions of artifact ``run-<id>-<key>``; media are stored
-        as blobs. Returns at once: the writer thread persists it.
+        Tables become versions of artifact ``run-<id>-<key>`` (their first
+        ``Table.MAX_ARTIFACT_ROWS`` rows, with a warning past that); media are stored
+        as blobs; a pandas DataFrame becomes a Table, a matplotlib figure an Image, a
+        plotly figure an Html page (`tablelog.runtime.log_values`). Returns at once:
+        the writer thread persists it.
         """
         if self.mode == "disabled":
             return
@@ -191,9 +196,15 @@ class Run:
         elif self._step > wire.MAX_STEP:
             raise ValueError("the run's step went past the largest step, 2**63 - 1 "
                              "(steps are 64-bit integers, as in wandb)")
+        converted: dict[str, Any] | None = None  # data, with DataFrames and figures converted
         for key, value in data.items():
             if not isinstance(key, str):
                 raise TypeError(f"run.log keys must be strings, got {key!r}")
+            if type(value) not in AS_IS_TYPES:  # DataFrame, figures: tablelog.runtime.log_values
+                new = loggable(value)
+                if new is not value:
+                    converted = dict(data) if converted is None else converted
+                    converted[key] = value = new
             table_log = self._table_log(key, value)
             if table_log is not None:
                 self._pending_tables = [t for t in self._pending_tables if t.key != key]
@@ -201,7 +212,7 @@ class Run:
                 self._pending_row.pop(key, None)
             else:
                 self._pending_row[key] = plain_value(value, f"log[{key!r}]")
-        self.summary._record({k: v for k, v in data.items()})
+        self.summary._record(converted if converted is not None else dict(data))
         if commit is None or commit:
             self._commit_row()
 
@@ -229,16 +240,21 @@ class Run:
         if not isinstance(value, table_mod.Table):
             return None
 
-        check_row_limit(value)
         mode = value.log_mode
         if mode == "INCREMENTAL":
             return self._incremental_log(key, value)
-        version = (value._structure_version, len(value.data))
+        nrows = len(value.data)
+        end = row_limit(value, nrows)  # None: all rows fit under Table.MAX_ARTIFACT_ROWS
+        version = (value._structure_version, nrows, end)
         state = log_state(value)
         if state.logged is not None and (mode == "IMMUTABLE" or state.logged == version):
             return TableLog(key, value, None)  # no change (or IMMUTABLE): same version again
         art = Artifact(self._table_artifact_name(key), "run_table")
-        art.add(value, key)
+        if end is None:
+            art.add(value, key)
+        else:  # as wandb: keep the first MAX_ARTIFACT_ROWS rows, and say so
+            art._pending[key] = PendingTable(take_snapshot(value, end_row=end))
+            self._report_left_out(key, value, kept=end, left_out=nrows - end, stacklevel=4)
         state.logged = version
         if mode == "IMMUTABLE":
             value._mutation_hook = _warn_once_on_mutation(value)
@@ -254,10 +270,25 @@ class Run:
         if done == len(table.data):  # logged before, nothing new: same version again
             return TableLog(key, table, None, incremental=True)
         art = Artifact(self._table_artifact_name(key), "run_table")
-        snapshot = take_snapshot(table, start_row=done or 0)
+        nrows = len(table.data)
+        end = row_limit(table, nrows, start_row=done or 0)
+        snapshot = take_snapshot(table, start_row=done or 0, end_row=end)
         art._pending[key] = PendingTable(snapshot)
         state.incremental_rows = snapshot.nrows  # not len(data): another thread may add rows
+        if end is not None:  # as wandb: the increment keeps its first rows, skips the rest
+            state.incremental_rows = nrows
+            self._report_left_out(key, table, kept=end - (done or 0), left_out=nrows - end,
+                                  stacklevel=5)
         return TableLog(key, table, art, incremental=True)
+
+    def _report_left_out(self, key: str, table: Any, *, kept: int, left_out: int,
+                         stacklevel: int) -> None:
+        """A logged table lost rows to Table.MAX_ARTIFACT_ROWS: warn (the caller of
+        run.log is `stacklevel` frames up), and list it in `not_persisted`."""
+        report_left_out(key, self._step, table, kept=kept, left_out=left_out,
+                        not_persisted=None if self._writer is None
+                        else self._writer.not_persisted, warned=self._row_limit_warned,
+                        stacklevel=stacklevel + 1)
 
     def _table_artifact_name(self, key: str) -> str:
         return f"run-{self.id}-{wire.sanitize_artifact_name(key)}"

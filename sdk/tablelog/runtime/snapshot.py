@@ -53,14 +53,16 @@ class TableSnapshot:
     """A table as it was when logged: rows [first, first + len(rows)) are new,
     rows before `first` are the first `first // CHUNK_ROWS` chunks of `base`."""
 
-    def __init__(self, table: Any, *, first: int, base: TableSnapshot | None) -> None:
+    def __init__(self, table: Any, *, first: int, base: TableSnapshot | None,
+                 end: int | None = None) -> None:
         self.columns: list[str] = list(table.columns)
         self.column_types: list[Any] = table._column_types_plain()
         self.log_mode: str = table.log_mode
         self.structure_version: int = table._structure_version
         self.first = first
         self.base = base
-        self.rows: list[list[Any]] = table.data[first:]  # shallow: see the module docstring
+        # shallow: see the module docstring; `end` keeps the rows before it only
+        self.rows: list[list[Any]] = table.data[first:end]
         self.nrows = first + len(self.rows)
         self.written: list[WrittenChunk] | None = None  # set by the writer
 
@@ -114,7 +116,8 @@ class TableLogState:
 
     last: TableSnapshot | None = None  # the previous snapshot, for chunk reuse
     ref: wire.TableRef | None = None  # the version its last log produced
-    logged: tuple[int, int] | None = None  # (structure version, rows) at last log
+    # (structure version, rows, end row kept or None) at last log
+    logged: tuple[int, int, int | None] | None = None
     run_id: str | None = None  # INCREMENTAL: the one run it may be logged to
     incremental_rows: int | None = None  # INCREMENTAL: rows already logged
 
@@ -136,13 +139,16 @@ def log_state(table: Any) -> TableLogState:
     return state
 
 
-def take_snapshot(table: Any, *, start_row: int | None = None) -> TableSnapshot:
+def take_snapshot(table: Any, *, start_row: int | None = None,
+                  end_row: int | None = None) -> TableSnapshot:
     """Snapshot `table` on the caller's thread (no per-row copies).
 
-    start_row (INCREMENTAL) takes only the rows from there on, with no base.
+    start_row (INCREMENTAL) takes only the rows from there on, with no base;
+    end_row keeps only the rows before it (a table over Table.MAX_ARTIFACT_ROWS
+    logged in a run, see `tablelog.runtime.log_values`).
     """
     if start_row is not None:
-        return TableSnapshot(table, first=start_row, base=None)
+        return TableSnapshot(table, first=start_row, base=None, end=end_row)
     state = log_state(table)
     prev = state.last
     first, base = 0, None
@@ -150,7 +156,9 @@ def take_snapshot(table: Any, *, start_row: int | None = None) -> TableSnapshot:
             and prev.nrows <= len(table.data)):
         first = prev.nrows - prev.nrows % wire.CHUNK_ROWS
         base = prev if first else None
-    snap = TableSnapshot(table, first=first, base=base)
+    if end_row is not None and first > end_row:
+        first, base = 0, None
+    snap = TableSnapshot(table, first=first, base=base, end=end_row)
     state.last = snap
     return snap
 

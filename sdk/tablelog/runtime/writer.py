@@ -595,9 +595,12 @@ def _chunk_from_plain(p: list[Any]) -> WrittenChunk:
 
 
 def _resolve_media(value: Any, resolve: Callable[[Any], Any]) -> Any:
-    """A media value (or a list of them) logged in a row becomes MediaRef(s)."""
+    """A media value (or a list of them) logged in a row becomes MediaRef(s), in
+    nested dicts too (as wandb converts a nested dict's values)."""
     if getattr(value, "_kind", None) is not None:
         return resolve(value)
+    if isinstance(value, dict):
+        return {k: _resolve_media(v, resolve) for k, v in value.items()}
     if isinstance(value, list | tuple) and value and all(
             getattr(v, "_kind", None) is not None for v in value):
         return [resolve(v) for v in value]

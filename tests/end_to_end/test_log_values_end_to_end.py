@@ -1,0 +1,71 @@
+"""A DataFrame, a matplotlib figure and a plotly figure logged with run.log, uploaded
+by `tablelog sync` to a real server on loopback and read back through tablelog.Api."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tablelog as wandb
+from tests.conftest import API_KEY, ENTITY, ServerProcess
+
+pd = pytest.importorskip("pandas")
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+plt = pytest.importorskip("matplotlib.pyplot")
+go = pytest.importorskip("plotly.graph_objects")
+
+
+def _sync(queue_dir: Path, server: ServerProcess) -> None:
+    tablelog = Path(sys.executable).with_name("tablelog")
+    proc = subprocess.run([str(tablelog), "sync", "--dir", str(queue_dir), "--timeout", "30",
+                           "--base-url", server.url], capture_output=True, text=True, timeout=60,
+                          env={"TABLELOG_API_KEY": API_KEY, "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_dataframe_and_figures_read_back_from_the_server(
+        live_server: ServerProcess, queue_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TABLELOG_BASE_URL", live_server.url)
+    monkeypatch.setenv("TABLELOG_API_KEY", API_KEY)
+    monkeypatch.setenv("TABLELOG_MODE", "online")
+    monkeypatch.setenv("TABLELOG_AGENT_AUTOSTART", "0")
+    df = pd.DataFrame({"id": [1, 2, 3], "label": ["a", "b", "c"]})
+    fig, ax = plt.subplots(figsize=(2, 2), dpi=40)
+    ax.plot([0, 1], [0, 1])
+    plotly_fig = go.Figure(go.Bar(x=["x", "y"], y=[3, 5], name="bars-trace"))
+    with wandb.init(project="proj") as run:
+        run.log({"preds": df, "chart": fig, "plot": plotly_fig, "acc": np.array(0.75),
+                 "eval": {"chart": fig, "loss": np.float32(0.5)}})
+    plt.close(fig)
+    _sync(queue_dir, live_server)
+
+    api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
+    public = api.run(f"{ENTITY}/proj/{run.id}")
+    (row,) = public.history()
+    assert row["acc"] == 0.75 and row["eval"]["loss"] == 0.5
+    table = api.artifact(f"{ENTITY}/proj/run-{run.id}-preds:latest").get("preds")
+    assert table.columns == ["id", "label"] and table.data == [[1, "a"], [2, "b"], [3, "c"]]
+    assert row["preds"]["_type"] == "table-ref" and row["preds"]["nrows"] == 3
+
+    chart = row["chart"]
+    assert chart["_type"] == "image-file" and (chart["width"], chart["height"]) == (80, 80)
+    png = api.client.get_bytes(f"/api/v1/blobs/{chart['sha256']}")
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(png)) as pil:
+        assert pil.format == "PNG" and pil.size == (80, 80)
+
+    assert row["eval"]["chart"]["sha256"] == chart["sha256"]  # the nested one: the same PNG
+
+    plot = row["plot"]
+    assert plot["_type"] == "html-file"
+    page = api.client.get_bytes(f"/api/v1/blobs/{plot['sha256']}").decode()
+    assert "bars-trace" in page and "<noscript>" in page
+    assert public.summary["plot"]["sha256"] == plot["sha256"]
