@@ -27,6 +27,7 @@ from tablelog.errors import IncrementalTableError, RunError
 from tablelog.runtime import exits, fork
 from tablelog.runtime.resume import resolve as resolve_resume
 from tablelog.runtime.run_data import Config, Summary, plain_value
+from tablelog.runtime.run_surface import RunSurface
 from tablelog.runtime.snapshot import log_state, take_snapshot
 from tablelog.runtime.writer import (
     ArtifactRequest,
@@ -54,14 +55,16 @@ def _new_run_id() -> str:
     return "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in os.urandom(8))
 
 
-class Run:
-    """A run: made by `tablelog.init()`; a context manager that finishes on exit."""
+class Run(RunSurface):
+    """A run: made by `tablelog.init()`; a context manager that finishes on exit.
+    define_metric, alert, status and the identity attributes are `RunSurface`'s."""
 
     def __init__(self, *, config: SdkConfig, project: str, entity: str | None, run_id: str,
                  name: str | None, run_config: Mapping[str, Any] | None, tags: Sequence[str],
                  notes: str | None, job_type: str | None, resume: str | bool | None) -> None:
         self.settings = config
         self.mode = config.mode
+        self._start_time = _now()
         self.id = run_id
         self.project = project
         self.entity = entity
@@ -112,7 +115,7 @@ class Run:
         if self._writer is not None:
             self._writer.submit(EntryRequest(wire.Kind.RUN, {
                 "name": self.name, "config": self.config.as_dict(), "tags": list(self.tags),
-                "notes": notes, "job_type": job_type, "started_at": _now(),
+                "notes": notes, "job_type": job_type, "started_at": self._start_time,
                 "resumed": self.resumed, "resume_base": resume_base}))
             self._writer.set_state(step=self._step, config=self.config.as_dict(),
                                    name=self.name, segment=state.get("segment"),
@@ -168,6 +171,8 @@ class Run:
         self._check_open()
         if not isinstance(data, Mapping):
             raise TypeError(f"run.log expects a dict of key -> value, got {type(data).__name__}")
+        if self._metrics is not None:  # define_metric(step_sync): add the step metric
+            data = self._metrics.sync_steps(data)
         if step is not None:
             if not isinstance(step, int) or isinstance(step, bool):
                 raise TypeError(f"step must be an int, got {type(step).__name__}")
@@ -197,7 +202,10 @@ class Run:
                 self._pending_row.pop(key, None)
             else:
                 self._pending_row[key] = plain_value(value, f"log[{key!r}]")
-        self.summary._record({k: v for k, v in data.items()})
+        if self._metrics is None:
+            self.summary._record({k: v for k, v in data.items()})
+        else:  # define_metric(summary=...): aggregates, sent after the row
+            self._metrics.record(data, self.summary._record)
         if commit is None or commit:
             self._commit_row()
 
@@ -206,6 +214,11 @@ class Run:
             return
         assert self._writer is not None
         self._writer.submit(LogRequest(self._step, self._pending_row, self._pending_tables))
+        if self._metrics is not None and (self._metrics.pending_summary
+                                          or self._metrics.pending_removed):
+            values, removed = self._metrics.take_pending()
+            self._writer.submit(EntryRequest(wire.Kind.SUMMARY,
+                                             {"summary": values, "removed": removed}))
         self._pending_row, self._pending_tables = {}, []
         self._step += 1
         self._writer.set_state(step=self._step)
