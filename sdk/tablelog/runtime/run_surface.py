@@ -201,6 +201,30 @@ class RunSurface:
             "title": str(title), "text": str(text), "level": level_str,
             "wait_duration_ms": int(wait.total_seconds() * 1000), "at": time.time()}})
 
+    # -- files -----------------------------------------------------------------------
+
+    def save(self, glob_str: str | os.PathLike[str] | None = None,
+             base_path: str | os.PathLike[str] | None = None, policy: str = "live",
+             glob: bool = True) -> bool | list[str]:
+        """Save the files `glob_str` matches into the run (see `tablelog.runtime.
+        run_files`: they become a version of artifact ``run-<id>-files``); returns
+        their paths in `run.dir`, as wandb does."""
+        if glob_str is None:  # wandb's legacy no-argument call
+            return True
+        from tablelog.artifacts.artifact import Artifact
+        from tablelog.runtime import run_files
+
+        files_root = Path(self.dir)
+        copies = run_files.collect(glob_str, base_path, policy, files_root, expand_glob=glob)
+        if copies and self.mode != "disabled":
+            self._check_open()
+            artifact = Artifact(run_files.files_artifact_name(self.id),
+                                run_files.FILES_ARTIFACT_TYPE)
+            for path in sorted(p for p in files_root.rglob("*") if p.is_file()):
+                artifact.add_file(path, path.relative_to(files_root).as_posix())
+            self.log_artifact(artifact)
+        return [os.fspath(p) for p in copies]
+
     # -- accepted, not (fully) done ----------------------------------------------------
 
     def log_code(self, root: str | None = ".", name: str | None = None,
