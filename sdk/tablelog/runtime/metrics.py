@@ -168,9 +168,11 @@ class MetricRules:
         new = Definition(step_metric, step_sync, hidden, summary)
         old = self.definitions.get(name)
         if old is not None and not overwrite:
-            new = Definition(*(n if n is not None else o for n, o in zip(
-                (step_metric, step_sync, hidden, summary),
-                (old.step_metric, old.step_sync, old.hidden, old.summary), strict=True)))
+            new = Definition(
+                step_metric if step_metric is not None else old.step_metric,
+                step_sync if step_sync is not None else old.step_sync,
+                hidden if hidden is not None else old.hidden,
+                summary if summary is not None else old.summary)
         self.definitions[name] = new
         return new
 

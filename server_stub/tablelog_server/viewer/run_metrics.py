@@ -49,7 +49,7 @@ def defined_series(rows: Iterable[Mapping[str, Any]], definitions: Mapping[str, 
             if not x_name:
                 continue
             x = (step if chartable(step) else index) if x_name == "step" else row.get(x_name)
-            if chartable(x):
+            if isinstance(x, int | float) and chartable(x):
                 series[key].append((x, value))
     return series, {k: v for k, v in x_names.items() if v}
 
