@@ -116,3 +116,14 @@ def test_module_level_define_metric_needs_a_run() -> None:
     assert wandb.run is None
     with pytest.raises(wandb.Error, match=r"init\(\) before tablelog.define_metric"):
         wandb.define_metric("loss", summary="min")
+
+
+def test_a_resumed_run_carries_min_and_max_on(queue_dir: Path) -> None:
+    with wandb.init(project="p", id="metric01") as run:
+        run.define_metric("loss", summary="min,max")
+        run.log({"loss": 2.0})
+        run.log({"loss": 1.0})
+    with wandb.init(project="p", id="metric01", resume="allow") as run:
+        run.define_metric("loss", summary="min,max")  # wandb asks for it again too
+        run.log({"loss": 1.5})
+        assert run.summary["loss"] == {"min": 1.0, "max": 2.0}

@@ -27,7 +27,8 @@ def updates(queue_dir: Path) -> list[dict[str, object]]:
     return [e.body for e in queued(queue_dir) if e.kind == wire.Kind.RUN_UPDATE]
 
 
-def test_identity_attributes(queue_dir: Path) -> None:
+def test_identity_attributes(queue_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TABLELOG_AGENT_AUTOSTART", "0")  # online, but no agent to start
     before = time.time()
     with wandb.init(project="proj", entity="team", mode="offline") as run:
         assert run.path == f"team/proj/{run.id}"

@@ -119,6 +119,19 @@ class _Aggregate:
     count: int = 0
     seen: bool = False
 
+    @classmethod
+    def resumed(cls, stored: Any) -> _Aggregate:
+        """An aggregate carrying on from a stored summary value ({"min": ..., ...})."""
+        aggregate = cls()
+        if isinstance(stored, Mapping):
+            if "first" in stored:
+                aggregate.first, aggregate.seen = stored["first"], True
+            for op in ("min", "max"):
+                if isinstance(stored.get(op), int | float) and not isinstance(
+                        stored.get(op), bool):
+                    setattr(aggregate, op, stored[op])
+        return aggregate
+
     def add(self, value: Any) -> None:
         if not self.seen:
             self.first, self.seen = value, True
@@ -204,11 +217,13 @@ class MetricRules:
             self._last[key] = data[key]
         return {**data, **added} if added else data
 
-    def record(self, data: Mapping[str, Any], summary_record: Callable[[Mapping[str, Any]], None]
-               ) -> None:
+    def record(self, data: Mapping[str, Any], summary: Mapping[str, Any],
+               summary_record: Callable[[Mapping[str, Any]], None]) -> None:
         """Record a logged row in the summary: plain values as they are, defined metrics
         as their summary ops make them; what differs from the row is kept in
-        `pending_summary` / `pending_removed` for the run to send after the row."""
+        `pending_summary` / `pending_removed` for the run to send after the row.
+        A metric's first aggregate starts from what `summary` holds of it (a resumed
+        run's min, max, first; a mean starts again)."""
         plain: dict[str, Any] = {}
         for key, value in data.items():
             rule = self.rule_for(key)
@@ -219,7 +234,9 @@ class MetricRules:
                 self.pending_removed.add(key)
                 self.pending_summary.pop(key, None)
                 continue
-            aggregate = self._aggregates.setdefault(key, _Aggregate())
+            aggregate = self._aggregates.get(key)
+            if aggregate is None:
+                aggregate = self._aggregates[key] = _Aggregate.resumed(summary.get(key))
             aggregate.add(value)
             result = aggregate.summary(rule.summary)
             plain[key] = result

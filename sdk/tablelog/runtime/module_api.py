@@ -58,7 +58,7 @@ def unwatch(models: Any = None) -> None:
     _active("unwatch").unwatch(models)
 
 
-def save(glob_str: str | None = None, base_path: str | None = None, policy: str = "live"
-         ) -> Any:
+def save(glob_str: str | None = None, base_path: str | None = None, policy: str = "live",
+         glob: bool = True) -> Any:
     """`run.save` on the active run."""
-    return _active("save").save(glob_str, base_path=base_path, policy=policy)
+    return _active("save").save(glob_str, base_path=base_path, policy=policy, glob=glob)

@@ -205,7 +205,7 @@ class Run(RunSurface):
         if self._metrics is None:
             self.summary._record({k: v for k, v in data.items()})
         else:  # define_metric(summary=...): aggregates, sent after the row
-            self._metrics.record(data, self.summary._record)
+            self._metrics.record(data, self.summary, self.summary._record)
         if commit is None or commit:
             self._commit_row()
 
