@@ -172,6 +172,9 @@ class MetricRules:
     _last: dict[str, Any] = field(default_factory=dict)  # last value of each step metric
     pending_summary: dict[str, Any] = field(default_factory=dict)
     pending_removed: set[str] = field(default_factory=set)
+    # what rule_for found per logged key, and the step metrics: cleared by define()
+    _rules: dict[str, Definition | None] = field(default_factory=dict)
+    _step_keys: frozenset[str] = frozenset()
 
     def define(self, name: str, step_metric: str | None, step_sync: bool | None,
                hidden: bool | None, summary: tuple[str, ...] | None,
@@ -187,10 +190,19 @@ class MetricRules:
                 hidden if hidden is not None else old.hidden,
                 summary if summary is not None else old.summary)
         self.definitions[name] = new
+        self._rules.clear()
+        self._step_keys = frozenset(d.step_metric for d in self.definitions.values()
+                                    if d.step_metric)
         return new
 
     def rule_for(self, key: str) -> Definition | None:
         """The definition of `key`: its own, else the longest glob prefix that matches."""
+        if key in self._rules:
+            return self._rules[key]
+        self._rules[key] = found = self._find_rule(key)
+        return found
+
+    def _find_rule(self, key: str) -> Definition | None:
         found = self.definitions.get(key)
         if found is not None:
             return found
@@ -212,8 +224,7 @@ class MetricRules:
             step_key = rule.step_metric
             if step_key not in data and step_key in self._last:
                 added[step_key] = self._last[step_key]
-        step_keys = {d.step_metric for d in self.definitions.values() if d.step_metric}
-        for key in step_keys & data.keys():
+        for key in self._step_keys & data.keys():
             self._last[key] = data[key]
         return {**data, **added} if added else data
 

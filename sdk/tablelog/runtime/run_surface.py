@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class RunSurface:
     _writer: Writer | None
     _queue: Queue | None
     _finished: bool
+    _lock: threading.RLock
     _start_time: float
     _metrics: MetricRules | None = None
     group: str | None = None  # wandb's init(group=...); set by init when it takes one
@@ -170,10 +172,11 @@ class RunSurface:
         if isinstance(step_metric, Metric):
             step_metric = step_metric.name
         ops = check_definition(name, step_metric, step_sync, hidden, summary, overwrite)
-        if self._metrics is None:
-            self._metrics = MetricRules()
-        self._metrics.define(name, step_metric, step_sync, hidden, ops, overwrite)
-        self._send_update({"metrics": self._metrics.to_plain()})
+        with self._lock:  # run.log reads the rules under it
+            if self._metrics is None:
+                self._metrics = MetricRules()
+            self._metrics.define(name, step_metric, step_sync, hidden, ops, overwrite)
+            self._send_update({"metrics": self._metrics.to_plain()})
         return Metric(name, step_metric, step_sync, hidden, ops, overwrite)
 
     # -- alerts ------------------------------------------------------------------------
