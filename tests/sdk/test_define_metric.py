@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import tablelog as wandb
@@ -102,6 +103,14 @@ def test_copy_is_deprecated_and_keeps_the_last_value(queue_dir: Path) -> None:
         run.log({"b": 1})
         run.log({"b": 3})
         assert run.summary["b"] == 3
+
+
+def test_numpy_scalars_are_aggregated_as_numbers(queue_dir: Path) -> None:
+    with wandb.init(project="p") as run:
+        run.define_metric("loss", summary="min,mean")
+        run.log({"loss": np.float32(0.5)})
+        run.log({"loss": np.array(1.5)})
+        assert run.summary["loss"] == {"min": 0.5, "mean": 1.0}
 
 
 def test_non_numbers_keep_first_and_last_only(queue_dir: Path) -> None:

@@ -107,6 +107,13 @@ def check_definition(name: object, step_metric: object, step_sync: object, hidde
     return ops
 
 
+def _scalar(value: Any) -> Any:
+    """A numpy scalar (np.float32(0.5), a 0-d array) as the Python number it holds."""
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        return value.item()
+    return value
+
+
 @dataclass
 class _Aggregate:
     """What a metric's summary ops need of the values logged so far."""
@@ -248,7 +255,7 @@ class MetricRules:
             aggregate = self._aggregates.get(key)
             if aggregate is None:
                 aggregate = self._aggregates[key] = _Aggregate.resumed(summary.get(key))
-            aggregate.add(value)
+            aggregate.add(_scalar(value))
             result = aggregate.summary(rule.summary)
             plain[key] = result
             self.pending_summary[key] = result
