@@ -54,7 +54,7 @@ def _docs_program(work: Path) -> str:
     run.name = "final"
     run.tags = ["baseline"]
     wandb.save(str(work / "model.txt"), base_path=str(work))
-    run_id = run.id
+    run_id = str(run.id)
     wandb.finish()
     return run_id
 

@@ -91,7 +91,7 @@ def test_goal_is_refused_as_wandb_031_refuses_it(queue_dir: Path) -> None:
     # wandb 0.31 dropped goal= (and summary="best"): TypeError, as there
     with wandb.init(project="p") as run:
         with pytest.raises(TypeError):
-            run.define_metric("loss", goal="minimize")  # type: ignore[call-arg]
+            run.define_metric("loss", goal="minimize")
         with pytest.raises(wandb.Error, match="summary op: best"):
             run.define_metric("loss", summary="best")
 

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ def queued(queue_dir: Path) -> list[wire.Entry]:
                                                                       max_bytes=1 << 40)]
 
 
-def updates(queue_dir: Path) -> list[dict[str, object]]:
+def updates(queue_dir: Path) -> list[dict[str, Any]]:
     return [e.body for e in queued(queue_dir) if e.kind == wire.Kind.RUN_UPDATE]
 
 
@@ -63,7 +64,7 @@ def test_alert_is_queued_with_wandbs_checks(queue_dir: Path) -> None:
         with pytest.raises(ValueError, match="level must be one of"):
             run.alert("x", "y", level="LOUD")
         with pytest.raises(TypeError, match="wait_duration"):
-            run.alert("x", "y", wait_duration="soon")  # type: ignore[arg-type]
+            run.alert("x", "y", wait_duration="soon")
     alerts = [u["alert"] for u in updates(queue_dir)]
     assert [(a["title"], a["text"], a["level"], a["wait_duration_ms"]) for a in alerts] == [
         ("Low accuracy", "acc 0.1 < 0.5", "WARN", 300_000),
