@@ -130,3 +130,19 @@ def test_module_level_functions_are_exported_lazily() -> None:
     assert all(name in dir(wandb) for name in names)
     with pytest.raises(wandb.Error, match=r"tablelog.init\(\) before tablelog.alert"):
         wandb.alert("t", "x")
+
+
+def test_disabled_runs_accept_everything_and_write_nothing(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    monkeypatch.setenv("TABLELOG_DIR", str(tmp_path / "q"))
+    (tmp_path / "f.txt").write_text("x")
+    with wandb.init(project="p", mode="disabled") as run:
+        assert run.disabled and run.url is None
+        run.define_metric("loss", summary="min")
+        run.log({"loss": 1.0})
+        run.alert("t", "x")
+        run.name = "other"
+        assert run.save(str(tmp_path / "f.txt")) == []
+        assert run.status().sync_items_pending == 0
+    assert not (tmp_path / "q").exists()

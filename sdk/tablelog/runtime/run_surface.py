@@ -214,12 +214,14 @@ class RunSurface:
         their paths in `run.dir`, as wandb does."""
         if glob_str is None:  # wandb's legacy no-argument call
             return True
+        if self.mode == "disabled":
+            return []
         from tablelog.artifacts.artifact import Artifact
         from tablelog.runtime import run_files
 
         files_root = Path(self.dir)
         copies = run_files.collect(glob_str, base_path, policy, files_root, expand_glob=glob)
-        if copies and self.mode != "disabled":
+        if copies:
             self._check_open()
             artifact = Artifact(run_files.files_artifact_name(self.id),
                                 run_files.FILES_ARTIFACT_TYPE)
