@@ -100,6 +100,22 @@ def test_save_copies_into_run_dir_and_logs_a_files_artifact(
         (f"run-{run.id}-files", "run_files")] * 2
 
 
+def test_live_and_end_files_are_saved_again_when_the_run_ends(
+        queue_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "end.txt").write_text("first")
+    (tmp_path / "now.txt").write_text("first")
+    with wandb.init(project="p") as run:
+        run.save("end.txt", policy="end")
+        run.save("now.txt", policy="now")
+        (tmp_path / "end.txt").write_text("changed")
+        (tmp_path / "now.txt").write_text("changed")
+    assert (Path(run.dir) / "end.txt").read_text() == "changed"
+    assert (Path(run.dir) / "now.txt").read_text() == "first"
+    artifacts = [e.body for e in queued(queue_dir) if e.kind == wire.Kind.ARTIFACT]
+    assert len(artifacts) == 3 and len({a["digest"] for a in artifacts}) == 3
+
+
 def test_watch_without_torch_names_torch(queue_dir: Path) -> None:
     if "torch" in sys.modules:
         pytest.skip("torch is installed here")

@@ -8,12 +8,15 @@ Each `save` copies the matching files into ``run.dir`` (as wandb does) and
 logs a version holding every file saved so far; an unchanged file costs no
 new upload (blobs are content-addressed).
 
-Deviation: the files are taken when `save` is called whatever the policy
-("live" files changed later are not uploaded again unless saved again).
+Files saved with policy "live" or "end" are copied and logged again when
+the run ends if they changed. `save` waits until the writer has read the
+copies (local disk only), so that a later copy never changes a pending one. Deviation: a "live"
+file is not uploaded at each change while the run goes on.
 """
 
 from __future__ import annotations
 
+import filecmp
 import glob as _glob
 import os
 import shutil
@@ -30,9 +33,10 @@ def files_artifact_name(run_id: str) -> str:
 
 
 def collect(glob_str: str | os.PathLike[str] | bytes, base_path: str | os.PathLike[str] | None,
-            policy: str, files_root: Path, *, expand_glob: bool = True) -> list[Path]:
+            policy: str, files_root: Path, *, expand_glob: bool = True
+            ) -> list[tuple[Path, Path]]:
     """Copy the files `glob_str` matches into `files_root`, named by their path
-    relative to `base_path` (wandb's rules); the copies, sorted."""
+    relative to `base_path` (wandb's rules); (source, copy) pairs, sorted."""
     if isinstance(glob_str, bytes):
         glob_str = glob_str.decode("utf-8")
     glob_text = os.fspath(glob_str)
@@ -56,13 +60,23 @@ def collect(glob_str: str | os.PathLike[str] | bytes, base_path: str | os.PathLi
                          ) from None
     sources = (_glob.glob(str(glob_path), recursive=True) if expand_glob
                else [str(glob_path)])
-    copies: list[Path] = []
+    copies: list[tuple[Path, Path]] = []
     for source in sorted(Path(s) for s in sources):
         if not source.is_file():
             continue
         target = files_root / PurePath(source).relative_to(base)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if source.resolve() != target.resolve():
-            shutil.copyfile(source, target)
-        copies.append(target)
+        copy_file(source, target)
+        copies.append((source, target))
     return copies
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy `source` over `target` (nothing when they are the same file)."""
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+
+
+def same_content(source: Path, target: Path) -> bool:
+    """Whether `target` holds the bytes of `source` (False when it is missing)."""
+    return target.is_file() and filecmp.cmp(source, target, shallow=False)

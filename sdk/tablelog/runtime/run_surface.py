@@ -57,14 +57,21 @@ class RunSurface:
     _queue: Queue | None
     _finished: bool
     _lock: threading.RLock
+    _signal: int | None
     _start_time: float
     _metrics: MetricRules | None = None
     group: str | None = None  # wandb's init(group=...); set by init when it takes one
     _name: str = ""
     _notes: str | None = None
     _tags: tuple[str, ...] = ()
+    # copy in run.dir -> its source, for files saved "live" or "end" (replaced, never
+    # mutated: the class's empty dict is shared)
+    _files_at_end: dict[Path, Path] = {}  # noqa: RUF012
 
     def _check_open(self) -> None:  # Run's own
+        raise NotImplementedError
+
+    def flush(self, timeout: float | None = None) -> None:  # Run's own
         raise NotImplementedError
 
     def log_artifact(self, artifact: Artifact, aliases: Sequence[str] | None = None
@@ -216,19 +223,55 @@ class RunSurface:
             return True
         if self.mode == "disabled":
             return []
+        from tablelog.runtime import run_files
+
+        self._check_open()
+        copies = run_files.collect(glob_str, base_path, policy, Path(self.dir),
+                                   expand_glob=glob)
+        if copies:
+            if policy != "now":  # taken again when the run ends
+                self._files_at_end = {**self._files_at_end,
+                                      **{copy: source for source, copy in copies}}
+            self.log_artifact(self._files_artifact())
+            # The writer reads the copies' bytes later: have it done before a later save
+            # (or the run's end) copies over them. Waits for the local disk only.
+            self.flush()
+        return [os.fspath(copy) for _, copy in copies]
+
+    def _files_artifact(self) -> Artifact:
+        """Every file saved into `run.dir` so far, as the next version of the files
+        artifact."""
         from tablelog.artifacts.artifact import Artifact
         from tablelog.runtime import run_files
 
         files_root = Path(self.dir)
-        copies = run_files.collect(glob_str, base_path, policy, files_root, expand_glob=glob)
-        if copies:
-            self._check_open()
-            artifact = Artifact(run_files.files_artifact_name(self.id),
-                                run_files.FILES_ARTIFACT_TYPE)
-            for path in sorted(p for p in files_root.rglob("*") if p.is_file()):
-                artifact.add_file(path, path.relative_to(files_root).as_posix())
-            self.log_artifact(artifact)
-        return [os.fspath(p) for p in copies]
+        artifact = Artifact(run_files.files_artifact_name(self.id), run_files.FILES_ARTIFACT_TYPE)
+        for path in sorted(p for p in files_root.rglob("*") if p.is_file()):
+            artifact.add_file(path, path.relative_to(files_root).as_posix())
+        return artifact
+
+    def _save_files_at_end(self) -> None:
+        """At the run's end (called by `Run._end` before the run_end entry): when a
+        "live" or "end" file changed since it was saved, copy it again and log the
+        files artifact once more."""
+        if not self._files_at_end or self._writer is None or self._signal is not None:
+            return  # (a signal's bound is for what was logged, not for copying files)
+        from tablelog.runtime import run_files
+        from tablelog.runtime.writer import ArtifactRequest
+
+        try:
+            changed = [(source, target) for target, source in self._files_at_end.items()
+                       if source.is_file() and not run_files.same_content(source, target)]
+            if not changed:
+                return
+            for source, target in changed:
+                run_files.copy_file(source, target)
+            artifact = self._files_artifact()
+        except OSError as exc:  # the run still ends: say what was not saved again
+            warnings.warn(f"tablelog: could not save the run's files again at its end: {exc}",
+                          RuntimeWarning, stacklevel=3)
+            return
+        self._writer.submit(ArtifactRequest(artifact, []))
 
     # -- accepted, not (fully) done ----------------------------------------------------
 

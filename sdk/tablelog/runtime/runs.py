@@ -344,6 +344,7 @@ class Run(RunSurface):
             self._writer.lift_backpressure()  # the bound is `timeout`, not the writer's pace
             with self._lock:  # an RLock: a signal handler on the logging thread gets it too
                 self._commit_row()
+            self._save_files_at_end()  # run.save(policy="live"/"end")
             self._writer.submit(EntryRequest(wire.Kind.RUN_END, {
                 "exit_code": exit_code, "ended_at": _now(), "state": state}))
             if self._queue is not None:
