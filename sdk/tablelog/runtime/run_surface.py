@@ -37,7 +37,8 @@ ALERT_TITLE_MAX = 64
 @dataclass(frozen=True)
 class RunStatus:
     """`run.status()`: how much of this run the local queue still holds (wandb's
-    `RunStatus`; sync_time is when the queue last had nothing of it left, if known)."""
+    `RunStatus`). Both counts are the run's entries not yet delivered; `sync_time`
+    stays None (the SDK does not learn when the agent delivered them)."""
 
     sync_items_total: int = 0
     sync_items_pending: int = 0
