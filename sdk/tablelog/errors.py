@@ -15,6 +15,7 @@
     │   ├── ArtifactNotFoundError (KeyError)  unknown artifact, alias, version or entry
     │   └── ArtifactStateError (ValueError)   e.g. get() before the artifact was logged
     ├── RunError                            misuse of a run (log after finish, resume=must)
+    │   └── MetricError                     a define_metric() argument wandb refuses
     ├── UsageError                          misuse of the API, e.g. login() with an empty key
     └── ApiError (alias CommError)          reading from the server failed
         ├── AuthError (alias AuthenticationError)  the server refused the key
@@ -96,6 +97,10 @@ class ArtifactStateError(ArtifactError, ValueError):
 
 class RunError(TablelogError):
     """A run was used after finish, or could not be resumed as asked."""
+
+
+class MetricError(RunError):
+    """`define_metric()` was given an argument wandb 0.31 refuses (its message too)."""
 
 
 class ApiError(TablelogError):

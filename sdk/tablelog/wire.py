@@ -23,6 +23,11 @@ segment's steps past the run's last stored step and merges (rather than
 replaces) its config and summary (see `tablelog.runtime.resume`).
 - ``artifact`` {"name", "type", "description", "metadata", "aliases", "digest",
                 "entries": {entry_name: ManifestEntry}, "blobs": [sha256, ...]}
+- ``run_update`` any of {"name": str, "notes": str, "tags": [str], "metrics": {name:
+                {"step_metric", "step_sync", "hidden", "summary": [op]}} (every
+                definition so far, see `tablelog.runtime.metrics`), "alert": {"title",
+                "text", "level", "wait_duration_ms", "at"}}: what changed after the run
+                began (settable name/notes/tags, define_metric, run.alert)
 - ``run_end``  {"exit_code": int, "ended_at": float, "state": str}; ``state`` (one of
                 `RUN_END_STATES`) is optional: without it (older SDKs), or with one this
                 side does not know, the state is ``finished`` for exit code 0 and
@@ -88,6 +93,7 @@ class Kind(StrEnum):
     CONFIG = "config"
     ARTIFACT = "artifact"
     RUN_END = "run_end"
+    RUN_UPDATE = "run_update"
 
 
 # How a run can end (wandb's states): finished = exit code 0; failed = an exception,

@@ -57,7 +57,8 @@ def run_plain(run: RunRecord) -> dict[str, Any]:
             "config": _unpack(run.config, {}), "summary": _unpack(run.summary, {}),
             "tags": list(run.tags), "notes": run.notes, "job_type": run.job_type,
             "started_at": run.started_at, "ended_at": run.ended_at,
-            "exit_code": run.exit_code, "history_rows": run.history_rows}
+            "exit_code": run.exit_code, "history_rows": run.history_rows,
+            "metrics": _unpack(run.metrics, {}), "alerts": _unpack(run.alerts, [])}
 
 
 # -- service ------------------------------------------------------------------------------

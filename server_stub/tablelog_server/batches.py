@@ -49,6 +49,7 @@ from tablelog_server.metadata import (
     RunEnd,
     RunKey,
     RunStart,
+    RunUpdate,
     SummaryReplace,
     conflict_reason,
 )
@@ -189,7 +190,47 @@ def entry_change(data: object, key_entity: str) -> Change:
         return RunEnd(run=run, exit_code=exit_code,
                       ended_at=time.time() if ended_at is None else ended_at,
                       state=wire.run_end_state(exit_code, state))
+    if entry.kind is wire.Kind.RUN_UPDATE:
+        return _run_update(run, body)
     return _artifact_change(run, body)
+
+
+_METRIC_FIELDS = {"step_metric": (str,), "step_sync": (bool,), "hidden": (bool,),
+                  "summary": (list,)}
+MAX_METRICS = 10_000  # define_metric definitions per run
+ALERT_LEVELS = ("INFO", "WARN", "ERROR")
+
+
+def _run_update(run: RunKey, body: Mapping[str, Any]) -> RunUpdate:
+    """A ``run_update`` body checked: name/notes text, tags strings, metric definitions
+    of the known fields, an alert with a title, a text and a known level."""
+    tags = body.get("tags")
+    if tags is not None and (not isinstance(tags, list)
+                             or not all(isinstance(t, str) for t in tags)):
+        raise EntryRejectedError("run 'tags' must be a list of strings")
+    metrics = _opt_map(body, "metrics")
+    if metrics is not None:
+        if len(metrics) > MAX_METRICS:
+            raise EntryRejectedError(f"at most {MAX_METRICS} metric definitions per run")
+        for name, definition in metrics.items():
+            if not isinstance(name, str) or not name or not isinstance(definition, dict):
+                raise EntryRejectedError("'metrics' must map metric names to definitions")
+            for field_name, value in definition.items():
+                kinds = _METRIC_FIELDS.get(field_name)
+                if kinds is None or (value is not None and not isinstance(value, kinds)):
+                    raise EntryRejectedError(f"metric {name!r}: bad field {field_name!r}")
+    alert = _opt_map(body, "alert")
+    if alert is not None:
+        _opt_text(alert, "title")
+        _opt_text(alert, "text")
+        _opt_time(alert, "at")
+        if alert.get("level") not in ALERT_LEVELS:
+            raise EntryRejectedError(f"alert 'level' must be one of {', '.join(ALERT_LEVELS)}")
+        alert = {k: alert.get(k) for k in ("title", "text", "level", "wait_duration_ms", "at")}
+    return RunUpdate(run=run, name=_opt_text(body, "name"), notes=_opt_text(body, "notes"),
+                     tags=None if tags is None else tuple(tags),
+                     metrics=None if metrics is None else wire.packb(metrics),
+                     alert=None if alert is None else wire.packb(alert))
 
 
 def _artifact_change(run: RunKey, body: Mapping[str, Any]) -> ArtifactLog:

@@ -92,6 +92,20 @@ class RunEnd:
 
 
 @dataclass(frozen=True)
+class RunUpdate:
+    """A ``run_update`` entry: what changed after the run began. None keeps what is
+    stored; `metrics` (msgpack, every definition) replaces the stored definitions;
+    `alert` (msgpack of one alert) is appended to the run's alerts."""
+
+    run: RunKey
+    name: str | None = None
+    notes: str | None = None
+    tags: tuple[str, ...] | None = None
+    metrics: bytes | None = None
+    alert: bytes | None = None
+
+
+@dataclass(frozen=True)
 class ArtifactLog:
     """An ``artifact`` entry: same digest -> the existing version, else the next one.
 
@@ -111,7 +125,8 @@ class ArtifactLog:
     blobs: tuple[str, ...]
 
 
-Change = RunStart | HistoryAppend | SummaryReplace | ConfigReplace | RunEnd | ArtifactLog
+Change = (RunStart | HistoryAppend | SummaryReplace | ConfigReplace | RunEnd | RunUpdate
+          | ArtifactLog)
 
 
 class Outcome(StrEnum):
@@ -150,7 +165,8 @@ class ProjectRecord:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A run as stored; `config` and `summary` are msgpack bytes."""
+    """A run as stored; `config`, `summary`, `metrics` (define_metric definitions by
+    name) and `alerts` (a list, oldest first) are msgpack bytes."""
 
     entity: str
     project: str
@@ -166,6 +182,8 @@ class RunRecord:
     ended_at: float | None
     exit_code: int | None
     history_rows: int
+    metrics: bytes | None = None
+    alerts: bytes | None = None
 
 
 @dataclass(frozen=True)

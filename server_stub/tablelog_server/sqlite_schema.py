@@ -21,7 +21,7 @@ from tablelog import wire
 from tablelog_server.blob_scope import media_addresses
 from tablelog_server.errors import SchemaVersionError, StorageError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 30_000
 
 # Names are unique per parent; `runs.history_rows` is the next history `seq`, so a
@@ -127,7 +127,14 @@ CREATE TABLE blob_holders (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3}
+# Version 4: what a run changes after it began (``run_update`` entries): its
+# define_metric definitions and its alerts (msgpack, see `metadata.RunRecord`).
+SCHEMA_V4 = """
+ALTER TABLE runs ADD COLUMN metrics BLOB;
+ALTER TABLE runs ADD COLUMN alerts BLOB;
+"""
+
+MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4}
 """Script that brings the schema from version N-1 to N."""
 
 _BACKFILL_ROWS = 10_000  # holdings inserted at a time, so memory stays flat

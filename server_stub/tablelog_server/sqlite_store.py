@@ -41,15 +41,18 @@ from tablelog_server.metadata import (
     RunKey,
     RunRecord,
     RunStart,
+    RunUpdate,
     SummaryReplace,
     conflict_reason,
 )
 from tablelog_server.sqlite_schema import connect, migrate, transaction
 
 T = TypeVar("T")
+MAX_ALERTS = 1000  # alerts kept per run, the most recent
 
 _RUN_COLUMNS = ("e.name, p.name, r.run_id, r.name, r.state, r.config, r.summary, r.tags, "
-                "r.notes, r.job_type, r.started_at, r.ended_at, r.exit_code, r.history_rows")
+                "r.notes, r.job_type, r.started_at, r.ended_at, r.exit_code, r.history_rows, "
+                "r.metrics, r.alerts")
 _RUN_FROM = ("runs r JOIN projects p ON p.id = r.project_id "
              "JOIN entities e ON e.id = p.entity_id")
 _VERSION_COLUMNS = ("e.name, p.name, a.name, a.type, v.version, v.digest, v.description, "
@@ -62,7 +65,8 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
     return RunRecord(entity=row[0], project=row[1], run_id=row[2], name=row[3], state=row[4],
                      config=row[5], summary=row[6], tags=tuple(json.loads(row[7])),
                      notes=row[8], job_type=row[9], started_at=row[10], ended_at=row[11],
-                     exit_code=row[12], history_rows=row[13])
+                     exit_code=row[12], history_rows=row[13], metrics=row[14],
+                     alerts=row[15])
 
 
 class SqliteMetadataStore:
@@ -432,6 +436,8 @@ class _BatchState:
                       else change.config)
             conn.execute("UPDATE runs SET config = ?, updated = ? WHERE id = ?",
                          (config, now, run_pk))
+        elif isinstance(change, RunUpdate):
+            self._update_run(run_pk, change)
         elif isinstance(change, RunEnd):
             conn.execute(
                 "UPDATE runs SET state = ?, exit_code = ?, ended_at = ?, updated = ? "
@@ -439,6 +445,23 @@ class _BatchState:
                                  change.exit_code, change.ended_at, now, run_pk))
         else:
             _log_artifact(conn, change, project_id, now)
+
+    def _update_run(self, run_pk: int, change: RunUpdate) -> None:
+        """A ``run_update``: set what it gives; an alert joins the run's list (the
+        last `MAX_ALERTS` are kept)."""
+        tags = None if change.tags is None else json.dumps(list(change.tags))
+        alerts = None
+        if change.alert is not None:
+            (old,) = self.conn.execute("SELECT alerts FROM runs WHERE id = ?",
+                                       (run_pk,)).fetchone()
+            listed = msgpack.unpackb(old, raw=False) if old is not None else []
+            listed = [*listed, msgpack.unpackb(change.alert, raw=False)][-MAX_ALERTS:]
+            alerts = msgpack.packb(listed, use_bin_type=True)
+        self.conn.execute(
+            "UPDATE runs SET name = coalesce(?, name), notes = coalesce(?, notes), "
+            "tags = coalesce(?, tags), metrics = coalesce(?, metrics), "
+            "alerts = coalesce(?, alerts), updated = ? WHERE id = ?",
+            (change.name, change.notes, tags, change.metrics, alerts, self.now, run_pk))
 
     def _segment_offset(self, run_pk: int, segment: str, step: int) -> int:
         """How far the rows of a resumed segment (see `HistoryAppend`) are shifted:

@@ -32,7 +32,8 @@ async def test_run_history_summary_config_and_end(api: Api) -> None:
     assert run == {"id": "run1", "name": "my run", "state": "finished",
                    "config": {"lr": 0.2, "layers": [1, 2]}, "summary": {"loss": 1.0},
                    "tags": ["a"], "notes": None, "job_type": "train", "started_at": 1000.0,
-                   "ended_at": 2000.0, "exit_code": 0, "history_rows": 2}
+                   "ended_at": 2000.0, "exit_code": 0, "history_rows": 2,
+                   "metrics": {}, "alerts": []}
     history = await api.get("/api/v1/runs/local/proj/run1/history")
     assert history == {"rows": [{"_step": 0, "loss": 1.5},
                                 {"_step": 1, "loss": 1.0,

@@ -29,6 +29,7 @@ from tablelog.runtime import exits, fork
 from tablelog.runtime.log_values import AS_IS_TYPES, loggable, report_left_out, row_limit
 from tablelog.runtime.resume import resolve as resolve_resume
 from tablelog.runtime.run_data import Config, Summary, plain_value
+from tablelog.runtime.run_surface import RunSurface
 from tablelog.runtime.snapshot import log_state, take_snapshot
 from tablelog.runtime.writer import (
     ArtifactRequest,
@@ -57,8 +58,9 @@ def _new_run_id() -> str:
     return "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in os.urandom(8))
 
 
-class Run:
-    """A run: made by `tablelog.init()`; a context manager that finishes on exit."""
+class Run(RunSurface):
+    """A run: made by `tablelog.init()`; a context manager that finishes on exit.
+    define_metric, alert, status and the identity attributes are `RunSurface`'s."""
 
     def __init__(self, *, config: SdkConfig, project: str, entity: str | None, run_id: str,
                  name: str | None, run_config: Mapping[str, Any] | None, tags: Sequence[str],
@@ -66,6 +68,7 @@ class Run:
                  group: str | None = None) -> None:
         self.settings = config
         self.mode = config.mode
+        self._start_time = _now()
         self.id = run_id
         self.project = project
         self.entity = entity
@@ -118,7 +121,8 @@ class Run:
         if self._writer is not None:
             self._writer.submit(EntryRequest(wire.Kind.RUN, {
                 "name": self.name, "config": self.config.as_dict(), "tags": list(self.tags),
-                "notes": notes, "job_type": job_type, "group": group, "started_at": _now(),
+                "notes": notes, "job_type": job_type, "group": group,
+                "started_at": self._start_time,
                 "resumed": self.resumed, "resume_base": resume_base}))
             self._writer.set_state(step=self._step, config=self.config.as_dict(),
                                    name=self.name, segment=state.get("segment"),
@@ -177,6 +181,8 @@ class Run:
         self._check_open()
         if not isinstance(data, Mapping):
             raise TypeError(f"run.log expects a dict of key -> value, got {type(data).__name__}")
+        if self._metrics is not None:  # define_metric(step_sync): add the step metric
+            data = self._metrics.sync_steps(data)
         if step is not None:
             if not isinstance(step, int) or isinstance(step, bool):
                 raise TypeError(f"step must be an int, got {type(step).__name__}")
@@ -212,7 +218,11 @@ class Run:
                 self._pending_row.pop(key, None)
             else:
                 self._pending_row[key] = plain_value(value, f"log[{key!r}]")
-        self.summary._record(converted if converted is not None else dict(data))
+        values = converted if converted is not None else dict(data)
+        if self._metrics is None:
+            self.summary._record(values)
+        else:  # define_metric(summary=...): aggregates, sent after the row
+            self._metrics.record(values, self.summary, self.summary._record)
         if commit is None or commit:
             self._commit_row()
 
@@ -221,6 +231,11 @@ class Run:
             return
         assert self._writer is not None
         self._writer.submit(LogRequest(self._step, self._pending_row, self._pending_tables))
+        if self._metrics is not None and (self._metrics.pending_summary
+                                          or self._metrics.pending_removed):
+            values, removed = self._metrics.take_pending()
+            self._writer.submit(EntryRequest(wire.Kind.SUMMARY,
+                                             {"summary": values, "removed": removed}))
         self._pending_row, self._pending_tables = {}, []
         self._step += 1
         self._writer.set_state(step=self._step)
@@ -366,6 +381,7 @@ class Run:
             self._writer.lift_backpressure()  # the bound is `timeout`, not the writer's pace
             with self._lock:  # an RLock: a signal handler on the logging thread gets it too
                 self._commit_row()
+            self._save_files_at_end()  # run.save(policy="live"/"end")
             self._writer.submit(EntryRequest(wire.Kind.RUN_END, {
                 "exit_code": exit_code, "ended_at": _now(), "state": state}))
             if self._queue is not None:

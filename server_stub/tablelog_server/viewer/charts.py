@@ -50,8 +50,9 @@ def _fmt(value: Number) -> str:
 
 
 def line_chart(title: str, points: Sequence[tuple[Number, Number]], *, width: int = 320,
-               height: int = 160) -> Html:
-    """One metric as a titled SVG line chart with its value range and last value."""
+               height: int = 160, x_name: str = "step") -> Html:
+    """One metric as a titled SVG line chart with its value range and last value;
+    `x_name` names its x-axis (a define_metric step metric, else ``step``)."""
     pts = thin(points)
     pad_l, pad_r, pad_t, pad_b = 44, 8, 8, 20
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
@@ -75,7 +76,7 @@ def line_chart(title: str, points: Sequence[tuple[Number, Number]], *, width: in
                               "cy": f"{sy(pts[0][1]):.1f}", "r": "3"})
     else:
         shape = el("polyline", {"class": "line", "points": coords, "fill": "none"})
-    last = f"{_fmt(ys[-1])} at step {fmt_number(xs[-1])}" if pts else "no values"
+    last = f"{_fmt(ys[-1])} at {x_name} {fmt_number(xs[-1])}" if pts else "no values"
     svg = el("svg", {"xmlns": "http://www.w3.org/2000/svg", "class": "chart",
                      "viewBox": f"0 0 {width} {height}", "width": str(width),
                      "height": str(height), "role": "img",
@@ -95,8 +96,11 @@ def line_chart(title: str, points: Sequence[tuple[Number, Number]], *, width: in
                  el("span", {"class": "last"}, last)), svg)
 
 
-def charts(series: Mapping[str, Sequence[tuple[Number, Number]]]) -> Html:
-    """Every series as a chart, in a grid."""
+def charts(series: Mapping[str, Sequence[tuple[Number, Number]]],
+           x_names: Mapping[str, str] | None = None) -> Html:
+    """Every series as a chart, in a grid (`x_names`: each one's x-axis, else step)."""
     if not series:
         return el("p", {"class": "empty"}, "No scalar metrics logged.")
-    return el("div", {"class": "charts"}, [line_chart(k, v) for k, v in series.items()])
+    names = x_names or {}
+    return el("div", {"class": "charts"}, [line_chart(k, v, x_name=names.get(k, "step"))
+                                           for k, v in series.items()])

@@ -21,7 +21,7 @@ from tablelog_server.metadata import RunKey, RunRecord
 from tablelog_server.state import METADATA
 from tablelog_server.viewer import common as c
 from tablelog_server.viewer.cells import blob_url, render_cell
-from tablelog_server.viewer.charts import charts, scalar_series
+from tablelog_server.viewer.charts import charts
 from tablelog_server.viewer.html import (
     Html,
     document,
@@ -31,6 +31,7 @@ from tablelog_server.viewer.html import (
     py_str,
     python_box,
 )
+from tablelog_server.viewer.run_metrics import alerts_list, defined_series
 
 HISTORY_MAX_ROWS = 20_000
 """History rows a run page reads (for its charts and table list); later rows are
@@ -209,7 +210,7 @@ async def run(request: web.Request, entity: str) -> web.Response:
     artifact_items = [el("li", None, el("a", {"href": c.artifact_url(entity, key.project, a.name)},
                                         a.name), el("span", {"class": "dim"}, f" {a.type}"))
                       for a in logged]
-    series = scalar_series(rows)
+    series, x_names = defined_series(rows, c.unpack(record.metrics, {}))
     cut = (el("p", {"class": "note"}, f"Charts and tables use the first {len(rows)} of "
                                        f"{total} history rows.") if total > len(rows) else None)
     facts = key_values([
@@ -224,7 +225,8 @@ async def run(request: web.Request, entity: str) -> web.Response:
         el("h2", None, "Tables"),
         el("ul", {"class": "tables"}, table_items) if table_items else el(
             "p", {"class": "empty"}, "No tables logged."),
-        el("h2", None, "Metrics"), cut, charts(series),
+        el("h2", None, "Metrics"), cut, charts(series, x_names),
+        el("h2", None, "Alerts"), alerts_list(c.unpack(record.alerts, [])),
         el("h2", None, "Artifacts"),
         el("ul", {"class": "artifacts"}, artifact_items) if artifact_items else el(
             "p", {"class": "empty"}, "No artifacts."),
