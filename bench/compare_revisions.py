@@ -79,6 +79,45 @@ print(json.dumps({"seconds": m.seconds, "entries_per_s": total / m.seconds,
                   "exit_code": m.exit_code, "peak_rss_mb": m.peak_rss_mb}))
 """
 
+# the training loop online, in a fresh interpreter of one revision: that revision's
+# server, and bench_training's wait_for_upload opening that revision's queue.db. Before
+# the SDK's subpackages the queue and spawn modules had shorter names: aliased here so
+# that HEAD's bench_training.py runs unchanged.
+ONLINE_CODE = """
+import json, sys, tempfile, types
+from pathlib import Path
+sys.path.insert(0, "bench")
+import bench_training as bt
+from bench_common import BLAS_ONE_THREAD
+from bench_logging import repeat
+try:
+    import tablelog.store.queue, tablelog.runtime.spawn
+except ImportError:
+    import tablelog.queue, tablelog.spawn
+    for name in ("tablelog.store", "tablelog.runtime"):
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules["tablelog.store.queue"] = tablelog.queue
+    sys.modules["tablelog.runtime.spawn"] = tablelog.spawn
+steps = int(sys.argv[1])
+with tempfile.TemporaryDirectory(prefix="tablelog-ab-online-") as tmp:
+    server = bt.Server(Path(tmp) / "data").start()
+    try:
+        cpu0 = server.cpu_seconds()
+        def after(root, out):
+            bt.wait_for_upload(root, out)
+            out["server_cpu_s"] = server.cpu_seconds() - cpu0
+        extra = {**BLAS_ONE_THREAD, "TABLELOG_BASE_URL": server.url,
+                 "TABLELOG_API_KEY": bt.API_KEY, "TABLELOG_AGENT_IDLE_EXIT": "1"}
+        s = repeat(sys.executable, "tablelog", "train", {"steps": steps, "images": False}, 1,
+                   label="train_scalars_online", script=Path("bench/bench_training.py").resolve(),
+                   mode="online", env_extra=extra, after=after, scratch=Path(tmp), timeout=600)
+    finally:
+        server.stop()
+if s.error:
+    raise SystemExit(s.error)
+print(json.dumps({k: v.median for k, v in s.metrics.items()}))
+"""
+
 CHECK_CODE = "import json, tablelog; print(json.dumps({'file': tablelog.__file__}))"
 
 
@@ -183,18 +222,19 @@ def training_worker(library: str, steps: int) -> Callable[[Copy, str], dict[str,
     return measure
 
 
-def sync_worker(entries: int) -> Callable[[Copy, str], dict[str, Any]]:
+def snippet_worker(what: str, code: str, arg: int) -> Callable[[Copy, str], dict[str, Any]]:
+    """`code` run by the copy's interpreter (cwd = the copy); its last JSON line."""
     def measure(copy: Copy, python: str) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="tablelog-ab-") as tmp:
-            done = subprocess.run([python, "-c", SYNC_CODE, str(entries)],
+            done = subprocess.run([python, "-c", code, str(arg)],
                                   env=copy.env(Path(tmp)), cwd=copy.root,
                                   capture_output=True, text=True, check=False, timeout=600)
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
         if done.returncode != 0 or not lines:
-            raise RuntimeError(f"sync ({copy.label}) failed: {done.stderr.strip()[-400:]}")
+            raise RuntimeError(f"{what} ({copy.label}) failed: {done.stderr.strip()[-400:]}")
         out: dict[str, Any] = json.loads(lines[-1])
-        if out["exit_code"] != 0:
-            raise RuntimeError(f"sync ({copy.label}) exited {out['exit_code']}")
+        if out.get("exit_code", 0) != 0:
+            raise RuntimeError(f"{what} ({copy.label}) exited {out['exit_code']}")
         return out
     return measure
 
@@ -224,8 +264,12 @@ def workloads(quick: bool) -> list[Workload]:
                  training_worker("none", steps)),
         Workload(f"training loop, {steps} steps, scalars (offline)", "loop_s", "s", "scalars",
                  training_worker("tablelog", steps)),
+        Workload(f"training loop, {steps} steps, scalars (online)", "loop_s", "s", "online",
+                 snippet_worker("online training", ONLINE_CODE, steps)),
+        Workload("finish() after the online loop", "finish_s", "ms", "online",
+                 snippet_worker("online training", ONLINE_CODE, steps)),
         Workload(f"tablelog sync, {entries:,} small entries", "entries_per_s", "/s", "sync",
-                 sync_worker(entries)),
+                 snippet_worker("sync", SYNC_CODE, entries)),
     ]
 
 
@@ -255,6 +299,10 @@ class Row:
                 "ratios_per_round": self.ratios()}
 
 
+# per revision: entries still queued after the agent of an online training run stopped
+LEFT_QUEUED: dict[str, list[float]] = {"A": [], "B": []}
+
+
 def run_rounds(copies: Sequence[Copy], python: str, rounds: int, quick: bool) -> list[Row]:
     work = workloads(quick)
     rows = [Row(w) for w in work]
@@ -264,6 +312,7 @@ def run_rounds(copies: Sequence[Copy], python: str, rounds: int, quick: bool) ->
             f"load {load_average()}")
         per_round: list[dict[str, float]] = [{} for _ in rows]
         shared: dict[tuple[str, str], dict[str, Any]] = {}
+        counted: set[tuple[str, str]] = set()
         for i, row in enumerate(rows):
             w = row.workload
             if row.error:
@@ -279,6 +328,13 @@ def run_rounds(copies: Sequence[Copy], python: str, rounds: int, quick: bool) ->
                     row.error = f"{copy.label}: {exc}"
                     log(f"  {w.name}: FAILED {row.error}")
                     break
+                if w.key == "online" and key not in counted:
+                    counted.add(key)
+                    left = float(out.get("pending_after", float("nan")))
+                    LEFT_QUEUED[copy.label].append(left)
+                    if left != 0:
+                        log(f"  {copy.label}: {left:.0f} entries still queued after the "
+                            "agent stopped")
                 value = float(out[w.metric])
                 row.values[copy.label].add(value)
                 per_round[i][copy.label] = value
@@ -321,6 +377,15 @@ def render_table(rows: Sequence[Row]) -> str:
         slow = {c: ours.values[c].median / bare.values[c].median for c in ("A", "B")}
         lines += ["", f"Training loop with tablelog (scalars) / bare loop, medians: "
                       f"A {slow['A']:.2f}x, B {slow['B']:.2f}x."]
+    if LEFT_QUEUED["A"] or LEFT_QUEUED["B"]:
+        def left(c: str) -> str:
+            runs = LEFT_QUEUED[c]
+            bad = [x for x in runs if x != 0]
+            return (f"{c} {len(bad)} of {len(runs)}"
+                    + (f" (up to {max(bad):.0f} entries)" if bad else ""))
+        lines += ["", "Online training runs whose entries were not all uploaded when their "
+                      "agent stopped (bench_training's wait_for_upload, agent idle exit 1 s): "
+                      f"{left('A')}, {left('B')}."]
     return "\n".join(lines)
 
 
@@ -407,7 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "B": {"rev": copies[1].rev, "sha": copies[1].sha},
             "rounds": args.rounds, "quick": args.quick, "load_start": load_before,
             "load_end": load_after, "machine": machine_info(),
-            "rows": [r.to_json() for r in rows]}, indent=1), encoding="utf-8")
+            "rows": [r.to_json() for r in rows], "online_left_queued": LEFT_QUEUED},
+            indent=1), encoding="utf-8")
     if args.write_docs:
         write_docs(render_docs(rows, copies, args.rounds, args.quick, load_before,
                                load_after, command))
