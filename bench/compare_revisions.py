@@ -472,8 +472,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_after = load_average()
     print(render_table(rows))
     print(f"load average at start: {load_before}; at end: {load_after}")
-    command = "python bench/compare_revisions.py" + (" --quick" if args.quick else "") + (
-        f" --rounds {args.rounds}" if args.rounds != 5 else "")
+    command = "python bench/compare_revisions.py" + "".join(
+        part for part, used in ((f" --base {args.base}", args.base != DEFAULT_BASE),
+                                (f" --head {args.head}", args.head != "HEAD"),
+                                (" --quick", args.quick),
+                                (f" --rounds {args.rounds}", args.rounds != 5)) if used)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
