@@ -6,7 +6,9 @@ TABLELOG_DIR). `import tablelog` happens before the profiler starts; the
 profile covers `tablelog.init(project="bench")` and `run.finish()`. Offline:
 TABLELOG_MODE=offline. Online: TABLELOG_MODE=online with TABLELOG_AGENT_AUTOSTART=0
 (no agent is spawned, so what is measured is the SDK's own work) and a base URL
-nobody listens on.
+nobody listens on. tablelog's functions are keyed by file name without the
+subpackage (runtime/runs.py and runs.py are both `tablelog/runs.py`), so the
+two layouts compare; the median over the profiles is taken per function.
 
     python bench/profile_init.py                 # 8bb971c against HEAD, 5 profiles each
     python bench/profile_init.py --reps 9 --top 25
@@ -41,8 +43,8 @@ wall = time.perf_counter() - start
 root = os.path.dirname(os.path.dirname(tablelog.__file__))
 out = {}
 for (filename, line, name), (cc, ncalls, tottime, cumtime, _) in pstats.Stats(prof).stats.items():
-    if filename.startswith(root):
-        where = os.path.relpath(filename, root)
+    if filename.startswith(root):  # by file name: the SDK's subpackages came after A
+        where = "tablelog/" + os.path.basename(filename)
     elif "site-packages" in filename:
         where = "site-packages/" + filename.split("site-packages/", 1)[1]
     elif filename.startswith("~") or filename.startswith("<"):
