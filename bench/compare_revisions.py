@@ -14,8 +14,12 @@ machine, round by round:
 - every measurement is a fresh interpreter whose cwd is that copy and whose
   PYTHONPATH is that copy's sdk:agent:server_stub (checked: each revision's
   ``tablelog.__file__`` must lie in its copy, else the script stops);
+- both copies are compiled (compileall) before round 1: where
+  PYTHONDONTWRITEBYTECODE is set, every process would otherwise compile the
+  sources again, and B, with more source, would look slower for that alone;
 - rounds interleave the revisions (A then B, B then A, ...), so machine noise
-  hits both alike.
+  hits both alike. The per-round B/A (A and B measured back to back) is the
+  paired figure; its median is shown beside its range.
 
 Workloads: import + init() + finish() of an empty run; run.log of a 1k- and a
 10k-row table; a MUTABLE table grown and logged repeatedly; the training loop's
@@ -34,6 +38,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -374,7 +379,8 @@ def render_table(rows: Sequence[Row]) -> str:
             lines.append(f"| {w.name} | failed | failed | n/a | {row.error[:80]} |")
             continue
         a, b, ratio, per = row.values["A"], row.values["B"], row.ratio(), row.ratios()
-        spread = f"{min(per):.2f}–{max(per):.2f}" if per else "n/a"
+        spread = (f"{min(per):.2f}–{max(per):.2f} (median {statistics.median(per):.2f})"
+                  if per else "n/a")
         lines.append(f"| {w.name} | {fmt_value(a.median, w.unit)} | "
                      f"{fmt_value(b.median, w.unit)} | "
                      f"{f'{ratio:.2f}x' if ratio is not None else 'n/a'} | {spread} |")
@@ -405,7 +411,8 @@ def render_docs(rows: Sequence[Row], copies: Sequence[Copy], rounds: int, quick:
         "by hand.", "",
         f"A = `{a.rev}` ({a.sha[:10]}), B = `{b.rev}` ({b.sha[:10]}). {rounds} rounds"
         f"{' (--quick)' if quick else ''}, each measuring every workload for A and B in "
-        "alternating order; medians over the rounds. For times (ms, s) B/A > 1 means B is "
+        "alternating order; medians over the rounds, and the range and median of the "
+        "per-round ratio (A and B measured back to back). For times (ms, s) B/A > 1 means B is "
         "slower; for sync entries/s B/A < 1 means B is slower.", "",
         render_table(rows), "",
         f"Machine: {info['cpu']}, {info['cores']} CPUs, Python {info['python']}. Load "
