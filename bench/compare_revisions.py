@@ -429,15 +429,18 @@ def write_docs(body: str) -> None:
     if replaced is None:
         intro = (
             f"{SECTION}\n\n"
-            "Issue 12 (reliability: crash-safe queue, exit handling, agent lifetime) was "
-            "to cost no speed. `bench/compare_revisions.py` measures tablelog alone at the "
-            f"revision before that work (`{DEFAULT_BASE}`, A) and at HEAD (B): each "
-            "revision is unpacked with `git archive` into a scratch directory, runs the "
-            "same bench scripts (HEAD's) in fresh interpreters whose PYTHONPATH is that "
-            "copy's, and the rounds interleave A and B. Rerun with "
+            "Issue 12's reliability work (signals and a bounded exit, agent lifetime, the "
+            "byte budget and blob cache, forked children and threads, directory identity "
+            "and resume) was to cost no speed. `bench/compare_revisions.py` measures "
+            f"tablelog alone at the revision before that work (`{DEFAULT_BASE}`, A) and at "
+            "HEAD (B): each revision is unpacked with `git archive` into a scratch "
+            "directory and compiled, runs the same bench scripts (HEAD's) in fresh "
+            "interpreters whose PYTHONPATH is that copy's sdk:agent:server_stub, and the "
+            "rounds interleave A and B. Rerun with "
             "`python bench/compare_revisions.py --write-docs` (`--quick` for a short run, "
-            "`--base REV --head REV` for other revisions, `--json PATH` for the raw "
-            "figures).\n\n"
+            "`--rounds N`, `--base REV --head REV` for other revisions, `--json PATH` for "
+            "the raw figures). What B added to an empty `init()`/`finish()`: "
+            "bench/results/init_profile_notes.md.\n\n"
             f"{MARK_START}\n{body.rstrip()}\n{MARK_END}\n")
         text = text.rstrip("\n") + "\n\n" + intro
     else:
