@@ -269,3 +269,19 @@ def test_artifact_add_get_files_and_joined_tables(queue_dir: Path, tmp_path: Pat
         assert run.use_artifact("bundle:v1").version == "v1"
         with pytest.raises(KeyError, match="bundle:v2"):
             run.use_artifact("bundle:v2")
+
+
+def test_an_object_added_and_freed_does_not_stand_for_the_next_one() -> None:
+    # Artifact.add remembered objects by id() only: an inline JoinedTable is freed once
+    # added, and the next one made could get its id and be taken for it (no error for
+    # its missing table). Many rounds make the reuse near certain without the fix.
+    t1 = wandb.Table(columns=["id", "a"], data=[[1, "x"]])
+    for i in range(200):
+        art = wandb.Artifact(f"a{i}", type="dataset")
+        art.add(t1, "t1")
+        joined = wandb.JoinedTable("t1", "t1", "id")
+        art.add(joined, "joined")
+        del joined  # freed: the next object made may take its id
+        bad = wandb.JoinedTable("t1", "missing", "id")
+        with pytest.raises(ValueError, match="not found"):
+            art.add(bad, "bad")

@@ -79,7 +79,9 @@ class Artifact:
         self.description = description
         self.metadata: dict[str, Any] = dict(metadata or {})
         self._pending: dict[str, Pending] = {}
-        self._added_objects: dict[int, str] = {}  # id(obj) -> entry name (dedup)
+        # id(obj) -> (entry name, obj): the object is kept so that its id is not reused by
+        # another object added later (a JoinedTable made inline is otherwise freed at once)
+        self._added_objects: dict[int, tuple[str, Any]] = {}
         # set once logged or read back
         self.version: str | None = None
         self.digest: str | None = None
@@ -102,7 +104,7 @@ class Artifact:
         self._check_building()
         self._check_entry_name(name)
         if id(obj) in self._added_objects:
-            return self._added_objects[id(obj)]
+            return self._added_objects[id(obj)][0]
         # Neither class can have instances before its module was imported: checking
         # sys.modules spares the first log of a table the import of the other.
         table_mod = sys.modules.get("tablelog.data_types.table")
@@ -119,7 +121,7 @@ class Artifact:
         else:
             raise TypeError(f"Found object of type {type(obj).__name__}; Artifact.add expects "
                             "a Table, JoinedTable, Image, Audio, Video or Html")
-        self._added_objects[id(obj)] = name
+        self._added_objects[id(obj)] = (name, obj)
         return name
 
     def _joined_part(self, part: Any, name: str, n: int) -> str:
@@ -132,7 +134,7 @@ class Artifact:
                                  f"{self.name!r}; add that table first")
             return base
         if id(part) in self._added_objects:
-            return self._added_objects[id(part)]
+            return self._added_objects[id(part)][0]
         return self.add(part, f"{name}.table{n}")
 
     def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> str:
