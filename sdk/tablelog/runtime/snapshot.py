@@ -27,6 +27,7 @@ the new rows' chunks to the chunks of earlier increments of the same run key.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import weakref
@@ -57,6 +58,7 @@ class TableSnapshot:
                  end: int | None = None) -> None:
         self.columns: list[str] = list(table.columns)
         self.column_types: list[Any] = table._column_types_plain()
+        self._types: list[Any] = list(table._types)  # immutable DTypes
         self.log_mode: str = table.log_mode
         self.structure_version: int = table._structure_version
         self.first = first
@@ -74,10 +76,21 @@ class TableSnapshot:
         """Bytes the media values in the new rows hold (see `Media._pending_bytes`).
         Only columns whose type can hold media are read: a table of a million numbers
         costs the training thread nothing here."""
-        cols = [j for j, t in enumerate(self.column_types) if _may_hold_media(t)]
+        cols = [j for j, t in enumerate(self._types) if _holds_media(t)]
         if not cols or not self.rows:
             return 0
         return sum(held_bytes(row[j]) for row in self.rows for j in cols if j < len(row))
+
+
+def _holds_media(dtype: Any) -> bool:
+    """`_may_hold_media` of a column's DType, remembered on the (immutable) DType: a
+    growing table logged every step pays for the walk through its types once."""
+    known = getattr(dtype, "_tablelog_holds_media", None)
+    if known is None:
+        known = _may_hold_media(dtype.to_plain())
+        with contextlib.suppress(AttributeError):  # a type without attributes: walked each time
+            dtype._tablelog_holds_media = known
+    return bool(known)
 
 
 def _may_hold_media(plain: Any) -> bool:
