@@ -6,40 +6,20 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import tablelog as wandb
 from tests.conftest import API_KEY, ServerProcess
+from tests.end_to_end.conftest import sync_queue
 
 VALUES: dict[str, Any] = {"int53": 2**53 + 1, "u64": 2**64, "neg70": -(2**70),
                           "huge": 2**1100, "max": 1e308, "negmax": -1e308, "inf": math.inf,
                           "ninf": -math.inf, "nan": math.nan}
 
 
-@pytest.fixture
-def online(live_server: ServerProcess, queue_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The SDK online against the live server, delivering only with `tablelog sync`."""
-    monkeypatch.setenv("TABLELOG_BASE_URL", live_server.url)
-    monkeypatch.setenv("TABLELOG_API_KEY", API_KEY)
-    monkeypatch.setenv("TABLELOG_MODE", "online")
-    monkeypatch.setenv("TABLELOG_AGENT_AUTOSTART", "0")
-    return queue_dir
-
-
-def _sync(queue_dir: Path, server: ServerProcess) -> None:
-    """`tablelog sync` (the console script's code, from this tree) to `server`."""
-    proc = subprocess.run([sys.executable, "-c", "import sys; from tablelog_agent.cli import "
-                           "main; sys.exit(main(sys.argv[1:]))", "sync", "--dir",
-                           str(queue_dir), "--timeout", "30", "--base-url", server.url],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
 
 
 def _page(server: ServerProcess, path: str) -> str:
@@ -61,7 +41,7 @@ def test_big_numbers_from_the_sdk_read_back_and_render(online: Path,
         for i, step in enumerate(steps):
             run.log({"loss": [1e308, -1e308, 2**70][i], "count": 2**64 + i}, step=step)
         run.summary.update(VALUES)
-    _sync(online, live_server)
+    sync_queue(online, live_server)
     api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
     logged = api.run(f"proj/{run.id}")
     finite = {k: v for k, v in VALUES.items() if not isinstance(v, float) or math.isfinite(v)}

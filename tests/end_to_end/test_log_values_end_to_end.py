@@ -4,29 +4,20 @@ by `tablelog sync` to a real server on loopback and read back through tablelog.A
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 import tablelog as wandb
 from tests.conftest import API_KEY, ENTITY, ServerProcess
+from tests.end_to_end.conftest import sync_queue
 
-pd = pytest.importorskip("pandas")
-matplotlib = pytest.importorskip("matplotlib")
-matplotlib.use("Agg")
-plt = pytest.importorskip("matplotlib.pyplot")
-go = pytest.importorskip("plotly.graph_objects")
-
-
-def _sync(queue_dir: Path, server: ServerProcess) -> None:
-    tablelog = Path(sys.executable).with_name("tablelog")
-    proc = subprocess.run([str(tablelog), "sync", "--dir", str(queue_dir), "--timeout", "30",
-                           "--base-url", server.url], capture_output=True, text=True, timeout=60,
-                          env={"TABLELOG_API_KEY": API_KEY, "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr
+matplotlib.use("Agg")  # before pyplot: no display in tests
+import matplotlib.pyplot as plt
 
 
 def test_dataframe_and_figures_read_back_from_the_server(
@@ -44,7 +35,7 @@ def test_dataframe_and_figures_read_back_from_the_server(
         run.log({"preds": df, "chart": fig, "plot": plotly_fig, "acc": np.array(0.75),
                  "eval": {"chart": fig, "loss": np.float32(0.5)}})
     plt.close(fig)
-    _sync(queue_dir, live_server)
+    sync_queue(queue_dir, live_server)
 
     api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
     public = api.run(f"{ENTITY}/proj/{run.id}")

@@ -5,8 +5,6 @@ the API and show on the viewer's run page."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -14,24 +12,7 @@ import pytest
 
 import tablelog as wandb
 from tests.conftest import API_KEY, ENTITY, ServerProcess
-
-
-@pytest.fixture
-def online(live_server: ServerProcess, queue_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Online settings pointing at the live server; drained by `tablelog sync`."""
-    monkeypatch.setenv("TABLELOG_BASE_URL", live_server.url)
-    monkeypatch.setenv("TABLELOG_API_KEY", API_KEY)
-    monkeypatch.setenv("TABLELOG_MODE", "online")
-    monkeypatch.setenv("TABLELOG_AGENT_AUTOSTART", "0")
-    return queue_dir
-
-
-def _sync(queue_dir: Path, server: ServerProcess) -> None:
-    tablelog = Path(sys.executable).with_name("tablelog")
-    proc = subprocess.run([str(tablelog), "sync", "--dir", str(queue_dir), "--timeout", "30",
-                           "--base-url", server.url], capture_output=True, text=True, timeout=60,
-                          env={"TABLELOG_API_KEY": API_KEY, "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr
+from tests.end_to_end.conftest import sync_queue
 
 
 def _docs_program(work: Path) -> str:
@@ -62,7 +43,7 @@ def _docs_program(work: Path) -> str:
 def test_docs_program_round_trips_through_the_server(online: Path, live_server: ServerProcess,
                                                      tmp_path: Path) -> None:
     run_id = _docs_program(tmp_path)
-    _sync(online, live_server)
+    sync_queue(online, live_server)
     api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
     run = api.run(f"{ENTITY}/metrics/{run_id}")
     assert run.name == "final" and run.tags == ["baseline"]

@@ -3,8 +3,6 @@ fallback, and errors that say what to do."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,25 +11,7 @@ import pytest
 import tablelog as wandb
 from tablelog.errors import ApiError, ArtifactNotFoundError, AuthError
 from tests.conftest import API_KEY, ENTITY, ServerProcess, free_port
-
-
-@pytest.fixture
-def online(live_server: ServerProcess, queue_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Online settings pointing at the live server, with no agent auto-start
-    (tests drain with `tablelog sync`)."""
-    monkeypatch.setenv("TABLELOG_BASE_URL", live_server.url)
-    monkeypatch.setenv("TABLELOG_API_KEY", API_KEY)
-    monkeypatch.setenv("TABLELOG_MODE", "online")
-    monkeypatch.setenv("TABLELOG_AGENT_AUTOSTART", "0")
-    return queue_dir
-
-
-def _sync(queue_dir: Path, server: ServerProcess) -> None:
-    tablelog = Path(sys.executable).with_name("tablelog")
-    proc = subprocess.run([str(tablelog), "sync", "--dir", str(queue_dir), "--timeout", "30",
-                           "--base-url", server.url], capture_output=True, text=True, timeout=60,
-                          env={"TABLELOG_API_KEY": API_KEY, "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr
+from tests.end_to_end.conftest import sync_queue
 
 
 def _log_sample(queue_dir: Path) -> tuple[str, wandb.Table]:
@@ -52,7 +32,7 @@ def _log_sample(queue_dir: Path) -> tuple[str, wandb.Table]:
 def test_api_reads_runs_history_and_artifacts(online: Path, live_server: ServerProcess,
                                               tmp_path: Path) -> None:
     run_id, table = _log_sample(online)
-    _sync(online, live_server)
+    sync_queue(online, live_server)
     api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
     assert [r.id for r in api.runs(f"{ENTITY}/proj")] == [run_id]
     run = api.run(f"proj/{run_id}")  # the key's own entity
@@ -70,7 +50,7 @@ def test_use_artifact_downloads_into_an_empty_dir(online: Path, live_server: Ser
                                                   tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     run_id, table = _log_sample(online)
-    _sync(online, live_server)
+    sync_queue(online, live_server)
     monkeypatch.setenv("TABLELOG_DIR", str(tmp_path / "elsewhere"))
     with wandb.init(project="proj") as run:
         got = run.use_artifact(f"run-{run_id}-preds:latest").get("preds")

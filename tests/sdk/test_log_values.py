@@ -12,7 +12,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 import tablelog as wandb
@@ -20,11 +23,8 @@ from tablelog import wire
 from tablelog.data_types.media import media_from_encoded
 from tablelog.store.queue import Queue
 
-pd = pytest.importorskip("pandas")
-matplotlib = pytest.importorskip("matplotlib")
-matplotlib.use("Agg")
-plt = pytest.importorskip("matplotlib.pyplot")
-go = pytest.importorskip("plotly.graph_objects")
+matplotlib.use("Agg")  # before pyplot: no display in tests
+import matplotlib.pyplot as plt
 
 
 def rows_and_blobs(queue_dir: Path) -> tuple[list[dict[str, Any]], dict[str, bytes]]:

@@ -76,18 +76,19 @@ class TableSnapshot:
         """Bytes the media values in the new rows hold (see `Media._pending_bytes`).
         Only columns whose type can hold media are read: a table of a million numbers
         costs the training thread nothing here."""
-        cols = [j for j, t in enumerate(self._types) if _holds_media(t)]
+        pairs = zip(self._types, self.column_types, strict=True)
+        cols = [j for j, (t, plain) in enumerate(pairs) if _holds_media(t, plain)]
         if not cols or not self.rows:
             return 0
         return sum(held_bytes(row[j]) for row in self.rows for j in cols if j < len(row))
 
 
-def _holds_media(dtype: Any) -> bool:
-    """`_may_hold_media` of a column's DType, remembered on the (immutable) DType: a
-    growing table logged every step pays for the walk through its types once."""
+def _holds_media(dtype: Any, plain: Any) -> bool:
+    """`_may_hold_media` of a column's DType (`plain`: its plain form), remembered on
+    the (immutable) DType: a growing table logged every step walks its types once."""
     known = getattr(dtype, "_tablelog_holds_media", None)
     if known is None:
-        known = _may_hold_media(dtype.to_plain())
+        known = _may_hold_media(plain)
         with contextlib.suppress(AttributeError):  # a type without attributes: walked each time
             dtype._tablelog_holds_media = known
     return bool(known)
