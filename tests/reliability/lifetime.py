@@ -158,6 +158,19 @@ def _read_line(proc: subprocess.Popen[str]) -> str:
     return proc.stdout.readline().strip()
 
 
+def resume(c: Counts, proc: subprocess.Popen[str]) -> None:
+    """End a trainer's pause; a trainer that already died is a failed check that says
+    how it died, not a BrokenPipeError in the test."""
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    except BrokenPipeError:
+        _, err = proc.communicate(timeout=30)
+        c.check(False, "each trainer is alive at the end of its pause",
+                f"exit {proc.returncode}: {err[-1500:]}")
+
+
 # -- 11. a pause longer than the agent's idle exit -----------------------------------------------
 
 
@@ -204,9 +217,7 @@ def pause(work: Path, *, trainers: int = 1, rows: int = 50, pauses: int = 1,
                     c.check(lock_pid(q) is not None, "after a pause longer than the idle exit "
                             "an agent still serves the directory", f"pause {phase}")
                 for p in procs:
-                    assert p.stdin is not None
-                    p.stdin.write("go\n")
-                    p.stdin.flush()
+                    resume(c, p)
             for p in procs:
                 _, err = p.communicate(timeout=120)
                 c.check(p.returncode == 0, "each trainer finished (exit 0)",
