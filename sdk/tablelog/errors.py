@@ -3,7 +3,11 @@
     TablelogError                       root: catch this to catch anything tablelog raises
     ├── TableError
     │   ├── TableRowError (ValueError)      row of the wrong length, bad argument value
+    │   │   └── TableArgumentError (AssertionError)  where wandb asserts: unknown column,
+    │   │                                   column of the wrong length, a second primary key
     │   ├── TableTypeError (TypeError)      a value that does not fit its column's type
+    │   │   └── TableArgumentTypeError (AssertionError)  where wandb asserts: columns or
+    │   │                                   data of the wrong kind (not a list, a DataFrame)
     │   └── IncrementalTableError           an operation INCREMENTAL tables do not allow
     ├── TableLimitError (ValueError)        more rows than Table.MAX_ARTIFACT_ROWS
     ├── MediaError (ValueError)             unsupported image/audio/video input
@@ -23,7 +27,9 @@
                                             directory's own entries, and some are still queued
 
 Where wandb raises ValueError/TypeError/KeyError, our class subclasses both
-so `except ValueError` in user code keeps working.
+so `except ValueError` in user code keeps working. Where wandb checks a Table's
+arguments with a bare ``assert``, the error is also an AssertionError, so
+`except AssertionError` (and ``pytest.raises(AssertionError)``) keeps working.
 """
 
 from __future__ import annotations
@@ -43,6 +49,16 @@ class TableRowError(TableError, ValueError):
 
 class TableTypeError(TableError, TypeError):
     """A value does not fit the type its column already has."""
+
+
+class TableArgumentError(TableRowError, AssertionError):
+    """A Table argument wandb refuses with a bare ``assert`` (an unknown column, a column
+    of the wrong length, a second primary key ...): a ValueError and an AssertionError."""
+
+
+class TableArgumentTypeError(TableTypeError, AssertionError):
+    """A Table argument of a kind wandb refuses with a bare ``assert`` (columns that are not
+    a list, a `dataframe` that is not a DataFrame): a TypeError and an AssertionError."""
 
 
 class IncrementalTableError(TableError):

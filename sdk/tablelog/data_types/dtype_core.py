@@ -151,6 +151,11 @@ class NumberType(SimpleType):
     def fast_types_with_none(self) -> frozenset[type]:
         return INT_CLASSES | FLOAT_CLASSES
 
+    def assign(self, value: Any) -> DType | None:
+        if type(value) not in INT_CLASSES and getattr(value, "_table", None) is not None:
+            return _linked_cell_type(value)  # another table's row index: a foreign index
+        return self if self.accepts(value) else None
+
 
 class BooleanType(SimpleType):
     """bool and numpy.bool_ (a bool is not a number here)."""
@@ -170,6 +175,11 @@ class StringType(SimpleType):
 
     def accepts(self, value: Any) -> bool:
         return isinstance(value, str)
+
+    def assign(self, value: Any) -> DType | None:
+        if type(value) is not str and getattr(value, "_table", None) is not None:
+            return _linked_cell_type(value)  # another table's key: a foreign key column
+        return self if isinstance(value, str) else None
 
 
 class TimestampType(SimpleType):
@@ -192,6 +202,13 @@ class PrimaryKeyType(SimpleType):
 
     def describe(self) -> str:
         return "primary key (string)"
+
+
+def _linked_cell_type(value: Any) -> DType:
+    """The key type of a cell linked to a table (`TableKey`, `TableIndex`)."""
+    from tablelog.data_types.dtype_infer import type_of  # the structured types live there
+
+    return type_of(value)
 
 
 class UnionType(DType):

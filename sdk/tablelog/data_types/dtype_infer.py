@@ -29,6 +29,7 @@ from tablelog.data_types.dtype_core import (
     optional,
 )
 from tablelog.data_types.media_base import Media
+from tablelog.errors import TableArgumentError, TableArgumentTypeError
 
 
 class UnknownType(SimpleType):
@@ -46,17 +47,34 @@ class UnknownType(SimpleType):
         return "any one type"
 
 
+def _check_linked_table(table: Any, what: str) -> None:
+    if getattr(type(table), "_log_type", None) != "table":
+        raise TableArgumentTypeError(f"{what} needs a Table to point into, got "
+                                     f"{type(table).__name__}")
+
+
 class ForeignKeyType(DType):
     """A string column pointing at another table's key column (`Table.set_fk`)."""
 
     wb_type = "foreignKey"
 
     def __init__(self, table: Any = None, col_name: str | None = None) -> None:
+        if table is not None:  # None: read back from the wire, where links are not kept
+            _check_linked_table(table, "ForeignKeyType")
+            if col_name not in table.columns:
+                raise TableArgumentError(f"ForeignKeyType: the table has no column named "
+                                         f"{col_name!r}; its columns are {list(table.columns)}")
         self.table = table  # not part of equality: a link, not a type
         self.col_name = col_name
 
     def assign(self, value: Any) -> DType | None:
-        return self if isinstance(value, str) else None
+        if not isinstance(value, str):
+            return None
+        # a key of another table (or column) does not fit, as in wandb
+        if getattr(value, "_table", self.table) is not self.table or getattr(
+                value, "_col_name", self.col_name) != self.col_name:
+            return None
+        return self
 
     def params(self) -> dict[str, Any]:
         return {"col_name": self.col_name}
@@ -71,10 +89,13 @@ class ForeignIndexType(DType):
     wb_type = "foreignIndex"
 
     def __init__(self, table: Any = None) -> None:
+        if table is not None:
+            _check_linked_table(table, "ForeignIndexType")
         self.table = table
 
     def assign(self, value: Any) -> DType | None:
-        ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        ok = (isinstance(value, int | np.integer) and not isinstance(value, bool)
+              and getattr(value, "_table", self.table) is self.table)
         return self if ok else None
 
     def describe(self) -> str:
