@@ -46,9 +46,9 @@ class TableKey(str):
         return obj
 
 
-def short_repr(value: Any, limit: int = 60) -> str:
-    """repr(value), cut to `limit` characters for error messages."""
-    text = repr(value)
+def short_repr(value: Any, limit: int = 60, *, quote: bool = True) -> str:
+    """repr(value) (str(value) without `quote`), cut to `limit` characters for messages."""
+    text = repr(value) if quote else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -65,11 +65,13 @@ def row_length_error(columns: Sequence[Any], found: int, row: int) -> TableRowEr
 
 
 def cell_type_error(column: Any, dtype: DType, value: Any, row: int) -> TableTypeError:
-    """The error for a cell that does not fit its column's type."""
+    """The error for a cell that does not fit its column's type (wandb's first words)."""
     if is_missing(value):
-        return TableTypeError(f"Column {column!r} does not accept None (it is not optional; "
+        return TableTypeError(f"Data row contained incompatible types: "
+                              f"Column {column!r} does not accept None (it is not optional; "
                               f"expects {dtype.describe()}), got {short_repr(value)} in row {row}")
-    return TableTypeError(f"Column {column!r} expects {dtype.describe()}, got "
+    return TableTypeError(f"Data row contained incompatible types: "
+                          f"Column {column!r} expects {dtype.describe()}, got "
                           f"{short_repr(value)} of type {type(value).__name__} "
                           f"({type_of(value).describe()}) in row {row}")
 
@@ -78,8 +80,9 @@ def cast_error(column: Any, dtype: DType, value: Any, row: int) -> TableTypeErro
     """The error for an existing cell that a new column type rejects (wandb's wording first)."""
     found = "None" if is_missing(value) else type_of(value).describe()
     extra = "" if not is_missing(value) or admits_none(dtype) else " (not optional)"
-    return TableTypeError(f"Existing data {short_repr(value)}, of type {found} cannot be cast "
-                          f"to {dtype.describe()}{extra}: column {column!r}, row {row}")
+    return TableTypeError(f"Existing data {short_repr(value, quote=False)}, of type {found} "
+                          f"cannot be cast to {dtype.describe()}{extra}: column {column!r}, "
+                          f"row {row}")
 
 
 # ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 from tablelog.data_types.dtype_core import DType, PrimaryKeyType, UnionType
 from tablelog.data_types.dtype_infer import ForeignIndexType, ForeignKeyType
 from tablelog.data_types.table_cells import TableIndex, TableKey
-from tablelog.errors import TableArgumentError
+from tablelog.errors import TableArgumentError, TableArgumentTypeError
 
 KEY_TYPES = (PrimaryKeyType, ForeignKeyType, ForeignIndexType)
 
@@ -64,8 +64,9 @@ def check_new_key(dtype: DType, *, optional: bool, table: Any, column: Any,
         raise unset_key_error(column, current)
 
 
-def unset_key_error(column: Any, current: DType) -> TableArgumentError:
-    """The error for retyping a key column (wandb cannot unset a key either)."""
+def unset_key_error(column: Any, current: DType) -> TableArgumentTypeError:
+    """The error for retyping a key column: wandb means to assert this, but its cast refuses
+    the linked cells first, with a TypeError; ours is both."""
     what = "primary key" if isinstance(current, PrimaryKeyType) else "foreign key"
-    return TableArgumentError(f"Cannot unset {what} (column {column}): column {column!r} is a "
-                              f"key column; its type cannot change")
+    return TableArgumentTypeError(f"Cannot unset {what} (column {column}): column {column!r} is "
+                                  f"a key column; its type cannot change")
