@@ -43,6 +43,8 @@ def _numpy_scalar_types(base: type) -> frozenset[type]:
 _NONE_TYPES: frozenset[type] = frozenset({type(None)})
 INT_CLASSES: frozenset[type] = frozenset({int}) | _numpy_scalar_types(np.integer)
 FLOAT_CLASSES: frozenset[type] = frozenset({float}) | _numpy_scalar_types(np.floating)
+# complex numbers are numbers, as in wandb (numpy's; Python's too, which a DataFrame gives)
+COMPLEX_CLASSES: frozenset[type] = frozenset({complex}) | _numpy_scalar_types(np.complexfloating)
 BOOL_CLASSES: frozenset[type] = frozenset({bool, np.bool_})
 _TIME_TYPES: frozenset[type] = frozenset({_dt.datetime, _dt.date})
 SEQUENCE_CLASSES = (list, tuple, set, frozenset)
@@ -139,13 +141,13 @@ class AnyType(SimpleType):
 
 
 class NumberType(SimpleType):
-    """int, float, Decimal and numpy numbers; not bool, not NaN."""
+    """int, float, complex, Decimal and numpy numbers; not bool, not NaN."""
 
     wb_type = "number"
     _fast = INT_CLASSES
 
     def accepts(self, value: Any) -> bool:
-        return (isinstance(value, int | float | decimal.Decimal | np.integer | np.floating)
+        return (isinstance(value, int | float | complex | decimal.Decimal | np.number)
                 and not isinstance(value, bool) and not is_missing(value))
 
     def fast_types_with_none(self) -> frozenset[type]:

@@ -15,6 +15,7 @@ import numpy as np
 from tablelog.data_types.dtype_core import (
     BOOL_CLASSES,
     BOOLEAN,
+    COMPLEX_CLASSES,
     FLOAT_CLASSES,
     INT_CLASSES,
     NONE,
@@ -166,22 +167,48 @@ class ConstType(DType):
 
 
 class TableCellType(DType):
-    """A Table as a cell value; once seen, later tables must have the same columns."""
+    """A Table as a cell value; once seen, later tables must have the same columns, each
+    with values of a compatible type (as in wandb: a column of numbers then takes no
+    strings; one that held only None takes its first type then)."""
 
     wb_type = "table"
 
-    def __init__(self, columns: Sequence[Any] | None = None) -> None:
+    def __init__(self, columns: Sequence[Any] | None = None,
+                 column_types: Sequence[DType] | None = None) -> None:
         self.columns = None if columns is None else list(columns)
+        self.column_types = None if column_types is None else tuple(column_types)
+
+    @classmethod
+    def of(cls, table: Any) -> TableCellType:
+        """The type a column takes from its first table cell."""
+        return cls(table.columns, getattr(table, "_types", None))
 
     def assign(self, value: Any) -> DType | None:
         if getattr(type(value), "_log_type", None) != "table":
             return None
         if self.columns is None:
-            return TableCellType(value.columns)
-        return self if list(value.columns) == self.columns else None
+            return TableCellType.of(value)
+        if list(value.columns) != self.columns:
+            return None
+        if self.column_types is None:
+            return self
+        refined = []
+        for j, dtype in enumerate(self.column_types):
+            new, failed = check_column(dtype, [row[j] for row in value.data])
+            if failed is not None:
+                return None
+            refined.append(new)
+        if all(a is b for a, b in zip(refined, self.column_types, strict=True)):
+            return self
+        return TableCellType(self.columns, refined)
 
     def params(self) -> dict[str, Any] | None:
-        return None if self.columns is None else {"columns": self.columns}
+        if self.columns is None:
+            return None
+        if self.column_types is None:
+            return {"columns": self.columns}
+        return {"columns": self.columns,
+                "column_types": [t.to_plain() for t in self.column_types]}
 
     def describe(self) -> str:
         return "Table" if self.columns is None else f"Table with columns {self.columns}"
@@ -196,7 +223,9 @@ class ListType(DType):
         self.element = element if element is not None else UNKNOWN
 
     def assign(self, value: Any) -> DType | None:
-        if not isinstance(value, SEQUENCE_CLASSES):
+        if isinstance(value, np.ndarray) and value.ndim >= 1:
+            value = value.tolist()  # an array fits a list column of its shape (as in wandb)
+        elif not isinstance(value, SEQUENCE_CLASSES):
             return None
         element = self.element
         for item in value:
@@ -292,7 +321,7 @@ OPTIONAL_UNKNOWN = UnionType([UNKNOWN, NONE])
 
 
 _EXACT: dict[type, DType] = {
-    **{cls: NUMBER for cls in INT_CLASSES | FLOAT_CLASSES},
+    **{cls: NUMBER for cls in INT_CLASSES | FLOAT_CLASSES | COMPLEX_CLASSES},
     **{cls: BOOLEAN for cls in BOOL_CLASSES},
     str: STRING, _dt.datetime: TIMESTAMP, _dt.date: TIMESTAMP, np.datetime64: TIMESTAMP,
 }
@@ -323,7 +352,7 @@ def type_of(value: Any) -> DType:
     if isinstance(value, dict):
         return DictType.of(value)
     if getattr(type(value), "_log_type", None) == "table":
-        return TableCellType(value.columns)
+        return TableCellType.of(value)
     return PythonObjectType(type(value).__name__)
 
 

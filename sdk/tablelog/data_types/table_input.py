@@ -170,15 +170,22 @@ def rows_from_rows(columns: Sequence[Any], types: Sequence[DType],
 
 def rows_from_data(columns: Sequence[Any], types: Sequence[DType],
                    data: Any) -> tuple[Rows, list[DType]]:
-    """Rows from the constructor's `data`: None, a list of rows or a 2-D ndarray."""
+    """Rows from the constructor's `data`: None, a list of rows or an ndarray.
+
+    An ndarray of more than 2 dimensions is rows of cells that are arrays, as in
+    wandb: shape (rows, columns, *cell_shape).
+    """
     if data is None:
         return [], list(types)
     if isinstance(data, list):
         return rows_from_rows(columns, types, data)
     if isinstance(data, np.ndarray):
-        if data.ndim != 2:
-            raise TableRowError(f"Table data as an ndarray must be 2-D (rows, columns), "
-                                f"got shape {data.shape}")
+        if data.ndim < 2:
+            raise TableRowError(f"Table data as an ndarray must be at least 2-D (rows, "
+                                f"columns, then each cell's dimensions), got shape "
+                                f"{data.shape}")
+        if data.ndim > 2:
+            return rows_from_rows(columns, types, [list(row) for row in data])
         by_column = ndarray_columns(data)
         if by_column is not None and data.shape[1] == len(columns):
             return rows_from_columns(columns, types, by_column)
