@@ -166,6 +166,7 @@ EXT_NDARRAY = 2
 EXT_MEDIA = 3
 EXT_TABLE_REF = 4
 EXT_BIGINT = 5
+EXT_COMPLEX = 6  # a complex number: [real, imag] (a reader that predates it keeps the ExtType)
 MAX_BIGINT_BYTES = 1024
 """The largest integer a value may hold, in bytes: ±2**8191, about 2,466 digits
 (Python itself cannot print one of more than 4,300 without a setting)."""
@@ -234,6 +235,8 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
             return msgpack.ExtType(EXT_TIMESTAMP, _packb_plain(_timestamp_ms(obj)))
         if isinstance(obj, int):  # msgpack asks only for the ints it cannot hold
             return msgpack.ExtType(EXT_BIGINT, _bigint_bytes(obj))
+        if isinstance(obj, complex):
+            return msgpack.ExtType(EXT_COMPLEX, _packb_plain([obj.real, obj.imag]))
         np_ = _loaded_numpy()
         if np_ is not None:
             if isinstance(obj, np_.datetime64):
@@ -245,7 +248,8 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
                 return msgpack.ExtType(EXT_NDARRAY, _packb_plain(
                     [arr.dtype.str, list(arr.shape), arr.tobytes()]))
             if isinstance(obj, np_.generic):
-                return obj.item()
+                item = obj.item()  # a complex one gives a Python complex: encode it here
+                return default(item) if isinstance(item, complex) else item
         if isinstance(obj, tuple | set | frozenset):
             return list(obj)
         if resolve is not None:
@@ -323,6 +327,9 @@ def _ext_hook(code: int, data: bytes, budget: _ValueBudget | None = None) -> Any
         if not 0 < len(data) <= MAX_BIGINT_BYTES:
             raise ValueError(f"a big integer of {len(data)} bytes")
         return int.from_bytes(data, "big", signed=True)
+    if code == EXT_COMPLEX:
+        real, imag = msgpack.unpackb(data, **options)
+        return complex(real, imag)
     if code == EXT_TABLE_REF:
         artifact, entry, digest, nrows, ncols, kind = msgpack.unpackb(data, raw=False,
                                                                       **options)
@@ -389,7 +396,9 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     np_ = _loaded_numpy()
     if np_ is not None and isinstance(value, np_.ndarray):
-        return value.tolist()
+        return jsonable(value.tolist()) if value.dtype.kind in "cO" else value.tolist()
+    if isinstance(value, complex):  # JSON has no complex numbers: show it as Python does
+        return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, bytes):
