@@ -21,6 +21,7 @@
     ├── RunError                            misuse of a run (log after finish, resume=must)
     │   └── MetricError                     a define_metric() argument wandb refuses
     ├── UsageError                          misuse of the API, e.g. login() with an empty key
+    │   └── RunIdError (ValueError)         an init(id=...) wandb refuses (its message)
     └── ApiError (alias CommError)          reading from the server failed
         ├── AuthError (alias AuthenticationError)  the server refused the key
         └── PendingWritesError              a read waited TABLELOG_READ_WAIT for this
@@ -129,6 +130,12 @@ class AuthError(ApiError):
 
 class UsageError(TablelogError):
     """The SDK was called in a way it does not allow (as wandb's UsageError)."""
+
+
+class RunIdError(UsageError, ValueError):
+    """A run id wandb refuses (empty, whitespace at an end, one of ``:;,#?/'``), or one of
+    the few more tablelog refuses (control characters, over 128 characters); wandb raises
+    UsageError, tablelog raised ValueError before: this is both."""
 
 
 # wandb's names for the same errors: `except wandb.errors.AuthenticationError` keeps working

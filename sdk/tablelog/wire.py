@@ -53,11 +53,13 @@ The idempotency key of an entry is ``(queue_id, id)``; the server also keeps
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import hashlib
 import math
 import re
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -135,6 +137,58 @@ def is_valid_name(name: object) -> bool:
     """Entity, project, run id and artifact names: 1-128 of [A-Za-z0-9_.-]."""
     # fullmatch: `$` would let a trailing newline through
     return isinstance(name, str) and bool(_NAME_RE.fullmatch(name)) and name not in {".", ".."}
+
+
+RUN_ID_RESERVED = ":;,#?/'"
+"""Characters wandb 0.31 refuses in a run id (its Settings.validate_run_id)."""
+MAX_RUN_ID = 128
+
+
+def run_id_problem(run_id: object) -> str | None:
+    """Why `run_id` cannot be a run id, in wandb's words; None if it can.
+
+    wandb's rule: not empty, no whitespace at either end, none of ``:;,#?/'``.
+    tablelog also refuses control characters, more than 128 characters and
+    ``.``/``..`` (ids travel in URL paths and log lines).
+    """
+    if not isinstance(run_id, str):
+        return f"Run ID must be a string, got {type(run_id).__name__}"
+    if not run_id:
+        return "Run ID cannot be empty"
+    if not run_id.strip():
+        return "Run ID cannot contain only whitespace"
+    if run_id != run_id.strip():
+        return "Run ID cannot start or end with whitespace"
+    if any(c in RUN_ID_RESERVED for c in run_id):
+        return f"Run ID cannot contain the characters: {RUN_ID_RESERVED}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in run_id):
+        return "Run ID cannot contain control characters"
+    if len(run_id) > MAX_RUN_ID:
+        return f"Run ID cannot be longer than {MAX_RUN_ID} characters"
+    if run_id in {".", ".."}:
+        return f"Run ID cannot be {run_id!r}"
+    return None
+
+
+def is_valid_run_id(run_id: object) -> bool:
+    """Whether `run_id` is a run id wandb accepts (and tablelog: see `run_id_problem`)."""
+    return run_id_problem(run_id) is None
+
+
+def run_artifact_name(run_id: str, rest: str) -> str:
+    """The name of a run's own artifact, ``run-<id>-<rest>`` (`rest` already a valid name).
+
+    For an id of letters, digits, '_', '-', '.' that is the name itself; otherwise it is
+    sanitized as wandb 0.31 sanitizes it (InternalArtifact): the other characters
+    dropped, and a 6-character suffix (crc32 of the name, url-safe base64) appended, so
+    ``run-random-run-id-=1234567-seed-0-t`` becomes ``run-random-run-id-1234567-seed-0-t-O19duA``.
+    """
+    name = f"run-{run_id}-{rest}"
+    if _NAME_RE.fullmatch(run_id):
+        return name
+    crc = zlib.crc32(name.encode("utf-8")) & 0xFFFFFFFF
+    suffix = base64.urlsafe_b64encode(crc.to_bytes(4, "big")).rstrip(b"=").decode("ascii")
+    return f"{re.sub(r'[^a-zA-Z0-9_.-]+', '', name)}-{suffix}"
 
 
 def is_sha256(value: object) -> bool:
@@ -458,8 +512,8 @@ def decode_entry(data: bytes, *, max_values: int = 0) -> Entry:
         raise WireError(f"invalid entity name {entity!r}")
     if not is_valid_name(project):
         raise WireError(f"invalid project name {project!r}")
-    if not is_valid_name(run_id):
-        raise WireError(f"invalid run id {run_id!r}")
+    if not is_valid_run_id(run_id):
+        raise WireError(f"invalid run id {run_id!r}: {run_id_problem(run_id)}")
     if not isinstance(body, dict):
         raise WireError("entry body must be a map")
     return Entry(kind, entity, str(project), str(run_id), body, version)
