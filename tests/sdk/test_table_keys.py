@@ -167,3 +167,19 @@ def test_keys_survive_a_column_added_later_and_the_type_is_never_optional() -> N
     assert table.get_column("strings") == ["a", "b", "c", "d", "e"]
     assert linked_to(table.get_column("strings"), table, "strings")
     assert table._column_types_plain()[1] == {"wb_type": "primaryKey"}
+
+
+def test_the_import_paths_wandb_programs_use() -> None:
+    import tablelog.data_types.table as table_module
+
+    # wandb.data_types.Table ... (wandb has no public path to its key types: programs use
+    # set_pk/set_fk, or wandb.sdk.data_types.table._PrimaryKeyType, here data_types.table)
+    assert wandb.data_types.Table is wandb.Table
+    assert wandb.data_types.JoinedTable is wandb.JoinedTable
+    assert wandb.data_types.Image is wandb.Image
+    from tablelog.data_types import Html, Table
+
+    assert Table is wandb.Table and Html is wandb.Html
+    assert table_module._PrimaryKeyType is _PrimaryKeyType
+    with pytest.raises(AttributeError):
+        _ = wandb.data_types.NoSuchType
