@@ -42,6 +42,9 @@ def test_primary_key_links_existing_and_later_cells_and_refuses_none(how: str) -
     ids = table.get_column("id")
     assert ids == ["1", "2", "3"]
     assert all(isinstance(c, _TableKey) for c in ids) and linked_to(ids, table, "id")
+    # the column's type, as wandb programs inspect it too
+    assert isinstance(table._column_types.params["type_map"]["id"], _PrimaryKeyType)
+    assert isinstance(table._column_types["id"], _PrimaryKeyType)
     with pytest.raises(TypeError):
         table.add_data(None, "dee")
     assert len(table.data) == 3

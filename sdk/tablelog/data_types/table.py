@@ -395,9 +395,9 @@ class Table:
         return pd.DataFrame.from_records(self.data, columns=self.columns)
 
     @property
-    def _column_types(self) -> dict[Any, DType]:
-        """Column name -> its current type."""
-        return dict(zip(self.columns, self._types, strict=True))
+    def _column_types(self) -> cells.ColumnTypes:
+        """Column name -> its current type (also as wandb's ``.params["type_map"]``)."""
+        return cells.ColumnTypes(zip(self.columns, self._types, strict=True))
 
     def _to_table_json(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "data": self.data}

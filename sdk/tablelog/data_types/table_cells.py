@@ -46,6 +46,15 @@ class TableKey(str):
         return obj
 
 
+class ColumnTypes(dict[Any, DType]):
+    """Column name -> type: a copy, readable as a dict or as wandb's typed dict is
+    inspected (``table._column_types.params["type_map"][name]``)."""
+
+    @property
+    def params(self) -> dict[str, dict[Any, DType]]:
+        return {"type_map": dict(self)}
+
+
 def short_repr(value: Any, limit: int = 60, *, quote: bool = True) -> str:
     """repr(value) (str(value) without `quote`), cut to `limit` characters for messages."""
     text = repr(value) if quote else str(value)
