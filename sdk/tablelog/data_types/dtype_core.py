@@ -45,6 +45,7 @@ INT_CLASSES: frozenset[type] = frozenset({int}) | _numpy_scalar_types(np.integer
 FLOAT_CLASSES: frozenset[type] = frozenset({float}) | _numpy_scalar_types(np.floating)
 # complex numbers are numbers, as in wandb (numpy's; Python's too, which a DataFrame gives)
 COMPLEX_CLASSES: frozenset[type] = frozenset({complex}) | _numpy_scalar_types(np.complexfloating)
+_PLAIN_NUMBERS: frozenset[type] = INT_CLASSES | FLOAT_CLASSES | COMPLEX_CLASSES
 BOOL_CLASSES: frozenset[type] = frozenset({bool, np.bool_})
 _TIME_TYPES: frozenset[type] = frozenset({_dt.datetime, _dt.date})
 SEQUENCE_CLASSES = (list, tuple, set, frozenset)
@@ -154,7 +155,9 @@ class NumberType(SimpleType):
         return INT_CLASSES | FLOAT_CLASSES
 
     def assign(self, value: Any) -> DType | None:
-        if type(value) not in INT_CLASSES and getattr(value, "_table", None) is not None:
+        if type(value) in _PLAIN_NUMBERS:
+            return None if is_missing(value) else self
+        if getattr(value, "_table", None) is not None:
             return _linked_cell_type(value)  # another table's row index: a foreign index
         return self if self.accepts(value) else None
 
