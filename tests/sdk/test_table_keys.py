@@ -186,3 +186,15 @@ def test_the_import_paths_wandb_programs_use() -> None:
     assert table_module._PrimaryKeyType is _PrimaryKeyType
     with pytest.raises(AttributeError):
         _ = wandb.data_types.NoSuchType
+
+
+def test_a_table_cannot_take_its_own_key_but_can_take_its_own_index() -> None:
+    table = wandb.Table(columns=["id", "ref"], data=[["1", "x"]])
+    table.set_pk("id")
+    with pytest.raises(AssertionError, match="Cannot set a foreign table reference to same"):
+        table.add_data("2", table.data[0][0])
+    assert len(table.data) == 1
+    # wandb allows a foreign index into the same table
+    own = wandb.Table(columns=["p"], data=[[1]])
+    own.add_data(own.get_index()[0])
+    assert own.get_column("p") == [1, 0] and linked_to(own.get_column("p"), own)

@@ -338,6 +338,10 @@ class Table:
         """Column `j`'s key type after checking its cells (None refused), or the error."""
         key = keys.key_type(dtype)
         assert key is not None
+        if j not in self._keys:  # a linked cell made it a key: what wandb refuses, refused
+            pk = None if self._pk is None else self.columns[self._pk]
+            keys.check_new_key(key, optional=False, table=self, column=self.columns[j],
+                               current=None, pk_column=pk)
         return self._cast_checked(j, key, False)
 
     def _link_column(self, j: int, key: DType) -> None:

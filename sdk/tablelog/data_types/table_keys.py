@@ -55,7 +55,8 @@ def check_new_key(dtype: DType, *, optional: bool, table: Any, column: Any,
     if optional:
         raise TableArgumentError("Primary keys, foreign keys, and foreign indexes cannot be "
                                  "optional.")
-    if isinstance(dtype, ForeignKeyType | ForeignIndexType) and dtype.table is table:
+    # wandb refuses a foreign key into its own table (a foreign index into it is allowed)
+    if isinstance(dtype, ForeignKeyType) and dtype.table is table:
         raise TableArgumentError("Cannot set a foreign table reference to same table.")
     if isinstance(dtype, PrimaryKeyType) and pk_column is not None and pk_column != column:
         raise TableArgumentError(f"Cannot have multiple primary keys - {pk_column} is already "
