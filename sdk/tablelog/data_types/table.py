@@ -7,10 +7,14 @@ per-column set of exact classes first (``type(v) in fast``), so plain rows
 cost a few set lookups; only unusual values go through the general check.
 Bulk constructors check column by column.
 
-Where wandb differs, on purpose: duplicate column names are rejected; bad
-arguments raise `ValueError`/`TypeError` subclasses (`tablelog.errors`) with a
-message instead of a bare ``assert``; a row limit is never enforced here (the
-run layer enforces `Table.MAX_ARTIFACT_ROWS` when logging, and never truncates).
+Where wandb checks an argument with a bare ``assert``, the error is a
+`TableArgumentError` / `TableArgumentTypeError` (`tablelog.errors`): a
+ValueError / TypeError with a message, and an AssertionError as wandb's is.
+Key columns (`set_pk`, `set_fk`, linked cells) are `table_keys.KeyColumns`.
+
+Where wandb differs, on purpose: duplicate column names are rejected; a row
+limit is never enforced here (the run layer enforces `Table.MAX_ARTIFACT_ROWS`
+when logging, and never truncates).
 
 Hooks for the run layer (private, stable):
 
@@ -73,7 +77,7 @@ _ForeignKeyType = ForeignKeyType
 _ForeignIndexType = ForeignIndexType
 
 
-class Table:
+class Table(keys.KeyColumns):
     """A table of rows with typed columns, as ``wandb.Table``.
 
     Build it from `data` (a list of rows, a 2-D ndarray or a DataFrame),
@@ -308,59 +312,6 @@ class Table:
         if failed is not None:
             raise cells.cast_error(self.columns[j], new, values[failed], failed)
         return new
-
-    # -- keys -------------------------------------------------------------------
-
-    def set_pk(self, col_name: Any) -> None:
-        """Make a string column the table's primary key (no None; one per table)."""
-        self._make_key(self._position(col_name), PRIMARY_KEY)
-        self._changed("set_pk", structure=True)
-
-    def set_fk(self, col_name: Any, table: Table, table_col: Any) -> None:
-        """Make a string column a foreign key into `table`'s column `table_col`."""
-        j = self._position(col_name)
-        if j == self._pk:
-            raise TableArgumentError(f"column {col_name!r} is the primary key; it cannot also "
-                                     f"be a foreign key")
-        self._make_key(j, ForeignKeyType(table, table_col))
-        self._changed("set_fk", structure=True)
-
-    def _make_key(self, j: int, dtype: DType, optional_: bool = False) -> None:
-        """Make column `j` a key column of type `dtype`: every cell checked, then linked."""
-        pk = None if self._pk is None else self.columns[self._pk]
-        keys.check_new_key(dtype, optional=optional_, table=self, column=self.columns[j],
-                           current=self._keys.get(j), pk_column=pk)
-        new = self._key_checked(j, dtype)
-        self._set_type(j, new)
-        self._link_column(j, new)
-
-    def _key_checked(self, j: int, dtype: DType) -> DType:
-        """Column `j`'s key type after checking its cells (None refused), or the error."""
-        key = keys.key_type(dtype)
-        assert key is not None
-        if j not in self._keys:  # a linked cell made it a key: what wandb refuses, refused
-            pk = None if self._pk is None else self.columns[self._pk]
-            keys.check_new_key(key, optional=False, table=self, column=self.columns[j],
-                               current=None, pk_column=pk)
-        return self._cast_checked(j, key, False)
-
-    def _link_column(self, j: int, key: DType) -> None:
-        """Register column `j` as a key column of type `key` and link its cells."""
-        self._keys[j] = key
-        self._fast[j] = frozenset()  # new cells must be linked: no fast path
-        if isinstance(key, PrimaryKeyType):
-            self._pk = j
-        name = self.columns[j]
-        for row in self.data:
-            row[j] = keys.linked(row[j], key, self, name)
-
-    def _link_new_key_columns(self, columns: list[int]) -> None:
-        """Columns among `columns` whose type became a key type (bulk input of linked cells)."""
-        for j in columns:
-            if j not in self._keys and keys.key_type(self._types[j]) is not None:
-                new = self._key_checked(j, self._types[j])
-                self._set_type(j, new)
-                self._link_column(j, new)
 
     # -- reading ------------------------------------------------------------------
 
