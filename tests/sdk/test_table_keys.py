@@ -198,3 +198,17 @@ def test_a_table_cannot_take_its_own_key_but_can_take_its_own_index() -> None:
     own = wandb.Table(columns=["p"], data=[[1]])
     own.add_data(own.get_index()[0])
     assert own.get_column("p") == [1, 0] and linked_to(own.get_column("p"), own)
+
+
+def test_linked_cells_know_their_row_and_can_be_relinked_as_in_wandb() -> None:
+    table = people()
+    index = table.get_index()[1]
+    assert index.get_row() == {"id": "2", "name": "bob"}
+    assert _TableIndex(0).get_row() == {}
+    key = _TableKey("1")
+    key.set_table(table, "id")
+    assert key._table is table and key._col_name == "id"
+    with pytest.raises(AssertionError):
+        key.set_table(table, "missing")
+    index.set_table(None)
+    assert index.get_row() == {}

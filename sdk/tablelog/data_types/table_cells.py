@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tablelog.data_types.dtypes import DType, admits_none, is_missing, type_of
-from tablelog.errors import TableRowError, TableTypeError
+from tablelog.errors import TableArgumentError, TableRowError, TableTypeError
 from tablelog.wire import _timestamp_ms as timestamp_ms  # the precision tables are stored with
 
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds that convert to plain numbers
@@ -30,6 +30,16 @@ class TableIndex(int):
         obj._table = table
         return obj
 
+    def set_table(self, table: Any) -> None:
+        """Link this index to `table` (wandb's name)."""
+        self._table = table
+
+    def get_row(self) -> dict[Any, Any]:
+        """The row this index points at, as column name -> cell ({} if unlinked), as wandb."""
+        if self._table is None:
+            return {}
+        return dict(zip(self._table.columns, self._table.data[self], strict=True))
+
 
 class TableKey(str):
     """A key cell that remembers the table and column it belongs to (see `Table.set_pk`).
@@ -44,6 +54,12 @@ class TableKey(str):
         obj = super().__new__(cls, value)
         obj._table, obj._col_name = table, col_name
         return obj
+
+    def set_table(self, table: Any, col_name: Any) -> None:
+        """Link this key to column `col_name` of `table` (wandb's name)."""
+        if col_name not in table.columns:
+            raise TableArgumentError(f"the table has no column named {col_name!r}")
+        self._table, self._col_name = table, col_name
 
 
 class ColumnTypes(dict[Any, DType]):
