@@ -9,6 +9,7 @@
     │   │   └── TableArgumentTypeError (AssertionError)  where wandb asserts: columns or
     │   │                                   data of the wrong kind (not a list, a DataFrame)
     │   └── IncrementalTableError           an operation INCREMENTAL tables do not allow
+    │       └── IncrementalRunError (AssertionError)  logged to a second run (wandb asserts)
     ├── TableLimitError (ValueError)        more rows than Table.MAX_ARTIFACT_ROWS
     ├── MediaError (ValueError)             unsupported image/audio/video input
     ├── WireError (ValueError)              malformed or incompatible wire data
@@ -64,6 +65,11 @@ class TableArgumentTypeError(TableTypeError, AssertionError):
 
 class IncrementalTableError(TableError):
     """An operation that INCREMENTAL tables reject (adding columns)."""
+
+
+class IncrementalRunError(IncrementalTableError, AssertionError):
+    """An INCREMENTAL table logged to a second run: wandb refuses it with an
+    AssertionError ("An incremental Table can only be logged to one Run.")."""
 
 
 class TableLimitError(TablelogError, ValueError):

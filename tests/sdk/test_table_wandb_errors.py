@@ -9,6 +9,7 @@ always were.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,3 +103,16 @@ def test_row_and_type_errors_stay_what_wandb_raises() -> None:
     with pytest.raises(TypeError, match="Existing data x, of type"):
         table.cast("b", int)
     assert table.data == [[1, "x"]]
+
+
+def test_an_incremental_table_logged_to_a_second_run_is_an_assertion_error(
+        queue_dir: Path) -> None:
+    table = wandb.Table(columns=["a"], data=[[1]], log_mode="INCREMENTAL")
+    with wandb.init(project="p") as run:
+        run.log({"t": table})
+    table.add_data(2)
+    refused = "An incremental Table can only be logged to one Run"
+    with (wandb.init(project="p", reinit="create_new") as second,
+          pytest.raises(AssertionError, match=refused) as info):
+        second.log({"t": table})
+    assert isinstance(info.value, errors.IncrementalTableError)

@@ -24,7 +24,7 @@ from typing import Any
 
 from tablelog import wire
 from tablelog.artifacts.artifact import Artifact, PendingTable
-from tablelog.errors import IncrementalTableError, RunError, RunIdError
+from tablelog.errors import IncrementalRunError, RunError, RunIdError
 from tablelog.runtime import exits, fork
 from tablelog.runtime.log_values import AS_IS_TYPES, loggable, report_left_out, row_limit
 from tablelog.runtime.resume import resolve as resolve_resume
@@ -278,8 +278,8 @@ class Run(RunSurface):
     def _incremental_log(self, key: str, table: Any) -> TableLog:
         state = log_state(table)
         if state.run_id is not None and state.run_id != self.id:
-            raise IncrementalTableError("An INCREMENTAL Table can only be logged to one run; "
-                                        "create a new Table for this run")
+            raise IncrementalRunError("An incremental Table can only be logged to one Run: "
+                                      "create a new Table for this run")
         state.run_id = self.id
         done = state.incremental_rows
         if done == len(table.data):  # logged before, nothing new: same version again
