@@ -278,7 +278,8 @@ class Run(RunSurface):
     def _incremental_log(self, key: str, table: Any) -> TableLog:
         state = log_state(table)
         if state.run_id is not None and state.run_id != self.id:
-            raise IncrementalRunError("An incremental Table can only be logged to one Run: "
+            raise IncrementalRunError("An incremental Table can only be logged to one Run (one run "
+                                      "per table): "
                                       "create a new Table for this run")
         state.run_id = self.id
         done = state.incremental_rows
