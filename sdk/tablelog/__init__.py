@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "TablelogError": "tablelog.errors",
 }
 # submodules wandb programs reach as attributes (`wandb.errors.AuthenticationError`)
-_SUBMODULES = {"errors": "tablelog.errors"}
+_SUBMODULES = {"errors": "tablelog.errors", "data_types": "tablelog.data_types"}
 
 # module-level state mirrored from the active run (wandb.run, wandb.config, wandb.summary)
 _RUN_STATE = {"run", "config", "summary"}

@@ -3,8 +3,13 @@
     TablelogError                       root: catch this to catch anything tablelog raises
     ├── TableError
     │   ├── TableRowError (ValueError)      row of the wrong length, bad argument value
+    │   │   └── TableArgumentError (AssertionError)  where wandb asserts: unknown column,
+    │   │                                   column of the wrong length, a second primary key
     │   ├── TableTypeError (TypeError)      a value that does not fit its column's type
+    │   │   └── TableArgumentTypeError (AssertionError)  where wandb asserts: columns or
+    │   │                                   data of the wrong kind (not a list, a DataFrame)
     │   └── IncrementalTableError           an operation INCREMENTAL tables do not allow
+    │       └── IncrementalRunError (AssertionError)  logged to a second run (wandb asserts)
     ├── TableLimitError (ValueError)        more rows than Table.MAX_ARTIFACT_ROWS
     ├── MediaError (ValueError)             unsupported image/audio/video input
     ├── WireError (ValueError)              malformed or incompatible wire data
@@ -17,13 +22,16 @@
     ├── RunError                            misuse of a run (log after finish, resume=must)
     │   └── MetricError                     a define_metric() argument wandb refuses
     ├── UsageError                          misuse of the API, e.g. login() with an empty key
+    │   └── RunIdError (ValueError)         an init(id=...) wandb refuses (its message)
     └── ApiError (alias CommError)          reading from the server failed
         ├── AuthError (alias AuthenticationError)  the server refused the key
         └── PendingWritesError              a read waited TABLELOG_READ_WAIT for this
                                             directory's own entries, and some are still queued
 
 Where wandb raises ValueError/TypeError/KeyError, our class subclasses both
-so `except ValueError` in user code keeps working.
+so `except ValueError` in user code keeps working. Where wandb checks a Table's
+arguments with a bare ``assert``, the error is also an AssertionError, so
+`except AssertionError` (and ``pytest.raises(AssertionError)``) keeps working.
 """
 
 from __future__ import annotations
@@ -45,8 +53,23 @@ class TableTypeError(TableError, TypeError):
     """A value does not fit the type its column already has."""
 
 
+class TableArgumentError(TableRowError, AssertionError):
+    """A Table argument wandb refuses with a bare ``assert`` (an unknown column, a column
+    of the wrong length, a second primary key ...): a ValueError and an AssertionError."""
+
+
+class TableArgumentTypeError(TableTypeError, AssertionError):
+    """A Table argument of a kind wandb refuses with a bare ``assert`` (columns that are not
+    a list, a `dataframe` that is not a DataFrame): a TypeError and an AssertionError."""
+
+
 class IncrementalTableError(TableError):
     """An operation that INCREMENTAL tables reject (adding columns)."""
+
+
+class IncrementalRunError(IncrementalTableError, AssertionError):
+    """An INCREMENTAL table logged to a second run: wandb refuses it with an
+    AssertionError ("An incremental Table can only be logged to one Run.")."""
 
 
 class TableLimitError(TablelogError, ValueError):
@@ -113,6 +136,12 @@ class AuthError(ApiError):
 
 class UsageError(TablelogError):
     """The SDK was called in a way it does not allow (as wandb's UsageError)."""
+
+
+class RunIdError(UsageError, ValueError):
+    """A run id wandb refuses (empty, whitespace at an end, one of ``:;,#?/'``), or one of
+    the few more tablelog refuses (control characters, over 128 characters); wandb raises
+    UsageError, tablelog raised ValueError before: this is both."""
 
 
 # wandb's names for the same errors: `except wandb.errors.AuthenticationError` keeps working

@@ -53,11 +53,13 @@ The idempotency key of an entry is ``(queue_id, id)``; the server also keeps
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import hashlib
 import math
 import re
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -137,6 +139,58 @@ def is_valid_name(name: object) -> bool:
     return isinstance(name, str) and bool(_NAME_RE.fullmatch(name)) and name not in {".", ".."}
 
 
+RUN_ID_RESERVED = ":;,#?/'"
+"""Characters wandb 0.31 refuses in a run id (its Settings.validate_run_id)."""
+MAX_RUN_ID = 128
+
+
+def run_id_problem(run_id: object) -> str | None:
+    """Why `run_id` cannot be a run id, in wandb's words; None if it can.
+
+    wandb's rule: not empty, no whitespace at either end, none of ``:;,#?/'``.
+    tablelog also refuses control characters, more than 128 characters and
+    ``.``/``..`` (ids travel in URL paths and log lines).
+    """
+    if not isinstance(run_id, str):
+        return f"Run ID must be a string, got {type(run_id).__name__}"
+    if not run_id:
+        return "Run ID cannot be empty"
+    if not run_id.strip():
+        return "Run ID cannot contain only whitespace"
+    if run_id != run_id.strip():
+        return "Run ID cannot start or end with whitespace"
+    if any(c in RUN_ID_RESERVED for c in run_id):
+        return f"Run ID cannot contain the characters: {RUN_ID_RESERVED}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in run_id):
+        return "Run ID cannot contain control characters"
+    if len(run_id) > MAX_RUN_ID:
+        return f"Run ID cannot be longer than {MAX_RUN_ID} characters"
+    if run_id in {".", ".."}:
+        return f"Run ID cannot be {run_id!r}"
+    return None
+
+
+def is_valid_run_id(run_id: object) -> bool:
+    """Whether `run_id` is a run id wandb accepts (and tablelog: see `run_id_problem`)."""
+    return run_id_problem(run_id) is None
+
+
+def run_artifact_name(run_id: str, rest: str) -> str:
+    """The name of a run's own artifact, ``run-<id>-<rest>`` (`rest` already a valid name).
+
+    For an id of letters, digits, '_', '-', '.' that is the name itself; otherwise it is
+    sanitized as wandb 0.31 sanitizes it (InternalArtifact): the other characters
+    dropped, and a 6-character suffix (crc32 of the name, url-safe base64) appended, so
+    ``run-random-run-id-=1234567-seed-0-t`` becomes ``run-random-run-id-1234567-seed-0-t-O19duA``.
+    """
+    name = f"run-{run_id}-{rest}"
+    if _NAME_RE.fullmatch(run_id):
+        return name
+    crc = zlib.crc32(name.encode("utf-8")) & 0xFFFFFFFF
+    suffix = base64.urlsafe_b64encode(crc.to_bytes(4, "big")).rstrip(b"=").decode("ascii")
+    return f"{re.sub(r'[^a-zA-Z0-9_.-]+', '', name)}-{suffix}"
+
+
 def is_sha256(value: object) -> bool:
     """A blob address: exactly 64 lowercase hex characters (nothing else reaches a path)."""
     return isinstance(value, str) and bool(_SHA_RE.fullmatch(value))
@@ -166,6 +220,7 @@ EXT_NDARRAY = 2
 EXT_MEDIA = 3
 EXT_TABLE_REF = 4
 EXT_BIGINT = 5
+EXT_COMPLEX = 6  # a complex number: [real, imag] (a reader that predates it keeps the ExtType)
 MAX_BIGINT_BYTES = 1024
 """The largest integer a value may hold, in bytes: ±2**8191, about 2,466 digits
 (Python itself cannot print one of more than 4,300 without a setting)."""
@@ -234,6 +289,8 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
             return msgpack.ExtType(EXT_TIMESTAMP, _packb_plain(_timestamp_ms(obj)))
         if isinstance(obj, int):  # msgpack asks only for the ints it cannot hold
             return msgpack.ExtType(EXT_BIGINT, _bigint_bytes(obj))
+        if isinstance(obj, complex):
+            return msgpack.ExtType(EXT_COMPLEX, _packb_plain([obj.real, obj.imag]))
         np_ = _loaded_numpy()
         if np_ is not None:
             if isinstance(obj, np_.datetime64):
@@ -245,7 +302,8 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
                 return msgpack.ExtType(EXT_NDARRAY, _packb_plain(
                     [arr.dtype.str, list(arr.shape), arr.tobytes()]))
             if isinstance(obj, np_.generic):
-                return obj.item()
+                item = obj.item()  # a complex one gives a Python complex: encode it here
+                return default(item) if isinstance(item, complex) else item
         if isinstance(obj, tuple | set | frozenset):
             return list(obj)
         if resolve is not None:
@@ -323,6 +381,9 @@ def _ext_hook(code: int, data: bytes, budget: _ValueBudget | None = None) -> Any
         if not 0 < len(data) <= MAX_BIGINT_BYTES:
             raise ValueError(f"a big integer of {len(data)} bytes")
         return int.from_bytes(data, "big", signed=True)
+    if code == EXT_COMPLEX:
+        real, imag = msgpack.unpackb(data, **options)
+        return complex(real, imag)
     if code == EXT_TABLE_REF:
         artifact, entry, digest, nrows, ncols, kind = msgpack.unpackb(data, raw=False,
                                                                       **options)
@@ -389,7 +450,9 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     np_ = _loaded_numpy()
     if np_ is not None and isinstance(value, np_.ndarray):
-        return value.tolist()
+        return jsonable(value.tolist()) if value.dtype.kind in "cO" else value.tolist()
+    if isinstance(value, complex):  # JSON has no complex numbers: show it as Python does
+        return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, bytes):
@@ -449,8 +512,8 @@ def decode_entry(data: bytes, *, max_values: int = 0) -> Entry:
         raise WireError(f"invalid entity name {entity!r}")
     if not is_valid_name(project):
         raise WireError(f"invalid project name {project!r}")
-    if not is_valid_name(run_id):
-        raise WireError(f"invalid run id {run_id!r}")
+    if not is_valid_run_id(run_id):
+        raise WireError(f"invalid run id {run_id!r}: {run_id_problem(run_id)}")
     if not isinstance(body, dict):
         raise WireError("entry body must be a map")
     return Entry(kind, entity, str(project), str(run_id), body, version)

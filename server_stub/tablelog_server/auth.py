@@ -33,7 +33,8 @@ cookie (or a key) and apply the same entity rule themselves
 (`tablelog_server.viewer.access.viewer_page`)."""
 
 NAME_PARAMS = ("entity", "project", "run_id", "name")
-"""Path parameters that hold names; each must pass `wire.is_valid_name`."""
+"""Path parameters that hold names; each must pass `wire.is_valid_name` (a run id:
+`wire.is_valid_run_id`, wandb's rule)."""
 
 
 class KeyRing:
@@ -97,7 +98,8 @@ def check_path_params(params: Mapping[str, str], entity: str, *, denied: str) ->
     """Valid names and blob addresses in a route's path (400), and no entity but
     `entity` (403, with `denied` formatted with `mine` and `asked`)."""
     for param in NAME_PARAMS:
-        if param in params and not wire.is_valid_name(params[param]):
+        valid = wire.is_valid_run_id if param == "run_id" else wire.is_valid_name
+        if param in params and not valid(params[param]):
             raise BadRequestError(f"invalid {param.replace('_', ' ')} {params[param]!r}")
     if "sha256" in params:
         check_address(params["sha256"])

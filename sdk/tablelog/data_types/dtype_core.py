@@ -43,6 +43,9 @@ def _numpy_scalar_types(base: type) -> frozenset[type]:
 _NONE_TYPES: frozenset[type] = frozenset({type(None)})
 INT_CLASSES: frozenset[type] = frozenset({int}) | _numpy_scalar_types(np.integer)
 FLOAT_CLASSES: frozenset[type] = frozenset({float}) | _numpy_scalar_types(np.floating)
+# complex numbers are numbers, as in wandb (numpy's; Python's too, which a DataFrame gives)
+COMPLEX_CLASSES: frozenset[type] = frozenset({complex}) | _numpy_scalar_types(np.complexfloating)
+_PLAIN_NUMBERS: frozenset[type] = INT_CLASSES | FLOAT_CLASSES | COMPLEX_CLASSES
 BOOL_CLASSES: frozenset[type] = frozenset({bool, np.bool_})
 _TIME_TYPES: frozenset[type] = frozenset({_dt.datetime, _dt.date})
 SEQUENCE_CLASSES = (list, tuple, set, frozenset)
@@ -139,17 +142,24 @@ class AnyType(SimpleType):
 
 
 class NumberType(SimpleType):
-    """int, float, Decimal and numpy numbers; not bool, not NaN."""
+    """int, float, complex, Decimal and numpy numbers; not bool, not NaN."""
 
     wb_type = "number"
     _fast = INT_CLASSES
 
     def accepts(self, value: Any) -> bool:
-        return (isinstance(value, int | float | decimal.Decimal | np.integer | np.floating)
+        return (isinstance(value, int | float | complex | decimal.Decimal | np.number)
                 and not isinstance(value, bool) and not is_missing(value))
 
     def fast_types_with_none(self) -> frozenset[type]:
         return INT_CLASSES | FLOAT_CLASSES
+
+    def assign(self, value: Any) -> DType | None:
+        if type(value) in _PLAIN_NUMBERS:
+            return None if is_missing(value) else self
+        if getattr(value, "_table", None) is not None:
+            return _linked_cell_type(value)  # another table's row index: a foreign index
+        return self if self.accepts(value) else None
 
 
 class BooleanType(SimpleType):
@@ -170,6 +180,11 @@ class StringType(SimpleType):
 
     def accepts(self, value: Any) -> bool:
         return isinstance(value, str)
+
+    def assign(self, value: Any) -> DType | None:
+        if type(value) is not str and getattr(value, "_table", None) is not None:
+            return _linked_cell_type(value)  # another table's key: a foreign key column
+        return self if isinstance(value, str) else None
 
 
 class TimestampType(SimpleType):
@@ -192,6 +207,13 @@ class PrimaryKeyType(SimpleType):
 
     def describe(self) -> str:
         return "primary key (string)"
+
+
+def _linked_cell_type(value: Any) -> DType:
+    """The key type of a cell linked to a table (`TableKey`, `TableIndex`)."""
+    from tablelog.data_types.dtype_infer import type_of  # the structured types live there
+
+    return type_of(value)
 
 
 class UnionType(DType):

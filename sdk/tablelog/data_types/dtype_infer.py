@@ -15,6 +15,7 @@ import numpy as np
 from tablelog.data_types.dtype_core import (
     BOOL_CLASSES,
     BOOLEAN,
+    COMPLEX_CLASSES,
     FLOAT_CLASSES,
     INT_CLASSES,
     NONE,
@@ -29,6 +30,7 @@ from tablelog.data_types.dtype_core import (
     optional,
 )
 from tablelog.data_types.media_base import Media
+from tablelog.errors import TableArgumentError, TableArgumentTypeError
 
 
 class UnknownType(SimpleType):
@@ -46,17 +48,34 @@ class UnknownType(SimpleType):
         return "any one type"
 
 
+def _check_linked_table(table: Any, what: str) -> None:
+    if getattr(type(table), "_log_type", None) != "table":
+        raise TableArgumentTypeError(f"{what} needs a Table to point into, got "
+                                     f"{type(table).__name__}")
+
+
 class ForeignKeyType(DType):
     """A string column pointing at another table's key column (`Table.set_fk`)."""
 
     wb_type = "foreignKey"
 
     def __init__(self, table: Any = None, col_name: str | None = None) -> None:
+        if table is not None:  # None: read back from the wire, where links are not kept
+            _check_linked_table(table, "ForeignKeyType")
+            if col_name not in table.columns:
+                raise TableArgumentError(f"ForeignKeyType: the table has no column named "
+                                         f"{col_name!r}; its columns are {list(table.columns)}")
         self.table = table  # not part of equality: a link, not a type
         self.col_name = col_name
 
     def assign(self, value: Any) -> DType | None:
-        return self if isinstance(value, str) else None
+        if not isinstance(value, str):
+            return None
+        # a key of another table (or column) does not fit, as in wandb
+        if getattr(value, "_table", self.table) is not self.table or getattr(
+                value, "_col_name", self.col_name) != self.col_name:
+            return None
+        return self
 
     def params(self) -> dict[str, Any]:
         return {"col_name": self.col_name}
@@ -71,10 +90,13 @@ class ForeignIndexType(DType):
     wb_type = "foreignIndex"
 
     def __init__(self, table: Any = None) -> None:
+        if table is not None:
+            _check_linked_table(table, "ForeignIndexType")
         self.table = table
 
     def assign(self, value: Any) -> DType | None:
-        ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        ok = (isinstance(value, int | np.integer) and not isinstance(value, bool)
+              and getattr(value, "_table", self.table) is self.table)
         return self if ok else None
 
     def describe(self) -> str:
@@ -145,22 +167,48 @@ class ConstType(DType):
 
 
 class TableCellType(DType):
-    """A Table as a cell value; once seen, later tables must have the same columns."""
+    """A Table as a cell value; once seen, later tables must have the same columns, each
+    with values of a compatible type (as in wandb: a column of numbers then takes no
+    strings; one that held only None takes its first type then)."""
 
     wb_type = "table"
 
-    def __init__(self, columns: Sequence[Any] | None = None) -> None:
+    def __init__(self, columns: Sequence[Any] | None = None,
+                 column_types: Sequence[DType] | None = None) -> None:
         self.columns = None if columns is None else list(columns)
+        self.column_types = None if column_types is None else tuple(column_types)
+
+    @classmethod
+    def of(cls, table: Any) -> TableCellType:
+        """The type a column takes from its first table cell."""
+        return cls(table.columns, getattr(table, "_types", None))
 
     def assign(self, value: Any) -> DType | None:
         if getattr(type(value), "_log_type", None) != "table":
             return None
         if self.columns is None:
-            return TableCellType(value.columns)
-        return self if list(value.columns) == self.columns else None
+            return TableCellType.of(value)
+        if list(value.columns) != self.columns:
+            return None
+        if self.column_types is None:
+            return self
+        refined = []
+        for j, dtype in enumerate(self.column_types):
+            new, failed = check_column(dtype, [row[j] for row in value.data])
+            if failed is not None:
+                return None
+            refined.append(new)
+        if all(a is b for a, b in zip(refined, self.column_types, strict=True)):
+            return self
+        return TableCellType(self.columns, refined)
 
     def params(self) -> dict[str, Any] | None:
-        return None if self.columns is None else {"columns": self.columns}
+        if self.columns is None:
+            return None
+        if self.column_types is None:
+            return {"columns": self.columns}
+        return {"columns": self.columns,
+                "column_types": [t.to_plain() for t in self.column_types]}
 
     def describe(self) -> str:
         return "Table" if self.columns is None else f"Table with columns {self.columns}"
@@ -175,7 +223,9 @@ class ListType(DType):
         self.element = element if element is not None else UNKNOWN
 
     def assign(self, value: Any) -> DType | None:
-        if not isinstance(value, SEQUENCE_CLASSES):
+        if isinstance(value, np.ndarray) and value.ndim >= 1:
+            value = value.tolist()  # an array fits a list column of its shape (as in wandb)
+        elif not isinstance(value, SEQUENCE_CLASSES):
             return None
         element = self.element
         for item in value:
@@ -271,7 +321,7 @@ OPTIONAL_UNKNOWN = UnionType([UNKNOWN, NONE])
 
 
 _EXACT: dict[type, DType] = {
-    **{cls: NUMBER for cls in INT_CLASSES | FLOAT_CLASSES},
+    **{cls: NUMBER for cls in INT_CLASSES | FLOAT_CLASSES | COMPLEX_CLASSES},
     **{cls: BOOLEAN for cls in BOOL_CLASSES},
     str: STRING, _dt.datetime: TIMESTAMP, _dt.date: TIMESTAMP, np.datetime64: TIMESTAMP,
 }
@@ -302,7 +352,7 @@ def type_of(value: Any) -> DType:
     if isinstance(value, dict):
         return DictType.of(value)
     if getattr(type(value), "_log_type", None) == "table":
-        return TableCellType(value.columns)
+        return TableCellType.of(value)
     return PythonObjectType(type(value).__name__)
 
 

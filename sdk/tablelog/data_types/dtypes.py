@@ -69,7 +69,7 @@ from tablelog.data_types.dtype_infer import (
     type_of,
 )
 from tablelog.data_types.media import Media
-from tablelog.errors import WireError
+from tablelog.errors import TableArgumentTypeError, WireError
 
 __all__ = [
     "ANY", "BOOLEAN", "NONE", "NUMBER", "OPTIONAL_UNKNOWN", "PRIMARY_KEY", "STRING",
@@ -115,9 +115,15 @@ def _dtype_from_class(cls: type) -> DType:
     known = _PY_TYPES.get(cls)
     if known is not None:
         return known
+    if issubclass(cls, DType):  # a type class, as wandb takes `dtype=[NumberType]`
+        try:
+            return cls()
+        except TypeError as exc:
+            raise TableArgumentTypeError(f"dtype {cls.__name__} needs arguments; pass an "
+                                         f"instance") from exc
     if issubclass(cls, bool | np.bool_):
         return BOOLEAN
-    if issubclass(cls, np.integer | np.floating | int | float):
+    if issubclass(cls, np.number | int | float | complex):
         return NUMBER
     if issubclass(cls, Media):
         return MediaType(cls._kind)
@@ -155,7 +161,9 @@ def dtype_from_plain(plain: Any) -> DType:
         if name == "ndarray":
             return NDArrayType(params.get("shape"))
         if name == "table":
-            return TableCellType(params.get("columns"))
+            column_types = params.get("column_types")
+            return TableCellType(params.get("columns"), None if column_types is None else
+                                 [dtype_from_plain(p) for p in column_types])
         if name == "foreignKey":
             return ForeignKeyType(None, params.get("col_name"))
         if name == "foreignIndex":

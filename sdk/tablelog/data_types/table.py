@@ -7,10 +7,14 @@ per-column set of exact classes first (``type(v) in fast``), so plain rows
 cost a few set lookups; only unusual values go through the general check.
 Bulk constructors check column by column.
 
-Where wandb differs, on purpose: duplicate column names are rejected; bad
-arguments raise `ValueError`/`TypeError` subclasses (`tablelog.errors`) with a
-message instead of a bare ``assert``; a row limit is never enforced here (the
-run layer enforces `Table.MAX_ARTIFACT_ROWS` when logging, and never truncates).
+Where wandb checks an argument with a bare ``assert``, the error is a
+`TableArgumentError` / `TableArgumentTypeError` (`tablelog.errors`): a
+ValueError / TypeError with a message, and an AssertionError as wandb's is.
+Key columns (`set_pk`, `set_fk`, linked cells) are `table_keys.KeyColumns`.
+
+Where wandb differs, on purpose: duplicate column names are rejected; a row
+limit is never enforced here (the run layer enforces `Table.MAX_ARTIFACT_ROWS`
+when logging, and never truncates).
 
 Hooks for the run layer (private, stable):
 
@@ -33,12 +37,15 @@ import numpy as np
 
 from tablelog.data_types import table_cells as cells
 from tablelog.data_types import table_input as build
+from tablelog.data_types import table_keys as keys
 from tablelog.data_types.dtypes import (
     OPTIONAL_UNKNOWN,
     PRIMARY_KEY,
     UNKNOWN,
     DType,
+    ForeignIndexType,
     ForeignKeyType,
+    PrimaryKeyType,
     check_column,
     dtype_from_plain,
     dtype_from_spec,
@@ -46,7 +53,13 @@ from tablelog.data_types.dtypes import (
 from tablelog.data_types.dtypes import optional as optional_type
 from tablelog.data_types.media import Media
 from tablelog.data_types.table_cells import TableIndex, TableKey
-from tablelog.errors import IncrementalTableError, TableRowError, TableTypeError, WireError
+from tablelog.errors import (
+    IncrementalTableError,
+    TableArgumentError,
+    TableArgumentTypeError,
+    TableRowError,
+    WireError,
+)
 
 LOG_MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
 _set_contains = frozenset.__contains__
@@ -56,11 +69,15 @@ DEFAULT_COLUMNS = ("Input", "Output", "Expected")
 _ROWS_LOCK = threading.Lock()
 
 
-_TableIndex = TableIndex  # wandb's names, for code that inspects cells
+# wandb's names (wandb.sdk.data_types.table), for code that inspects cells and key types
+_TableIndex = TableIndex
 _TableKey = TableKey
+_PrimaryKeyType = PrimaryKeyType
+_ForeignKeyType = ForeignKeyType
+_ForeignIndexType = ForeignIndexType
 
 
-class Table:
+class Table(keys.KeyColumns):
     """A table of rows with typed columns, as ``wandb.Table``.
 
     Build it from `data` (a list of rows, a 2-D ndarray or a DataFrame),
@@ -82,7 +99,7 @@ class Table:
     _types: list[DType]  # one per column
     _fast: list[frozenset[type]]  # per column: classes accepted with no further check
     _positions: dict[Any, int]  # column name -> index
-    _keys: dict[int, tuple[Table | None, Any]]  # key column -> (table, column) it links to
+    _keys: dict[int, DType]  # key column -> its key type (primary, foreign key or index)
     _pk: int | None
     _structure_version: int
     _mutation_hook: Callable[[str], None] | None
@@ -107,13 +124,14 @@ class Table:
             self.data, types = build.rows_from_data(self.columns, types,
                                                     rows if data is None else data)
         self._types, self._fast = types, [t.fast_types for t in types]
+        self._link_new_key_columns(list(range(len(types))))
 
     # -- setup ------------------------------------------------------------------
 
     def _init_state(self, log_mode: str | None) -> None:
         if log_mode not in LOG_MODES:
-            raise TableRowError(f"Invalid log_mode: {log_mode!r}; expected one of "
-                                f"{', '.join(LOG_MODES)}")
+            raise TableArgumentError(f"Invalid log_mode: {log_mode}. Must be one of "
+                                     f"{list(LOG_MODES)}")
         self.log_mode = log_mode
         self.columns = []
         self.data = []
@@ -138,7 +156,7 @@ class Table:
     def _position(self, name: Any) -> int:
         j = self._positions.get(name)
         if j is None:
-            raise TableRowError(f"no column named {name!r}; columns are "
+            raise TableArgumentError(f"no column named {name!r}; columns are "
                                 f"{cells.column_list(self.columns, 20)}")
         return j
 
@@ -184,11 +202,19 @@ class Table:
             if new is None:
                 raise cells.cell_type_error(self.columns[j], new_types[j], value, len(self.data))
             new_types[j] = new
+        # a linked cell (another table's key or index) makes its column a key column,
+        # checked against the rows already there before anything changes
+        new_keys = [j for j, dtype in enumerate(new_types)
+                    if j not in self._keys and keys.key_type(dtype) is not None]
+        for j in new_keys:
+            new_types[j] = self._key_checked(j, new_types[j])
         for j, dtype in enumerate(new_types):
             if dtype is not self._types[j]:
                 self._set_type(j, dtype)
-        for j, (table, col) in self._keys.items():
-            row[j] = TableKey(row[j], table, col)
+        for j in new_keys:
+            self._link_column(j, new_types[j])
+        for j, dtype in self._keys.items():
+            row[j] = keys.linked(row[j], dtype, self, self.columns[j])
         return row
 
     # -- adding and retyping columns --------------------------------------------
@@ -218,7 +244,7 @@ class Table:
             return
         for i, result in enumerate(results):
             if not isinstance(result, dict):
-                raise TableTypeError(f"add_computed_columns: fn must return a dict, got "
+                raise TableArgumentTypeError(f"add_computed_columns: fn must return a dict, got "
                                      f"{type(result).__name__} for row {i}")
             if result.keys() != results[0].keys():
                 raise TableRowError(f"add_computed_columns: fn returned keys {list(result)} for "
@@ -231,25 +257,35 @@ class Table:
         types: list[DType] = []
         for name, values in new.items():
             if not isinstance(name, str):
-                raise TableTypeError(f"column names added later must be strings, got {name!r}")
+                raise TableArgumentTypeError(f"column names added later must be strings, "
+                                             f"got {name!r}")
             if name in self._positions:
-                raise TableRowError(f"duplicate column name {name!r}: the table already has it")
+                raise TableArgumentError(f"duplicate column name {name!r}: the table "
+                                         f"already has it")
             if self.columns and len(values) != len(self.data):
-                raise TableRowError(f"Column {name!r} needs {len(self.data)} values (one per "
-                                    f"row), got {len(values)}")
+                raise TableArgumentError(f"Expected length {len(self.data)}, found "
+                                         f"{len(values)}: column {name!r} needs "
+                                         f"{len(self.data)} values (one per row)")
             start = OPTIONAL_UNKNOWN if optional_ else UNKNOWN
             dtype, failed = check_column(start, values)
             if failed is not None:
                 raise cells.cast_error(name, dtype, values[failed], failed)
+            key = keys.key_type(dtype)
+            if key is not None:  # cells of another table's key column: linked to it
+                dtype, failed = check_column(key, values)
+                if failed is not None:
+                    raise cells.cast_error(name, dtype, values[failed], failed)
             types.append(dtype)
         if not self.columns:
             self.data = [[] for _ in next(iter(new.values()), [])]
+        first = len(self.columns)
         for (name, values), dtype in zip(new.items(), types, strict=True):
             for row, value in zip(self.data, values, strict=True):
                 row.append(value)
             self._add_column_names([name])
             self._types.append(dtype)
             self._fast.append(dtype.fast_types)
+        self._link_new_key_columns(list(range(first, len(self.columns))))
 
     def cast(self, col_name: Any, dtype: Any, optional: bool = False) -> DType:
         """Set a column's type, checking every existing cell; returns the new type.
@@ -257,9 +293,14 @@ class Table:
         Note wandb's default: ``optional=False``, so existing None cells fail.
         """
         j = self._position(col_name)
+        target = dtype_from_spec(dtype)
+        if isinstance(target, keys.KEY_TYPES):  # as set_pk / set_fk (wandb's cast does both)
+            self._make_key(j, target, optional_=optional)
+            self._changed("cast", structure=True)
+            return target
         if j in self._keys:
-            raise TableRowError(f"column {col_name!r} is a key column; its type cannot change")
-        new = self._cast_checked(j, dtype_from_spec(dtype), optional)
+            raise keys.unset_key_error(col_name, self._keys[j])
+        new = self._cast_checked(j, target, optional)
         self._set_type(j, new)
         self._changed("cast", structure=True)
         return new
@@ -272,45 +313,14 @@ class Table:
             raise cells.cast_error(self.columns[j], new, values[failed], failed)
         return new
 
-    # -- keys -------------------------------------------------------------------
-
-    def set_pk(self, col_name: Any) -> None:
-        """Make a string column the table's primary key (no None; one per table)."""
-        j = self._position(col_name)
-        if self._pk is not None and self._pk != j:
-            raise TableRowError(f"the table already has primary key column "
-                                f"{self.columns[self._pk]!r}; it can have only one")
-        if j in self._keys and self._pk != j:
-            raise TableRowError(f"column {col_name!r} is already a foreign key")
-        self._make_key(j, PRIMARY_KEY, self, col_name)
-        self._pk = j
-        self._changed("set_pk", structure=True)
-
-    def set_fk(self, col_name: Any, table: Table, table_col: Any) -> None:
-        """Make a string column a foreign key into `table`'s column `table_col`."""
-        j = self._position(col_name)
-        if not isinstance(table, Table):
-            raise TableTypeError(f"set_fk needs a Table to point into, got {type(table).__name__}")
-        table._position(table_col)
-        if j in self._keys:
-            raise TableRowError(f"column {col_name!r} is already a key column")
-        self._make_key(j, ForeignKeyType(table, table_col), table, table_col)
-        self._changed("set_fk", structure=True)
-
-    def _make_key(self, j: int, dtype: DType, table: Table, col: Any) -> None:
-        new = self._cast_checked(j, dtype, False)
-        self._keys[j] = (table, col)
-        self._set_type(j, new)
-        for row in self.data:
-            row[j] = TableKey(row[j], table, col)
-
     # -- reading ------------------------------------------------------------------
 
     def get_column(self, name: Any, convert_to: str | None = None) -> Any:
         """The column's cells as a list, or with ``convert_to="numpy"`` as an ndarray
         (media cells become their data arrays: an Image column stacks to (N, H, W, C))."""
         if convert_to not in (None, "numpy"):
-            raise TableRowError(f"convert_to must be None or 'numpy', got {convert_to!r}")
+            raise TableArgumentError(f"convert_to must be None or 'numpy', got "
+                                     f"{convert_to!r}")
         j = self._position(name)
         values = [row[j] for row in self.data]
         if convert_to is None:
@@ -324,7 +334,7 @@ class Table:
     def index_ref(self, index: int) -> TableIndex:
         """One linked row index."""
         if not 0 <= index < len(self.data):
-            raise TableRowError(f"row index {index} out of range (table has "
+            raise TableArgumentError(f"row index {index} out of range (table has "
                                 f"{len(self.data)} rows)")
         return TableIndex(index, self)
 
@@ -340,9 +350,9 @@ class Table:
         return pd.DataFrame.from_records(self.data, columns=self.columns)
 
     @property
-    def _column_types(self) -> dict[Any, DType]:
-        """Column name -> its current type."""
-        return dict(zip(self.columns, self._types, strict=True))
+    def _column_types(self) -> cells.ColumnTypes:
+        """Column name -> its current type (also as wandb's ``.params["type_map"]``)."""
+        return cells.ColumnTypes(zip(self.columns, self._types, strict=True))
 
     def _to_table_json(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "data": self.data}
@@ -374,9 +384,11 @@ class Table:
             table._types.append(dtype)
             table._fast.append(frozenset())
             if dtype == PRIMARY_KEY:
-                table._pk, table._keys[j] = j, (table, columns[j])
+                table._pk, table._keys[j] = j, dtype
             table._set_type(j, dtype)
         table.data = [r if type(r) is list else list(r) for r in rows]
+        for j, key in table._keys.items():
+            table._link_column(j, key)
         return table
 
     # -- comparing --------------------------------------------------------------------

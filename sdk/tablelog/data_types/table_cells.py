@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tablelog.data_types.dtypes import DType, admits_none, is_missing, type_of
-from tablelog.errors import TableRowError, TableTypeError
+from tablelog.errors import TableArgumentError, TableRowError, TableTypeError
 from tablelog.wire import _timestamp_ms as timestamp_ms  # the precision tables are stored with
 
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds that convert to plain numbers
@@ -30,6 +30,16 @@ class TableIndex(int):
         obj._table = table
         return obj
 
+    def set_table(self, table: Any) -> None:
+        """Link this index to `table` (wandb's name)."""
+        self._table = table
+
+    def get_row(self) -> dict[Any, Any]:
+        """The row this index points at, as column name -> cell ({} if unlinked), as wandb."""
+        if self._table is None:
+            return {}
+        return dict(zip(self._table.columns, self._table.data[self], strict=True))
+
 
 class TableKey(str):
     """A key cell that remembers the table and column it belongs to (see `Table.set_pk`).
@@ -45,10 +55,25 @@ class TableKey(str):
         obj._table, obj._col_name = table, col_name
         return obj
 
+    def set_table(self, table: Any, col_name: Any) -> None:
+        """Link this key to column `col_name` of `table` (wandb's name)."""
+        if col_name not in table.columns:
+            raise TableArgumentError(f"the table has no column named {col_name!r}")
+        self._table, self._col_name = table, col_name
 
-def short_repr(value: Any, limit: int = 60) -> str:
-    """repr(value), cut to `limit` characters for error messages."""
-    text = repr(value)
+
+class ColumnTypes(dict[Any, DType]):
+    """Column name -> type: a copy, readable as a dict or as wandb's typed dict is
+    inspected (``table._column_types.params["type_map"][name]``)."""
+
+    @property
+    def params(self) -> dict[str, dict[Any, DType]]:
+        return {"type_map": dict(self)}
+
+
+def short_repr(value: Any, limit: int = 60, *, quote: bool = True) -> str:
+    """repr(value) (str(value) without `quote`), cut to `limit` characters for messages."""
+    text = repr(value) if quote else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -65,11 +90,13 @@ def row_length_error(columns: Sequence[Any], found: int, row: int) -> TableRowEr
 
 
 def cell_type_error(column: Any, dtype: DType, value: Any, row: int) -> TableTypeError:
-    """The error for a cell that does not fit its column's type."""
+    """The error for a cell that does not fit its column's type (wandb's first words)."""
     if is_missing(value):
-        return TableTypeError(f"Column {column!r} does not accept None (it is not optional; "
+        return TableTypeError(f"Data row contained incompatible types: "
+                              f"Column {column!r} does not accept None (it is not optional; "
                               f"expects {dtype.describe()}), got {short_repr(value)} in row {row}")
-    return TableTypeError(f"Column {column!r} expects {dtype.describe()}, got "
+    return TableTypeError(f"Data row contained incompatible types: "
+                          f"Column {column!r} expects {dtype.describe()}, got "
                           f"{short_repr(value)} of type {type(value).__name__} "
                           f"({type_of(value).describe()}) in row {row}")
 
@@ -78,8 +105,9 @@ def cast_error(column: Any, dtype: DType, value: Any, row: int) -> TableTypeErro
     """The error for an existing cell that a new column type rejects (wandb's wording first)."""
     found = "None" if is_missing(value) else type_of(value).describe()
     extra = "" if not is_missing(value) or admits_none(dtype) else " (not optional)"
-    return TableTypeError(f"Existing data {short_repr(value)}, of type {found} cannot be cast "
-                          f"to {dtype.describe()}{extra}: column {column!r}, row {row}")
+    return TableTypeError(f"Existing data {short_repr(value, quote=False)}, of type {found} "
+                          f"cannot be cast to {dtype.describe()}{extra}: column {column!r}, "
+                          f"row {row}")
 
 
 # ---------------------------------------------------------------------------

@@ -33,7 +33,12 @@ from tablelog.data_types.table_cells import (
     row_length_error,
     short_repr,
 )
-from tablelog.errors import TableRowError, TableTypeError
+from tablelog.errors import (
+    TableArgumentError,
+    TableArgumentTypeError,
+    TableRowError,
+    TableTypeError,
+)
 
 Rows = list[list[Any]]
 
@@ -69,20 +74,28 @@ def is_dataframe(value: object) -> bool:
 def check_column_names(columns: Any) -> list[Any]:
     """The column names as a list: strings or ints, each once."""
     if not isinstance(columns, list | tuple):
-        raise TableTypeError(f"columns argument expects a `list` object, "
-                             f"got {type(columns).__name__}")
+        raise TableArgumentTypeError(f"columns argument expects a `list` object, "
+                                     f"got {type(columns).__name__}{_data_hint(columns)}")
     for name in columns:
         if isinstance(name, bool) or not isinstance(name, str | int):
             hint = (" (rows passed as the first argument? use Table(data=...))"
                     if isinstance(name, list | tuple) else "")
-            raise TableTypeError(f"columns argument expects a list of strings or ints, "
-                                 f"got {short_repr(name)}{hint}")
+            raise TableArgumentTypeError(f"columns argument expects list of strings or ints, "
+                                         f"got {short_repr(name)}{hint}")
     seen: set[Any] = set()
     for name in columns:
         if name in seen:
-            raise TableRowError(f"duplicate column name {name!r}: column names must be unique")
+            raise TableArgumentError(f"duplicate column name {name!r}: column names must be "
+                                     f"unique")
         seen.add(name)
     return list(columns)
+
+
+def _data_hint(columns: Any) -> str:
+    """A hint for rows, an ndarray or a DataFrame passed where the columns go."""
+    if isinstance(columns, np.ndarray) or is_dataframe(columns):
+        return " (data passed as the first argument? use Table(data=...))"
+    return ""
 
 
 def _per_column(value: Any, n: int, what: str) -> list[Any]:
@@ -157,21 +170,29 @@ def rows_from_rows(columns: Sequence[Any], types: Sequence[DType],
 
 def rows_from_data(columns: Sequence[Any], types: Sequence[DType],
                    data: Any) -> tuple[Rows, list[DType]]:
-    """Rows from the constructor's `data`: None, a list of rows or a 2-D ndarray."""
+    """Rows from the constructor's `data`: None, a list of rows or an ndarray.
+
+    An ndarray of more than 2 dimensions is rows of cells that are arrays, as in
+    wandb: shape (rows, columns, *cell_shape).
+    """
     if data is None:
         return [], list(types)
     if isinstance(data, list):
         return rows_from_rows(columns, types, data)
     if isinstance(data, np.ndarray):
-        if data.ndim != 2:
-            raise TableRowError(f"Table data as an ndarray must be 2-D (rows, columns), "
-                                f"got shape {data.shape}")
+        if data.ndim < 2:
+            raise TableRowError(f"Table data as an ndarray must be at least 2-D (rows, "
+                                f"columns, then each cell's dimensions), got shape "
+                                f"{data.shape}")
+        if data.ndim > 2:
+            return rows_from_rows(columns, types, [list(row) for row in data])
         by_column = ndarray_columns(data)
         if by_column is not None and data.shape[1] == len(columns):
             return rows_from_columns(columns, types, by_column)
         return rows_from_rows(columns, types, list(data))
-    raise TableTypeError(f"Table data must be a list of rows, a 2-D numpy array or a "
-                         f"pandas DataFrame, got {type(data).__name__}")
+    raise TableArgumentTypeError(f"data argument expects a `list` object: a list of rows, "
+                                 f"a 2-D numpy array or a pandas DataFrame, got "
+                                 f"{type(data).__name__}")
 
 
 # ---------------------------------------------------------------------------
@@ -199,7 +220,9 @@ def frame_columns(frame: Any) -> tuple[list[Any], list[list[Any]]]:
     except ImportError as exc:  # pragma: no cover - pandas is optional
         raise TableTypeError("a DataFrame was given but pandas cannot be imported") from exc
     if not isinstance(frame, pd.DataFrame):
-        raise TableTypeError(f"dataframe must be a pandas.DataFrame, got {type(frame).__name__}")
+        raise TableArgumentTypeError(f"dataframe argument expects a "
+                                     f"`pandas.core.frame.DataFrame` object, got "
+                                     f"{type(frame).__name__}")
     labels = [_column_label(c) for c in frame.columns]
     values: list[list[Any]] = []
     for j in range(frame.shape[1]):
@@ -231,5 +254,5 @@ def column_values(data: Any, name: Any) -> list[Any]:
         if data.ndim == 1 and data.dtype.kind in NUMERIC_KINDS:
             return data.tolist()  # type: ignore[no-any-return]
         return list(data)
-    raise TableTypeError(f"add_column({name!r}, data) needs data as a list or numpy array, "
-                         f"got {type(data).__name__}")
+    raise TableArgumentTypeError(f"add_column({name!r}, data) needs data as a list or numpy "
+                                 f"array, got {type(data).__name__}")

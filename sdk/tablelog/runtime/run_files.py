@@ -23,13 +23,15 @@ import shutil
 import warnings
 from pathlib import Path, PurePath
 
+from tablelog import wire
+
 POLICIES = ("live", "end", "now")
 FILES_ARTIFACT_TYPE = "run_files"
 
 
 def files_artifact_name(run_id: str) -> str:
     """The artifact a run's saved files are versions of."""
-    return f"run-{run_id}-files"
+    return wire.run_artifact_name(run_id, "files")
 
 
 def collect(glob_str: str | os.PathLike[str] | bytes, base_path: str | os.PathLike[str] | None,

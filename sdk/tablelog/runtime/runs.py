@@ -24,7 +24,7 @@ from typing import Any
 
 from tablelog import wire
 from tablelog.artifacts.artifact import Artifact, PendingTable
-from tablelog.errors import IncrementalTableError, RunError
+from tablelog.errors import IncrementalRunError, RunError, RunIdError
 from tablelog.runtime import exits, fork
 from tablelog.runtime.log_values import AS_IS_TYPES, loggable, report_left_out, row_limit
 from tablelog.runtime.resume import resolve as resolve_resume
@@ -278,8 +278,9 @@ class Run(RunSurface):
     def _incremental_log(self, key: str, table: Any) -> TableLog:
         state = log_state(table)
         if state.run_id is not None and state.run_id != self.id:
-            raise IncrementalTableError("An INCREMENTAL Table can only be logged to one run; "
-                                        "create a new Table for this run")
+            raise IncrementalRunError("An incremental Table can only be logged to one Run (one run "
+                                      "per table): "
+                                      "create a new Table for this run")
         state.run_id = self.id
         done = state.incremental_rows
         if done == len(table.data):  # logged before, nothing new: same version again
@@ -306,7 +307,7 @@ class Run(RunSurface):
                         stacklevel=stacklevel + 1)
 
     def _table_artifact_name(self, key: str) -> str:
-        return f"run-{self.id}-{wire.sanitize_artifact_name(key)}"
+        return wire.run_artifact_name(self.id, wire.sanitize_artifact_name(key))
 
     # -- artifacts -------------------------------------------------------------------
 
@@ -483,9 +484,11 @@ def init(project: str | None = None, entity: str | None = None, name: str | None
     project = chosen.get("project") or sdk_settings.project
     entity = chosen.get("entity") or sdk_settings.entity
     id = chosen.get("id")
-    for label, value in (("project", project), ("entity", entity), ("id", id)):
+    for label, value in (("project", project), ("entity", entity)):
         if value is not None and not wire.is_valid_name(value):
             raise ValueError(f"invalid {label} {value!r}: use 1-128 letters, digits, '_', '-', '.'")
+    if id is not None and wire.run_id_problem(id) is not None:
+        raise RunIdError(f"Invalid run id {id!r}: {wire.run_id_problem(id)}")
     run_config = init_args.run_config(config, config_include_keys, config_exclude_keys)
     init_args.check_reinit(chosen.get("reinit"))
     with _active_lock:
