@@ -35,6 +35,7 @@ def test_processes_opening_a_fresh_queue_at_once_all_open_it(tmp_path: Path) -> 
             p.stdin.write("go\n")
             p.stdin.flush()
         results = [p.communicate(timeout=60) for p in procs]
-        failed = [err[-300:] for p, (_, err) in zip(procs, results, strict=True) if p.returncode != 0]
+        failed = [err[-300:] for p, (_, err) in zip(procs, results, strict=True)
+                  if p.returncode != 0]
         assert not failed, f"round {round_}: {len(failed)} of 6 failed to open: {failed[0]}"
         assert all(out.strip().endswith("opened") for out, _ in results)
