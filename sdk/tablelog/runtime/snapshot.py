@@ -57,8 +57,8 @@ class TableSnapshot:
     def __init__(self, table: Any, *, first: int, base: TableSnapshot | None,
                  end: int | None = None) -> None:
         self.columns: list[str] = list(table.columns)
-        self.column_types: list[Any] = table._column_types_plain()
         self._types: list[Any] = list(table._types)  # immutable DTypes
+        self._column_types: list[Any] | None = None
         self.log_mode: str = table.log_mode
         self.structure_version: int = table._structure_version
         self.first = first
@@ -69,6 +69,15 @@ class TableSnapshot:
         self.written: list[WrittenChunk] | None = None  # set by the writer
 
     @property
+    def column_types(self) -> list[Any]:
+        """One plain type description per column, made when first asked for: by the
+        writer thread, so a table logged every step does not describe its types on the
+        training thread each time (the DTypes are immutable, so it is the same later)."""
+        if self._column_types is None:
+            self._column_types = [t.to_plain() for t in self._types]
+        return self._column_types
+
+    @property
     def new_cells(self) -> int:
         return len(self.rows) * max(1, len(self.columns))
 
@@ -76,19 +85,18 @@ class TableSnapshot:
         """Bytes the media values in the new rows hold (see `Media._pending_bytes`).
         Only columns whose type can hold media are read: a table of a million numbers
         costs the training thread nothing here."""
-        pairs = zip(self._types, self.column_types, strict=True)
-        cols = [j for j, (t, plain) in enumerate(pairs) if _holds_media(t, plain)]
+        cols = [j for j, t in enumerate(self._types) if _holds_media(t)]
         if not cols or not self.rows:
             return 0
         return sum(held_bytes(row[j]) for row in self.rows for j in cols if j < len(row))
 
 
-def _holds_media(dtype: Any, plain: Any) -> bool:
-    """`_may_hold_media` of a column's DType (`plain`: its plain form), remembered on
-    the (immutable) DType: a growing table logged every step walks its types once."""
+def _holds_media(dtype: Any) -> bool:
+    """`_may_hold_media` of a column's DType, remembered on the (immutable) DType: a
+    growing table logged every step describes and walks its types once."""
     known = getattr(dtype, "_tablelog_holds_media", None)
     if known is None:
-        known = _may_hold_media(plain)
+        known = _may_hold_media(dtype.to_plain())
         with contextlib.suppress(AttributeError):  # a type without attributes: walked each time
             dtype._tablelog_holds_media = known
     return bool(known)
