@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tablelog import wire
+from tablelog.data_types.dtype_core import SimpleType, UnionType
 from tablelog.errors import TablelogError
 
 # sink(data) -> sha256: store bytes as a blob (idempotent)
@@ -96,18 +97,31 @@ def _holds_media(dtype: Any) -> bool:
     growing table logged every step describes and walks its types once."""
     known = getattr(dtype, "_tablelog_holds_media", None)
     if known is None:
-        known = _may_hold_media(dtype.to_plain())
+        simple = _simple_members(dtype)
+        known = (any(_media_type_name(m.wb_type) for m in simple) if simple is not None
+                 else _may_hold_media(dtype.to_plain()))
         with contextlib.suppress(AttributeError):  # a type without attributes: walked each time
             dtype._tablelog_holds_media = known
     return bool(known)
+
+
+def _simple_members(dtype: Any) -> tuple[Any, ...] | None:
+    """A parameterless type, or a union of them (an optional number column), as its
+    members; None for a type with parameters. Each table has its own DType objects,
+    so this answers the common columns without describing them first."""
+    members = dtype.members if isinstance(dtype, UnionType) else (dtype,)
+    return members if all(isinstance(m, SimpleType) for m in members) else None
+
+
+def _media_type_name(name: object) -> bool:
+    return isinstance(name, str) and (name.endswith("-file") or name in ("any", "unknown"))
 
 
 def _may_hold_media(plain: Any) -> bool:
     """Whether a column of this (plain) type may hold media values: a media type, or
     a type that admits anything, anywhere inside a list, dict or union type."""
     if isinstance(plain, dict):
-        name = plain.get("wb_type")
-        if isinstance(name, str) and (name.endswith("-file") or name in ("any", "unknown")):
+        if _media_type_name(plain.get("wb_type")):
             return True
         return any(_may_hold_media(v) for v in plain.values() if isinstance(v, dict | list))
     if isinstance(plain, list):
