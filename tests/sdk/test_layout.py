@@ -4,6 +4,7 @@ which modules import which (no import circles between the artifact modules)."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,13 @@ def test_wire_imports_alone_and_tablelog_imports_cheaply() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "['tablelog']"
+
+
+def test_an_empty_run_never_imports_numpy(tmp_path: Path) -> None:
+    # numpy's import costs ~100 ms here: a run that logs no table or media must not pay it
+    code = ("import sys, tablelog; run = tablelog.init(project='p'); run.log({'x': 1}); "
+            "run.finish(); print('numpy' in sys.modules)")
+    env = {**os.environ, "TABLELOG_DIR": str(tmp_path), "TABLELOG_MODE": "offline"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    assert out.strip() == "False"

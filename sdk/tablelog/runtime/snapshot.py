@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tablelog import wire
-from tablelog.data_types.dtype_core import SimpleType, UnionType
 from tablelog.errors import TablelogError
 
 # sink(data) -> sha256: store bytes as a blob (idempotent)
@@ -97,20 +96,22 @@ def _holds_media(dtype: Any) -> bool:
     growing table logged every step describes and walks its types once."""
     known = getattr(dtype, "_tablelog_holds_media", None)
     if known is None:
-        simple = _simple_members(dtype)
-        known = (any(_media_type_name(m.wb_type) for m in simple) if simple is not None
-                 else _may_hold_media(dtype.to_plain()))
+        known = not _plainly_no_media(dtype) and _may_hold_media(dtype.to_plain())
         with contextlib.suppress(AttributeError):  # a type without attributes: walked each time
             dtype._tablelog_holds_media = known
     return bool(known)
 
 
-def _simple_members(dtype: Any) -> tuple[Any, ...] | None:
-    """A parameterless type, or a union of them (an optional number column), as its
-    members; None for a type with parameters. Each table has its own DType objects,
-    so this answers the common columns without describing them first."""
-    members = dtype.members if isinstance(dtype, UnionType) else (dtype,)
-    return members if all(isinstance(m, SimpleType) for m in members) else None
+# Types that never hold media, whatever their parameters (a union of them neither).
+_NO_MEDIA_TYPES = frozenset({"none", "number", "boolean", "string", "timestamp", "primaryKey"})
+
+
+def _plainly_no_media(dtype: Any) -> bool:
+    """True for a column of numbers, strings, ... (optional or not), answered from the
+    types' names: each table has its own DType objects, so the common columns are not
+    described first. Duck-typed: importing the data types here would import numpy."""
+    members = getattr(dtype, "members", ()) if dtype.wb_type == "union" else (dtype,)
+    return bool(members) and all(m.wb_type in _NO_MEDIA_TYPES for m in members)
 
 
 def _media_type_name(name: object) -> bool:
