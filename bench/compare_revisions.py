@@ -224,13 +224,23 @@ def logging_worker(workload: str, params: Mapping[str, Any]
     return measure
 
 
-def training_worker(library: str, steps: int) -> Callable[[Copy, str], dict[str, Any]]:
+# glibc raises its mmap threshold (from 128 KiB, up to 32 MiB) whenever a large block is
+# freed, so whether the loop's 256 KiB numpy temporaries are mmapped or come from the heap
+# depends on what any earlier code in the process happened to free. That flips the loop's
+# time by ~10% either way, in the bare loop as in the others; pinned, only tablelog's
+# own work differs between the revisions.
+PINNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+
+
+def training_worker(library: str, steps: int, *, pinned: bool = False
+                    ) -> Callable[[Copy, str], dict[str, Any]]:
+    extra = {**BLAS_ONE_THREAD, **(PINNED_MALLOC if pinned else {})}
+
     def measure(copy: Copy, python: str) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="tablelog-ab-") as tmp:
             return run_worker(python, copy.root / "bench" / "bench_training.py",
                               ["train", library, json.dumps({"steps": steps, "images": False})],
-                              copy.env(Path(tmp), extra=BLAS_ONE_THREAD), timeout=600,
-                              cwd=copy.root)
+                              copy.env(Path(tmp), extra=extra), timeout=600, cwd=copy.root)
     return measure
 
 
@@ -276,6 +286,13 @@ def workloads(quick: bool) -> list[Workload]:
                  training_worker("none", steps)),
         Workload(f"training loop, {steps} steps, scalars (offline)", "loop_s", "s", "scalars",
                  training_worker("tablelog", steps)),
+        Workload("run.log calls inside that loop (total)", "log_s", "ms", "scalars",
+                 training_worker("tablelog", steps)),
+        Workload(f"training loop, {steps} steps, bare, mmap threshold pinned", "loop_s", "s",
+                 "bare_pinned", training_worker("none", steps, pinned=True)),
+        Workload(f"training loop, {steps} steps, scalars (offline), mmap threshold pinned",
+                 "loop_s", "s", "scalars_pinned", training_worker("tablelog", steps,
+                                                                   pinned=True)),
         Workload(f"training loop, {steps} steps, scalars (online)", "loop_s", "s", "online",
                  snippet_worker("online training", ONLINE_CODE, steps)),
         Workload("finish() after the online loop", "finish_s", "ms", "online",

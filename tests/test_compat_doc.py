@@ -81,7 +81,8 @@ def probes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             "JoinedTable": tablelog.JoinedTable("t1", "t2", "a"),
             "Image": tablelog.Image(np.zeros((2, 2, 3), dtype=np.uint8)),
             "Artifact": tablelog.Artifact("compat", "dataset"),
-            "Api": tablelog.Api("http://127.0.0.1:9", "key", cache_dir=tmp / "cache"),
+            "Api": tablelog.Api(base_url="http://127.0.0.1:9", api_key="key",
+                                cache_dir=tmp / "cache"),
             "public.Run": PublicRun("e", "p", "id", "name", "finished", {}, {}),
         }
 

@@ -244,7 +244,8 @@ class _Demo:
                   f"{self.queue_dir}`", file=sys.stderr)
             return 1
         print("  uploaded by the agent the SDK started; reading back through tablelog.Api:")
-        _report(wandb.Api(self.base_url, self.key, cache_dir=self.root / "readback"), run.id)
+        _report(wandb.Api(base_url=self.base_url, api_key=self.key,
+                          cache_dir=self.root / "readback"), run.id)
         if keep:
             self.serving = True
             print(f"\nviewer: {self.base_url}/ (log in with the API key {self.key})\n"

@@ -10,6 +10,7 @@ which serves a key only the blobs its entity holds.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -28,6 +29,7 @@ from tablelog_server.errors import (
 )
 from tablelog_server.messages import answer, answer_built, bool_query, int_query, read_data
 from tablelog_server.metadata import ArtifactVersionRecord, RunKey, RunRecord
+from tablelog_server.run_filters import FilterError, iso_time, select_runs
 from tablelog_server.state import CONFIG, KEYS, METADATA, SCOPE, TABLES
 from tablelog_server.tables import TableQuery
 
@@ -56,6 +58,7 @@ def run_plain(run: RunRecord) -> dict[str, Any]:
     return {"id": run.run_id, "name": run.name, "state": run.state,
             "config": _unpack(run.config, {}), "summary": _unpack(run.summary, {}),
             "tags": list(run.tags), "notes": run.notes, "job_type": run.job_type,
+            "group": run.group, "created_at": iso_time(run.created or run.started_at),
             "started_at": run.started_at, "ended_at": run.ended_at,
             "exit_code": run.exit_code, "history_rows": run.history_rows,
             "metrics": _unpack(run.metrics, {}), "alerts": _unpack(run.alerts, [])}
@@ -188,12 +191,25 @@ async def list_projects(request: web.Request) -> web.Response:
 
 
 async def list_runs(request: web.Request) -> web.Response:
-    """A project's runs."""
+    """A project's runs: those the ``filters`` query parameter (a JSON object,
+    `tablelog_server.run_filters`) matches, in ``order`` (default newest first)."""
     info = request.match_info
+    filters: Any = None
+    text = request.query.get("filters")
+    if text:
+        try:
+            filters = json.loads(text)
+        except ValueError as exc:
+            raise BadRequestError(f"filters is not JSON: {exc}") from None
     runs = await request.config_dict[METADATA].runs(info["entity"], info["project"])
     if runs is None:
         raise NotFoundError(f"no project {info['entity']}/{info['project']}")
-    return answer(request, {"runs": [run_plain(r) for r in runs]})
+    try:
+        chosen = await asyncio.to_thread(select_runs, runs, filters,
+                                         request.query.get("order") or None)
+    except FilterError as exc:
+        raise BadRequestError(f"runs filters: {exc}") from None
+    return answer(request, {"runs": [run_plain(r) for r in chosen]})
 
 
 async def get_run(request: web.Request) -> web.Response:
@@ -211,16 +227,41 @@ async def get_history(request: web.Request) -> web.Response:
     offset = int_query(request, "offset", default=0)
     limit = int_query(request, "limit", default=DEFAULT_PAGE_ROWS, minimum=1,
                       maximum=MAX_PAGE_ROWS)
-    page = await request.config_dict[METADATA].history(key, offset, limit)
+    min_step = (int_query(request, "min_step", default=0) if "min_step" in request.query
+                else None)
+    page = await request.config_dict[METADATA].history(key, offset, limit, min_step)
     if page is None:
         raise NotFoundError(f"no run {key.entity}/{key.project}/{key.run_id}")
     end = page.offset + len(page.rows)
     return await answer_built(request, lambda: {
-        "rows": [_unpack(r, None) for r in page.rows],
+        "rows": [_unpack(r, None) for r in page.rows], "offset": page.offset,
         "next": end if end < page.total else None})
 
 
+async def list_run_artifacts(request: web.Request) -> web.Response:
+    """The artifact versions a run logged, oldest first."""
+    key = _run_key(request)
+    store = request.config_dict[METADATA]
+    if await store.run(key) is None:
+        raise NotFoundError(f"no run {key.entity}/{key.project}/{key.run_id}")
+    versions = await store.run_artifact_versions(key)
+    return answer(request, {"artifacts": [_version_plain(v) for v in versions]})
+
+
 # -- artifacts and tables -------------------------------------------------------------------
+
+
+def _version_plain(v: ArtifactVersionRecord) -> dict[str, Any]:
+    return {"name": v.name, "version": v.label, "digest": v.digest, "aliases": list(v.aliases),
+            "type": v.type, "created": v.created, "run_id": v.run_id}
+
+
+async def list_artifacts(request: web.Request) -> web.Response:
+    """A project's artifacts (collections): name, type and how many versions."""
+    info = request.match_info
+    records = await request.config_dict[METADATA].artifacts(info["entity"], info["project"])
+    return answer(request, {"artifacts": [
+        {"name": a.name, "type": a.type, "versions": a.versions} for a in records]})
 
 
 async def list_artifact_versions(request: web.Request) -> web.Response:
@@ -230,9 +271,7 @@ async def list_artifact_versions(request: web.Request) -> web.Response:
         info["entity"], info["project"], info["name"])
     if not versions:
         raise NotFoundError(f"no artifact {info['entity']}/{info['project']}/{info['name']}")
-    return answer(request, {"versions": [
-        {"version": v.label, "digest": v.digest, "aliases": list(v.aliases), "type": v.type,
-         "created": v.created, "run_id": v.run_id} for v in versions]})
+    return answer(request, {"versions": [_version_plain(v) for v in versions]})
 
 
 def version_ref(text: str) -> str | int:
@@ -307,6 +346,9 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}", list_runs)
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}", get_run)
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}/history", get_history)
+    app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}/artifacts",
+                       list_run_artifacts)
+    app.router.add_get(f"{api}/artifacts/{{entity}}/{{project}}", list_artifacts)
     app.router.add_get(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}",
                        list_artifact_versions)
     app.router.add_get(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}/{{version}}",

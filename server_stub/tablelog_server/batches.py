@@ -169,7 +169,8 @@ def entry_change(data: object, key_entity: str) -> Change:
                         config=None if config is None else wire.packb(config),
                         tags=None if tags is None else tuple(tags),
                         notes=_opt_text(body, "notes"), job_type=_opt_text(body, "job_type"),
-                        started_at=_opt_time(body, "started_at"), merge=merge)
+                        started_at=_opt_time(body, "started_at"), merge=merge,
+                        group=_opt_text(body, "group"))
     if entry.kind is wire.Kind.HISTORY:
         step = _int(body.get("step"), "history 'step'", minimum=0)
         row = _map(body, "row")

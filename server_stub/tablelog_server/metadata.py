@@ -44,6 +44,7 @@ class RunStart:
     job_type: str | None
     started_at: float | None
     merge: bool = False
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,8 @@ class RunRecord:
     history_rows: int
     metrics: bytes | None = None
     alerts: bytes | None = None
+    group: str | None = None
+    created: float | None = None  # when the server first heard of the run
 
 
 @dataclass(frozen=True)
@@ -270,9 +273,15 @@ class MetadataStore(Protocol):
         """One run, or None."""
         ...
 
-    async def history(self, key: RunKey, offset: int, limit: int) -> HistoryPage | None:
+    async def history(self, key: RunKey, offset: int, limit: int,
+                      min_step: int | None = None) -> HistoryPage | None:
         """A page of the run's history rows, in the order they were logged; None when
-        there is no such run."""
+        there is no such run. With `min_step`, the page starts no earlier than the
+        first row whose step is at least `min_step` (its `offset` says where)."""
+        ...
+
+    async def run_artifact_versions(self, key: RunKey) -> list[ArtifactVersionRecord]:
+        """The artifact versions the run logged, oldest first."""
         ...
 
     async def artifact_versions(self, entity: str, project: str,

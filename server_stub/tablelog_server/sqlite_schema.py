@@ -21,7 +21,7 @@ from tablelog import wire
 from tablelog_server.blob_scope import media_addresses
 from tablelog_server.errors import SchemaVersionError, StorageError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 30_000
 
 # Names are unique per parent; `runs.history_rows` is the next history `seq`, so a
@@ -134,7 +134,16 @@ ALTER TABLE runs ADD COLUMN metrics BLOB;
 ALTER TABLE runs ADD COLUMN alerts BLOB;
 """
 
-MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4}
+# Version 5: the run's group (``init(group=...)``), which the viewer and the runs
+# filters use ("group" is an SQL keyword, hence the column's name), and an index for
+# the artifact versions a run logged (`Api().run(...).logged_artifacts()`).
+SCHEMA_V5 = """
+ALTER TABLE runs ADD COLUMN run_group TEXT;
+CREATE INDEX artifact_versions_run ON artifact_versions(run_id);
+"""
+
+MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4,
+                              5: SCHEMA_V5}
 """Script that brings the schema from version N-1 to N."""
 
 _BACKFILL_ROWS = 10_000  # holdings inserted at a time, so memory stays flat

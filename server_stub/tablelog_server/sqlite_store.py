@@ -52,7 +52,7 @@ MAX_ALERTS = 1000  # alerts kept per run, the most recent
 
 _RUN_COLUMNS = ("e.name, p.name, r.run_id, r.name, r.state, r.config, r.summary, r.tags, "
                 "r.notes, r.job_type, r.started_at, r.ended_at, r.exit_code, r.history_rows, "
-                "r.metrics, r.alerts")
+                "r.metrics, r.alerts, r.run_group, r.created")
 _RUN_FROM = ("runs r JOIN projects p ON p.id = r.project_id "
              "JOIN entities e ON e.id = p.entity_id")
 _VERSION_COLUMNS = ("e.name, p.name, a.name, a.type, v.version, v.digest, v.description, "
@@ -66,7 +66,7 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
                      config=row[5], summary=row[6], tags=tuple(json.loads(row[7])),
                      notes=row[8], job_type=row[9], started_at=row[10], ended_at=row[11],
                      exit_code=row[12], history_rows=row[13], metrics=row[14],
-                     alerts=row[15])
+                     alerts=row[15], group=row[16], created=row[17])
 
 
 class SqliteMetadataStore:
@@ -253,8 +253,10 @@ class SqliteMetadataStore:
 
         return await self._read(query)
 
-    async def history(self, key: RunKey, offset: int, limit: int) -> HistoryPage | None:
-        """Rows with ``offset <= seq < offset + limit``; None when there is no such run."""
+    async def history(self, key: RunKey, offset: int, limit: int,
+                      min_step: int | None = None) -> HistoryPage | None:
+        """Rows with ``offset <= seq < offset + limit``; None when there is no such run.
+        With `min_step`, `offset` is first raised to the first row at or past it."""
         def query(conn: sqlite3.Connection) -> HistoryPage | None:
             found = conn.execute(
                 f"SELECT r.id, r.history_rows FROM {_RUN_FROM} "
@@ -263,12 +265,28 @@ class SqliteMetadataStore:
             if found is None:
                 return None
             run_pk, total = found
+            nonlocal offset
+            if min_step is not None and offset < total:
+                (first,) = conn.execute("SELECT min(seq) FROM history WHERE run = ? AND step >= ?",
+                                        (run_pk, min_step)).fetchone()
+                offset = total if first is None else max(offset, int(first))
             if offset >= total:  # also keeps offset + limit within SQLite's 64-bit integers
                 return HistoryPage(rows=[], offset=offset, total=total)
             rows = [r[0] for r in conn.execute(
                 "SELECT row FROM history WHERE run = ? AND seq >= ? AND seq < ? ORDER BY seq",
                 (run_pk, offset, min(offset + limit, total)))]
             return HistoryPage(rows=rows, offset=offset, total=total)
+
+        return await self._read(query)
+
+    async def run_artifact_versions(self, key: RunKey) -> list[ArtifactVersionRecord]:
+        """The artifact versions the run logged, oldest first."""
+        def query(conn: sqlite3.Connection) -> list[ArtifactVersionRecord]:
+            rows = conn.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} "
+                "WHERE e.name = ? AND p.name = ? AND v.run_id = ? ORDER BY v.created, v.id",
+                (key.entity, key.project, key.run_id)).fetchall()
+            return [_version_record(conn, r) for r in rows]
 
         return await self._read(query)
 
@@ -423,9 +441,10 @@ class _BatchState:
                 "UPDATE runs SET name = coalesce(?, name), config = coalesce(?, config), "
                 "tags = coalesce(?, tags), notes = coalesce(?, notes), "
                 "job_type = coalesce(?, job_type), started_at = coalesce(?, started_at), "
-                "state = 'running', ended_at = NULL, exit_code = NULL, updated = ? WHERE id = ?",
+                "run_group = coalesce(?, run_group), state = 'running', ended_at = NULL, "
+                "exit_code = NULL, updated = ? WHERE id = ?",
                 (change.name, config, tags, change.notes, change.job_type,
-                 change.started_at, now, run_pk))
+                 change.started_at, change.group, now, run_pk))
         elif isinstance(change, SummaryReplace):
             summary = (self._merged(run_pk, "summary", change.summary) if change.merge
                        else change.summary)

@@ -70,7 +70,7 @@ def test_keep_prints_a_live_url_and_key_and_ctrl_c_ends_cleanly(tmp_path: Path) 
         # Live: the viewer answers, and the printed key reads back the demo's run.
         with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
             assert response.status == 200
-        runs = tablelog.Api(url, key, cache_dir=tmp_path / "cache").runs("demo")
+        runs = tablelog.Api(base_url=url, api_key=key, cache_dir=tmp_path / "cache").runs("demo")
         assert len(runs) == 1
         out, err = _ctrl_c(proc)
     finally:
@@ -94,7 +94,7 @@ def test_keep_prints_a_live_url_and_key_and_ctrl_c_ends_cleanly(tmp_path: Path) 
     try:
         assert server.stdout is not None
         assert "listening" in server.stdout.readline()
-        again = tablelog.Api(url, key, cache_dir=tmp_path / "cache2").runs("demo")
+        again = tablelog.Api(base_url=url, api_key=key, cache_dir=tmp_path / "cache2").runs("demo")
         assert len(again) == 1
     finally:
         server.terminate()

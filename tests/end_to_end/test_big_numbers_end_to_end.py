@@ -42,12 +42,12 @@ def test_big_numbers_from_the_sdk_read_back_and_render(online: Path,
             run.log({"loss": [1e308, -1e308, 2**70][i], "count": 2**64 + i}, step=step)
         run.summary.update(VALUES)
     sync_queue(online, live_server)
-    api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
+    api = wandb.Api(base_url=live_server.url, api_key=API_KEY, cache_dir=tmp_path / "cache")
     logged = api.run(f"proj/{run.id}")
     finite = {k: v for k, v in VALUES.items() if not isinstance(v, float) or math.isfinite(v)}
     assert {k: logged.config[k] for k in finite} == finite
     assert {k: logged.summary[k] for k in finite} == finite
-    history = logged.history()
+    history = logged.history(pandas=False)
     assert [h["_step"] for h in history] == [0, *steps]
     assert [h["count"] for h in history[1:]] == [2**64, 2**64 + 1, 2**64 + 2]
     got = api.artifact(f"local/proj/run-{run.id}-t:latest").get("t")

@@ -37,9 +37,9 @@ def test_dataframe_and_figures_read_back_from_the_server(
     plt.close(fig)
     sync_queue(queue_dir, live_server)
 
-    api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
+    api = wandb.Api(base_url=live_server.url, api_key=API_KEY, cache_dir=tmp_path / "cache")
     public = api.run(f"{ENTITY}/proj/{run.id}")
-    (row,) = public.history()
+    (row,) = public.history(pandas=False)
     assert row["acc"] == 0.75 and row["eval"]["loss"] == 0.5
     table = api.artifact(f"{ENTITY}/proj/run-{run.id}-preds:latest").get("preds")
     assert table.columns == ["id", "label"] and table.data == [[1, "a"], [2, "b"], [3, "c"]]

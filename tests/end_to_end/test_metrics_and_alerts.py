@@ -44,7 +44,7 @@ def test_docs_program_round_trips_through_the_server(online: Path, live_server: 
                                                      tmp_path: Path) -> None:
     run_id = _docs_program(tmp_path)
     sync_queue(online, live_server)
-    api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
+    api = wandb.Api(base_url=live_server.url, api_key=API_KEY, cache_dir=tmp_path / "cache")
     run = api.run(f"{ENTITY}/metrics/{run_id}")
     assert run.name == "final" and run.tags == ["baseline"]
     assert run.summary["loss"] == {"min": pytest.approx(0.5)}

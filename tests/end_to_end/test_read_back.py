@@ -33,11 +33,11 @@ def test_api_reads_runs_history_and_artifacts(online: Path, live_server: ServerP
                                               tmp_path: Path) -> None:
     run_id, table = _log_sample(online)
     sync_queue(online, live_server)
-    api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
+    api = wandb.Api(base_url=live_server.url, api_key=API_KEY, cache_dir=tmp_path / "cache")
     assert [r.id for r in api.runs(f"{ENTITY}/proj")] == [run_id]
     run = api.run(f"proj/{run_id}")  # the key's own entity
     assert run.config == {"lr": 0.1} and run.state == "finished"
-    history = run.history()
+    history = run.history(pandas=False)
     assert [h["_step"] for h in history] == [0, 1, 2, 3]
     assert history[1]["loss"] == 0.5 and run.summary["loss"] == pytest.approx(1 / 3)
     got = api.artifact(f"{ENTITY}/proj/run-{run_id}-preds:latest").get("preds")
@@ -85,10 +85,12 @@ def test_unreachable_server_falls_back_to_local_with_a_warning(
 
 def test_errors_say_what_to_do(live_server: ServerProcess, tmp_path: Path) -> None:
     with pytest.raises(AuthError, match="TABLELOG_API_KEY"):
-        wandb.Api(live_server.url, "wrong-key", cache_dir=tmp_path).runs("local/proj")
+        wandb.Api(base_url=live_server.url, api_key="wrong-key",
+                  cache_dir=tmp_path).runs("local/proj")
     with pytest.raises(ApiError, match="cannot reach"):
-        wandb.Api(f"http://127.0.0.1:{free_port()}", API_KEY, cache_dir=tmp_path).runs("a/b")
-    api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path)
+        wandb.Api(base_url=f"http://127.0.0.1:{free_port()}", api_key=API_KEY,
+                  cache_dir=tmp_path).runs("a/b")
+    api = wandb.Api(base_url=live_server.url, api_key=API_KEY, cache_dir=tmp_path)
     with pytest.raises(ArtifactNotFoundError):
         api.artifact("local/proj/nothing:latest")
     with pytest.raises(ValueError, match="path"):

@@ -44,7 +44,7 @@ run.finish()
 
 api = wandb.Api()
 public = api.run(f"ryw/{run.id}")
-history = public.history()
+history = public.history(pandas=False)
 got = api.artifact("ryw/dataset:latest").get("t")
 preds = api.artifact(f"ryw/run-{run.id}-preds:latest").get("preds")
 print(json.dumps({"state": public.state, "best": public.summary.get("best"),
@@ -144,7 +144,7 @@ def test_a_read_waits_for_an_agent_that_starts_after_the_read(
     finally:
         starter.join(30)
     assert public.state == "finished" and public.summary["best"] == 0.9
-    assert [h["_step"] for h in public.history()] == [0, 1]
+    assert [h["_step"] for h in public.history(pandas=False)] == [0, 1]
     assert api.artifact("ryw/dataset:latest").get("t") == table
     assert api.artifact(f"ryw/run-{run_id}-preds:v0").get("preds") == table
 

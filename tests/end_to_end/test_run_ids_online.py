@@ -24,7 +24,7 @@ def test_an_id_wandb_accepts_is_stored_and_served(online: Path, live_server: Ser
         run.log({"loss": 0.25, "preds": table})
     sync_queue(online, live_server)
 
-    api = wandb.Api(live_server.url, API_KEY, cache_dir=tmp_path / "cache")
+    api = wandb.Api(base_url=live_server.url, api_key=API_KEY, cache_dir=tmp_path / "cache")
     assert [r.id for r in api.runs(f"{ENTITY}/ids")] == [run_id]
     name = wire.run_artifact_name(run_id, "preds")
     assert api.artifact(f"{ENTITY}/ids/{name}:latest").get("preds") == table

@@ -221,6 +221,6 @@ def test_a_growing_table_reuses_chunks_evicted_locally(tmp_path: Path) -> None:
             run.log({"t": table})
         outcome = drain(q, srv.url, cache_max_bytes=0)
         assert outcome.dead == 0 and outcome.left == 0
-        api = tablelog.Api(srv.url, API_KEY, cache_dir=tmp_path / "reader")
+        api = tablelog.Api(base_url=srv.url, api_key=API_KEY, cache_dir=tmp_path / "reader")
         got = api.artifact(f"{PROJECT}/run-grow-t:latest").get("t")
         assert [r[0] for r in got.data] == list(range(rows + 1))

@@ -114,7 +114,7 @@ def test_sync_delivers_with_the_stored_key_and_host(live_server: object, queue_d
            if k not in ("TABLELOG_API_KEY", "TABLELOG_BASE_URL")}
     done = _cli("sync", "--timeout", "30", "--no-progress", env=env)
     assert done.returncode == 0, done.stderr
-    api = tablelog.Api(url, API_KEY, cache_dir=tmp_path / "cache")
+    api = tablelog.Api(base_url=url, api_key=API_KEY, cache_dir=tmp_path / "cache")
     assert [r.id for r in api.runs("local/proj")] == [run.id]
 
 

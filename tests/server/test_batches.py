@@ -29,16 +29,18 @@ async def test_run_history_summary_config_and_end(api: Api) -> None:
     assert [r["id"] for r in results] == [1, 2, 3, 4, 5, 6]
 
     run = await api.get("/api/v1/runs/local/proj/run1")
+    created_at = run.pop("created_at")  # when the server first heard of the run
+    assert isinstance(created_at, str) and created_at.endswith("Z")
     assert run == {"id": "run1", "name": "my run", "state": "finished",
                    "config": {"lr": 0.2, "layers": [1, 2]}, "summary": {"loss": 1.0},
                    "tags": ["a"], "notes": None, "job_type": "train", "started_at": 1000.0,
                    "ended_at": 2000.0, "exit_code": 0, "history_rows": 2,
-                   "metrics": {}, "alerts": []}
+                   "metrics": {}, "alerts": [], "group": None}
     history = await api.get("/api/v1/runs/local/proj/run1/history")
     assert history == {"rows": [{"_step": 0, "loss": 1.5},
                                 {"_step": 1, "loss": 1.0,
                                  "when": "2024-01-02T00:00:00+00:00"}],
-                       "next": None}
+                       "offset": 0, "next": None}
     projects = await api.get("/api/v1/projects")
     assert projects == {"projects": [{"entity": "local", "name": "proj", "runs": 1}]}
     runs = await api.get("/api/v1/runs/local/proj")
@@ -82,7 +84,7 @@ async def test_history_paging(api: Api) -> None:
     page = await api.get("/api/v1/runs/local/proj/run1/history", offset=20, limit=10)
     assert [r["i"] for r in page["rows"]] == list(range(20, 25)) and page["next"] is None
     page = await api.get("/api/v1/runs/local/proj/run1/history", offset=99)
-    assert page == {"rows": [], "next": None}
+    assert page == {"rows": [], "offset": 99, "next": None}
     await api.get("/api/v1/runs/local/proj/run1/history", status=400, limit=0)
     await api.get("/api/v1/runs/local/proj/run1/history", status=400, offset=-1)
     await api.get("/api/v1/runs/local/proj/run1/history", status=400, limit="ten")

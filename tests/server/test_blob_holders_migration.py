@@ -46,8 +46,7 @@ def _media(sha: str) -> wire.MediaRef:
 async def _schema_2_server(data_dir: Path, monkeypatch: pytest.MonkeyPatch
                            ) -> dict[str, Any]:
     """A data directory as a schema-2 server left it: the store's own writes, with
-    the schema held at version 2, and the blob files on disk."""
-    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", 2)
+    what versions 3 and later added taken out again, and the blob files on disk."""
     blobs = FileBlobStore(data_dir / "blobs")
     shas = {name: await _put(blobs, _blob(name)) for name in (
         "in-config", "in-history", "in-summary", "in-cell", "file", "unreferenced",
@@ -82,9 +81,13 @@ async def _schema_2_server(data_dir: Path, monkeypatch: pytest.MonkeyPatch
     finally:
         await store.close()
     conn = sqlite3.connect(data_dir / "metadata.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    with conn:
+        conn.execute("DROP TABLE blob_holders")  # version 3
+        for column in ("metrics", "alerts", "run_group"):  # versions 4 and 5
+            conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        conn.execute("DROP INDEX artifact_versions_run")
+        conn.execute("PRAGMA user_version=2")
     conn.close()
-    monkeypatch.undo()
     return {"shas": shas, "table": table_data, "entries": entries}
 
 

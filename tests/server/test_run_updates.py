@@ -60,7 +60,7 @@ def test_schema_3_database_gains_the_columns(tmp_path: Path) -> None:
                     conn.execute(statement)
         conn.execute("PRAGMA user_version=3")
     sqlite_schema.migrate(conn)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
     columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
     assert {"metrics", "alerts"} <= columns
     conn.close()

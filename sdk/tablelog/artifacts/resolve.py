@@ -59,7 +59,7 @@ def resolve_artifact(path: str, *, settings: SdkConfig, queue: Queue | None,
             return resolve_local(parsed, queue, default_project)
         except ArtifactNotFoundError:
             pass  # e.g. a version logged elsewhere: the server knows it
-    from tablelog.apis.public import HttpClient, fetch_artifact
+    from tablelog.apis.client import HttpClient, fetch_artifact
 
     client = HttpClient(settings.base_url, settings.api_key)
     server_error: Exception

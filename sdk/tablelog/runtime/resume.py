@@ -59,7 +59,7 @@ def fetch_server_run(settings: SdkConfig, entity: str | None, project: str, run_
                      ) -> ServerRun | None:
     """The server's state of the run (None: it has no such run). Raises ApiError when
     the server cannot be asked within `settings.resume_timeout_s` in all."""
-    from tablelog.apis.public import HttpClient
+    from tablelog.apis.client import HttpClient
 
     deadline = time.monotonic() + settings.resume_timeout_s
     client = HttpClient(settings.base_url, settings.api_key or "")

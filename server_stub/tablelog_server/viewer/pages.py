@@ -218,7 +218,8 @@ async def run(request: web.Request, entity: str) -> web.Response:
         ("state", c.state_badge(record.state, record.exit_code)),
         ("exit code", "—" if record.exit_code is None else str(record.exit_code)),
         ("started", c.fmt_time(record.started_at)), ("ended", c.fmt_time(record.ended_at)),
-        ("job type", record.job_type or "—"), ("tags", ", ".join(record.tags) or "—"),
+        ("job type", record.job_type or "—"),
+        ("group", record.group or "—"), ("tags", ", ".join(record.tags) or "—"),
         ("notes", record.notes or "—"), ("history rows", record.history_rows)])
     body = [
         facts,
