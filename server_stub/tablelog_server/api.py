@@ -29,7 +29,7 @@ from tablelog_server.errors import (
 )
 from tablelog_server.messages import answer, answer_built, bool_query, int_query, read_data
 from tablelog_server.metadata import ArtifactVersionRecord, RunKey, RunRecord
-from tablelog_server.run_filters import FilterError, iso_time, select_runs
+from tablelog_server.run_filters import FilterError, created, iso_time, select_runs
 from tablelog_server.state import CONFIG, KEYS, METADATA, SCOPE, TABLES
 from tablelog_server.tables import TableQuery
 
@@ -58,7 +58,7 @@ def run_plain(run: RunRecord) -> dict[str, Any]:
     return {"id": run.run_id, "name": run.name, "state": run.state,
             "config": _unpack(run.config, {}), "summary": _unpack(run.summary, {}),
             "tags": list(run.tags), "notes": run.notes, "job_type": run.job_type,
-            "group": run.group, "created_at": iso_time(run.created or run.started_at),
+            "group": run.group, "created_at": iso_time(created(run)),
             "started_at": run.started_at, "ended_at": run.ended_at,
             "exit_code": run.exit_code, "history_rows": run.history_rows,
             "metrics": _unpack(run.metrics, {}), "alerts": _unpack(run.alerts, [])}

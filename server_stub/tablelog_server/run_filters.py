@@ -55,6 +55,12 @@ def iso_time(ts: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def created(run: RunRecord) -> float | None:
+    """When the run began: its own start time (an offline run synced later keeps it, as
+    in wandb), else when the server first heard of it."""
+    return run.started_at if run.started_at is not None else run.created
+
+
 class RunFields:
     """The fields of one run that filters and order read, decoded once."""
 
@@ -75,8 +81,8 @@ class RunFields:
             "group": lambda: run.group, "job_type": lambda: run.job_type,
             "jobType": lambda: run.job_type, "notes": lambda: run.notes,
             "tags": lambda: list(run.tags), "exit_code": lambda: run.exit_code,
-            "created_at": lambda: iso_time(run.created or run.started_at),
-            "createdAt": lambda: iso_time(run.created or run.started_at),
+            "created_at": lambda: iso_time(created(run)),
+            "createdAt": lambda: iso_time(created(run)),
         }
         if field in simple:
             return simple[field]()
@@ -233,7 +239,8 @@ def sort_runs(runs: Iterable[RunFields], order: str | None) -> list[RunFields]:
     keyed: list[tuple[Any, RunFields]] = []
     absent: list[RunFields] = []
     for f in runs:
-        value = f.get(field)
+        # created_at sorts by the timestamp: its text has whole seconds only
+        value = (created(f.run) if field in ("created_at", "createdAt") else f.get(field))
         if _kind(value) is None:
             absent.append(f)
         else:
