@@ -28,6 +28,9 @@ replaces) its config and summary (see `tablelog.runtime.resume`).
                 definition so far, see `tablelog.runtime.metrics`), "alert": {"title",
                 "text", "level", "wait_duration_ms", "at"}}: what changed after the run
                 began (settable name/notes/tags, define_metric, run.alert)
+- ``artifact_update`` {"name", "digest", and any of "description", "metadata",
+                "aliases" (the version's whole list), "tags", "ttl" (seconds or None)}:
+                `Artifact.save()` after logging; the version is the one with that digest
 - ``run_end``  {"exit_code": int, "ended_at": float, "state": str}; ``state`` (one of
                 `RUN_END_STATES`) is optional: without it (older SDKs), or with one this
                 side does not know, the state is ``finished`` for exit code 0 and
@@ -57,6 +60,7 @@ import base64
 import datetime as _dt
 import hashlib
 import math
+import os
 import re
 import sys
 import zlib
@@ -96,6 +100,7 @@ class Kind(StrEnum):
     ARTIFACT = "artifact"
     RUN_END = "run_end"
     RUN_UPDATE = "run_update"
+    ARTIFACT_UPDATE = "artifact_update"
 
 
 # How a run can end (wandb's states): finished = exit code 0; failed = an exception,
@@ -170,6 +175,10 @@ def run_id_problem(run_id: object) -> str | None:
     return None
 
 
+VERSION_LIKE = re.compile(r"v[0-9]+")
+"""A version label (fullmatch): never an alias."""
+
+
 def is_valid_run_id(run_id: object) -> bool:
     """Whether `run_id` is a run id wandb accepts (and tablelog: see `run_id_problem`)."""
     return run_id_problem(run_id) is None
@@ -194,6 +203,15 @@ def run_artifact_name(run_id: str, rest: str) -> str:
 def is_sha256(value: object) -> bool:
     """A blob address: exactly 64 lowercase hex characters (nothing else reaches a path)."""
     return isinstance(value, str) and bool(_SHA_RE.fullmatch(value))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 hex of a file's bytes, read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while piece := fh.read(1 << 20):
+            h.update(piece)
+    return h.hexdigest()
 
 
 def sha256_hex(data: bytes | bytearray | memoryview) -> str:
@@ -781,6 +799,8 @@ def artifact_blobs(entries: Mapping[str, ManifestEntry]) -> list[str]:
     """Every blob an artifact needs, each once, in a stable order."""
     seen: dict[str, None] = {}
     for name in sorted(entries):
+        if entries[name].kind == "reference":  # a URI recorded, no blob behind it
+            continue
         seen[entries[name].sha256] = None
         for b in entries[name].blobs:
             seen[b] = None

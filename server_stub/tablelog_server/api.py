@@ -19,10 +19,12 @@ from aiohttp import web
 from tablelog import wire
 from tablelog.errors import TooManyEntriesError
 from tablelog_server.auth import request_entity
-from tablelog_server.batches import apply_batch
+from tablelog_server.batches import apply_batch, artifact_fields
 from tablelog_server.blobs import sniff_content_type
 from tablelog_server.errors import (
     BadRequestError,
+    ConflictError,
+    EntryRejectedError,
     NotFoundError,
     PayloadTooLargeError,
     UnreadableDataError,
@@ -253,7 +255,8 @@ async def list_run_artifacts(request: web.Request) -> web.Response:
 
 def _version_plain(v: ArtifactVersionRecord) -> dict[str, Any]:
     return {"name": v.name, "version": v.label, "digest": v.digest, "aliases": list(v.aliases),
-            "type": v.type, "created": v.created, "run_id": v.run_id}
+            "type": v.type, "created": v.created, "created_at": iso_time(v.created),
+            "run_id": v.run_id, "tags": list(v.tags), "ttl": v.ttl}
 
 
 async def list_artifacts(request: web.Request) -> web.Response:
@@ -301,11 +304,54 @@ async def artifact_version(request: web.Request) -> ArtifactVersionRecord:
 async def get_artifact_version(request: web.Request) -> web.Response:
     """One artifact version and its manifest, by alias or ``vN``."""
     v = await artifact_version(request)
-    return answer(request, {
-        "name": v.name, "type": v.type, "version": v.label, "digest": v.digest,
-        "aliases": list(v.aliases), "description": v.description,
-        "metadata": _unpack(v.metadata, {}), "run_id": v.run_id,
-        "entries": _unpack(v.entries, {})})
+    return answer(request, _version_body(v))
+
+
+def _version_body(v: ArtifactVersionRecord) -> dict[str, Any]:
+    return {**_version_plain(v), "description": v.description,
+            "metadata": _unpack(v.metadata, {}), "entries": _unpack(v.entries, {})}
+
+
+def _version_number(request: web.Request) -> int:
+    ref = version_ref(request.match_info["version"])
+    if not isinstance(ref, int):
+        raise BadRequestError("name the version to change as vN, not by an alias")
+    return ref
+
+
+async def update_artifact_version(request: web.Request) -> web.Response:
+    """`Artifact.save()` of a version read through the API: a JSON object of any of
+    description, metadata, aliases (the whole list), tags, ttl."""
+    info = request.match_info
+    body = await request.json() if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object")
+    try:
+        fields = artifact_fields(body)
+    except EntryRejectedError as exc:
+        raise BadRequestError(str(exc)) from None
+    record = await request.config_dict[METADATA].update_artifact_version(
+        info["entity"], info["project"], info["name"], _version_number(request), fields)
+    if record is None:
+        raise NotFoundError(f"no version {info['version']} of artifact "
+                            f"{info['entity']}/{info['project']}/{info['name']}")
+    return answer(request, _version_body(record))
+
+
+async def delete_artifact_version(request: web.Request) -> web.Response:
+    """`Artifact.delete()`: 409 for a version a run needs, or with aliases unless
+    ``delete_aliases=1``."""
+    info = request.match_info
+    try:
+        deleted = await request.config_dict[METADATA].delete_artifact_version(
+            info["entity"], info["project"], info["name"], _version_number(request),
+            delete_aliases=bool_query(request, "delete_aliases"))
+    except EntryRejectedError as exc:
+        raise ConflictError(str(exc)) from None
+    if not deleted:
+        raise NotFoundError(f"no version {info['version']} of artifact "
+                            f"{info['entity']}/{info['project']}/{info['name']}")
+    return answer(request, {"deleted": True})
 
 
 async def get_table(request: web.Request) -> web.Response:
@@ -353,5 +399,9 @@ def add_api_routes(app: web.Application) -> None:
                        list_artifact_versions)
     app.router.add_get(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}/{{version}}",
                        get_artifact_version)
+    app.router.add_post(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}/{{version}}",
+                        update_artifact_version)
+    app.router.add_delete(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}/{{version}}",
+                          delete_artifact_version)
     app.router.add_get(f"{api}/tables/{{entity}}/{{project}}/{{name}}/{{version}}/{{entry:.+}}",
                        get_table)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +39,9 @@ from tablelog import wire
 from tablelog_server.blob_scope import BlobScope, media_addresses
 from tablelog_server.errors import EntryRejectedError
 from tablelog_server.metadata import (
+    ArtifactFields,
     ArtifactLog,
+    ArtifactUpdate,
     Change,
     ConfigReplace,
     HistoryAppend,
@@ -56,7 +57,6 @@ from tablelog_server.metadata import (
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_TEXT = 65_536  # run names, notes, descriptions: generous, but bounded
-_VERSION_LIKE = re.compile(r"^v\d+$")
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,8 @@ def entry_change(data: object, key_entity: str) -> Change:
                       state=wire.run_end_state(exit_code, state))
     if entry.kind is wire.Kind.RUN_UPDATE:
         return _run_update(run, body)
+    if entry.kind is wire.Kind.ARTIFACT_UPDATE:
+        return _artifact_update(run, body)
     return _artifact_change(run, body)
 
 
@@ -234,6 +236,42 @@ def _run_update(run: RunKey, body: Mapping[str, Any]) -> RunUpdate:
                      alert=None if alert is None else wire.packb(alert))
 
 
+def artifact_fields(body: Mapping[str, Any]) -> ArtifactFields:
+    """The fields of an ``artifact_update`` (or of the API's update), checked."""
+    aliases = body.get("aliases")
+    if aliases is not None:
+        if not isinstance(aliases, list):
+            raise EntryRejectedError("artifact 'aliases' must be a list")
+        for alias in aliases:
+            if not wire.is_valid_name(alias) or wire.VERSION_LIKE.fullmatch(alias):
+                raise EntryRejectedError(f"invalid alias {alias!r} (names like v3 are versions)")
+    tags = body.get("tags")
+    if tags is not None and (not isinstance(tags, list)
+                             or not all(isinstance(t, str) and 0 < len(t) <= 256 for t in tags)):
+        raise EntryRejectedError("artifact 'tags' must be a list of strings")
+    ttl = body.get("ttl")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)
+                            or not ttl >= 0):
+        raise EntryRejectedError("artifact 'ttl' must be seconds >= 0, or null")
+    metadata = _opt_map(body, "metadata")
+    return ArtifactFields(
+        description=_opt_text(body, "description"),
+        metadata=None if metadata is None else wire.packb(metadata),
+        aliases=None if aliases is None else tuple(aliases),
+        tags=None if tags is None else tuple(tags),
+        ttl=None if ttl is None else float(ttl), set_ttl="ttl" in body)
+
+
+def _artifact_update(run: RunKey, body: Mapping[str, Any]) -> ArtifactUpdate:
+    name, digest = body.get("name"), body.get("digest")
+    if not wire.is_valid_name(name):
+        raise EntryRejectedError(f"invalid artifact name {name!r}")
+    if not wire.is_sha256(digest):
+        raise EntryRejectedError("artifact_update 'digest' must be a sha256 hex digest")
+    assert isinstance(name, str) and isinstance(digest, str)
+    return ArtifactUpdate(run=run, name=name, digest=digest, fields=artifact_fields(body))
+
+
 def _artifact_change(run: RunKey, body: Mapping[str, Any]) -> ArtifactLog:
     name, type_ = body.get("name"), body.get("type")
     if not wire.is_valid_name(name):
@@ -261,7 +299,7 @@ def _artifact_change(run: RunKey, body: Mapping[str, Any]) -> ArtifactLog:
     if not isinstance(aliases, list):
         raise EntryRejectedError("artifact 'aliases' must be a list")
     for alias in aliases:
-        if not wire.is_valid_name(alias) or _VERSION_LIKE.match(alias):
+        if not wire.is_valid_name(alias) or wire.VERSION_LIKE.fullmatch(alias):
             raise EntryRejectedError(f"invalid alias {alias!r} (names like v3 are versions)")
     metadata = _opt_map(body, "metadata") or {}
     return ArtifactLog(

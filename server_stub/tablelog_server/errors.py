@@ -82,6 +82,12 @@ class NotFoundError(RequestError):
     status = 404
 
 
+class ConflictError(RequestError):
+    """The request contradicts what is stored (e.g. deleting a version a run needs)."""
+
+    status = 409
+
+
 class PayloadTooLargeError(RequestError):
     """A request body or blob larger than the server's configured limit."""
 

@@ -126,8 +126,32 @@ class ArtifactLog:
     blobs: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ArtifactFields:
+    """What `Artifact.save()` may change on a logged version; None keeps what is stored.
+    `aliases` is the version's whole list (``latest`` is the server's to move: never
+    taken off here); `ttl` is seconds, with `set_ttl` telling None (never) from unset."""
+
+    description: str | None = None
+    metadata: bytes | None = None
+    aliases: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    ttl: float | None = None
+    set_ttl: bool = False
+
+
+@dataclass(frozen=True)
+class ArtifactUpdate:
+    """An ``artifact_update`` entry: `fields` for the version of `name` with `digest`."""
+
+    run: RunKey
+    name: str
+    digest: str
+    fields: ArtifactFields
+
+
 Change = (RunStart | HistoryAppend | SummaryReplace | ConfigReplace | RunEnd | RunUpdate
-          | ArtifactLog)
+          | ArtifactLog | ArtifactUpdate)
 
 
 class Outcome(StrEnum):
@@ -226,6 +250,8 @@ class ArtifactVersionRecord:
     entries: bytes
     run_id: str
     created: float
+    tags: tuple[str, ...] = ()
+    ttl: float | None = None
 
     @property
     def label(self) -> str:
@@ -287,6 +313,16 @@ class MetadataStore(Protocol):
     async def artifact_versions(self, entity: str, project: str,
                                 name: str) -> list[ArtifactVersionRecord]:
         """Every version of an artifact, oldest first (empty when there is none)."""
+        ...
+
+    async def update_artifact_version(self, entity: str, project: str, name: str, version: int,
+                                      fields: ArtifactFields) -> ArtifactVersionRecord | None:
+        """Apply `fields` to one version; None when there is no such version."""
+        ...
+
+    async def delete_artifact_version(self, entity: str, project: str, name: str,
+                                      version: int, *, delete_aliases: bool) -> bool:
+        """Delete one version (False: none); `EntryRejectedError` when it may not go."""
         ...
 
     async def artifact_version(self, entity: str, project: str, name: str,

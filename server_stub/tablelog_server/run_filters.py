@@ -52,7 +52,10 @@ def iso_time(ts: float | None) -> str | None:
     """A timestamp as wandb writes ``created_at``: ``2024-01-02T03:04:05Z`` (UTC)."""
     if ts is None:
         return None
-    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # a time no calendar date holds
+        return None
 
 
 def created(run: RunRecord) -> float | None:

@@ -135,11 +135,14 @@ ALTER TABLE runs ADD COLUMN alerts BLOB;
 """
 
 # Version 5: the run's group (``init(group=...)``), which the viewer and the runs
-# filters use ("group" is an SQL keyword, hence the column's name), and an index for
-# the artifact versions a run logged (`Api().run(...).logged_artifacts()`).
+# filters use ("group" is an SQL keyword, hence the column's name); an index for
+# the artifact versions a run logged (`Api().run(...).logged_artifacts()`); an
+# artifact version's tags (JSON list) and ttl (seconds; recorded, not enforced).
 SCHEMA_V5 = """
 ALTER TABLE runs ADD COLUMN run_group TEXT;
 CREATE INDEX artifact_versions_run ON artifact_versions(run_id);
+ALTER TABLE artifact_versions ADD COLUMN tags TEXT;
+ALTER TABLE artifact_versions ADD COLUMN ttl REAL;
 """
 
 MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4,

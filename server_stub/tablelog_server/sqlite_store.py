@@ -28,8 +28,10 @@ from tablelog import wire
 from tablelog_server.errors import EntryRejectedError
 from tablelog_server.metadata import (
     ApplyResult,
+    ArtifactFields,
     ArtifactLog,
     ArtifactRecord,
+    ArtifactUpdate,
     ArtifactVersionRecord,
     Change,
     ConfigReplace,
@@ -56,7 +58,7 @@ _RUN_COLUMNS = ("e.name, p.name, r.run_id, r.name, r.state, r.config, r.summary,
 _RUN_FROM = ("runs r JOIN projects p ON p.id = r.project_id "
              "JOIN entities e ON e.id = p.entity_id")
 _VERSION_COLUMNS = ("e.name, p.name, a.name, a.type, v.version, v.digest, v.description, "
-                    "v.metadata, v.entries, v.run_id, v.created, v.id")
+                    "v.metadata, v.entries, v.run_id, v.created, v.id, v.tags, v.ttl")
 _VERSION_FROM = ("artifact_versions v JOIN artifacts a ON a.id = v.artifact_id "
                  "JOIN projects p ON p.id = a.project_id JOIN entities e ON e.id = p.entity_id")
 
@@ -319,6 +321,61 @@ class SqliteMetadataStore:
 
         return await self._read(query)
 
+    async def update_artifact_version(self, entity: str, project: str, name: str, version: int,
+                                      fields: ArtifactFields) -> ArtifactVersionRecord | None:
+        """Apply `fields` to version `version` of the artifact; None if there is none."""
+        def write(conn: sqlite3.Connection) -> ArtifactVersionRecord | None:
+            with transaction(conn):
+                row = _version_row(conn, entity, project, name, version)
+                if row is None:
+                    return None
+                set_artifact_fields(conn, row[0], row[1], fields)
+                found = conn.execute(f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} "
+                                     "WHERE v.id = ?", (row[1],)).fetchone()
+                return _version_record(conn, found)
+
+        return await self._write(write)
+
+    async def delete_artifact_version(self, entity: str, project: str, name: str,
+                                      version: int, *, delete_aliases: bool) -> bool:
+        """Delete one version; False if there is none. `EntryRejectedError` says why a
+        version may not go: a run's own (its history or saved files refer to it), or
+        one with aliases besides ``latest`` unless `delete_aliases`. ``latest`` moves to
+        the newest version left. Blobs stay: other versions may share them."""
+        def write(conn: sqlite3.Connection) -> bool:
+            with transaction(conn):
+                row = _version_row(conn, entity, project, name, version)
+                if row is None:
+                    return False
+                artifact_id, version_id, type_ = row
+                if type_ in RUN_OWNED_TYPES:
+                    raise EntryRejectedError(
+                        f"artifact {name!r} is of type {type_!r}: its versions belong to a "
+                        "run's history (tables, saved files) and are not deleted")
+                aliases = [r[0] for r in conn.execute(
+                    "SELECT alias FROM artifact_aliases WHERE version_id = ? AND alias != "
+                    "'latest' ORDER BY alias", (version_id,))]
+                if aliases and not delete_aliases:
+                    raise EntryRejectedError(
+                        f"version v{version} of {name!r} has aliases {aliases}: delete them "
+                        "too with delete(delete_aliases=True)")
+                was_latest = conn.execute(
+                    "SELECT 1 FROM artifact_aliases WHERE version_id = ? AND alias = 'latest'",
+                    (version_id,)).fetchone() is not None
+                conn.execute("DELETE FROM artifact_aliases WHERE version_id = ?", (version_id,))
+                conn.execute("DELETE FROM artifact_versions WHERE id = ?", (version_id,))
+                if was_latest:
+                    newest = conn.execute(
+                        "SELECT id FROM artifact_versions WHERE artifact_id = ? "
+                        "ORDER BY version DESC LIMIT 1", (artifact_id,)).fetchone()
+                    if newest is not None:
+                        conn.execute("INSERT INTO artifact_aliases (artifact_id, alias, "
+                                     "version_id) VALUES (?, 'latest', ?)",
+                                     (artifact_id, newest[0]))
+                return True
+
+        return await self._write(write)
+
     async def artifacts(self, entity: str, project: str) -> list[ArtifactRecord]:
         """The project's artifacts with their version counts and logging runs, by name."""
         def query(conn: sqlite3.Connection) -> list[ArtifactRecord]:
@@ -343,7 +400,7 @@ def _version_record(conn: sqlite3.Connection, row: Sequence[Any]) -> ArtifactVer
     return ArtifactVersionRecord(
         entity=row[0], project=row[1], name=row[2], type=row[3], version=row[4],
         digest=row[5], aliases=aliases, description=row[6], metadata=row[7], entries=row[8],
-        run_id=row[9], created=row[10])
+        run_id=row[9], created=row[10], tags=tuple(json.loads(row[12] or "[]")), ttl=row[13])
 
 
 # -- applying one change (inside the batch transaction) ----------------------------------
@@ -462,6 +519,15 @@ class _BatchState:
                 "UPDATE runs SET state = ?, exit_code = ?, ended_at = ?, updated = ? "
                 "WHERE id = ?", (change.state or wire.run_end_state(change.exit_code),
                                  change.exit_code, change.ended_at, now, run_pk))
+        elif isinstance(change, ArtifactUpdate):
+            found = conn.execute(
+                "SELECT v.artifact_id, v.id FROM artifact_versions v JOIN artifacts a "
+                "ON a.id = v.artifact_id WHERE a.project_id = ? AND a.name = ? AND v.digest = ?",
+                (project_id, change.name, change.digest)).fetchone()
+            if found is None:
+                raise EntryRejectedError(f"no version of artifact {change.name!r} with digest "
+                                         f"{change.digest[:12]}... to update")
+            set_artifact_fields(conn, found[0], found[1], change.fields)
         else:
             _log_artifact(conn, change, project_id, now)
 
@@ -534,6 +600,45 @@ def _with_step(row: bytes, step: int) -> bytes:
     plain = _plain_map(row)
     plain["_step"] = step
     return msgpack.packb(plain, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+RUN_OWNED_TYPES = ("run_table", "run_files", "wandb-run-incremental-table")
+
+
+def _version_row(conn: sqlite3.Connection, entity: str, project: str, name: str,
+                 version: int) -> tuple[int, int, str] | None:
+    row = conn.execute(
+        "SELECT a.id, v.id, a.type FROM artifact_versions v JOIN artifacts a "
+        "ON a.id = v.artifact_id JOIN projects p ON p.id = a.project_id "
+        "JOIN entities e ON e.id = p.entity_id "
+        "WHERE e.name = ? AND p.name = ? AND a.name = ? AND v.version = ?",
+        (entity, project, name, version)).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]), str(row[2]))
+
+
+def set_artifact_fields(conn: sqlite3.Connection, artifact_id: int, version_id: int,
+                        fields: ArtifactFields) -> None:
+    """Apply `Artifact.save()`'s changes to one version (inside a transaction)."""
+    sets: list[str] = []
+    values: list[Any] = []
+    for column, value in (("description", fields.description), ("metadata", fields.metadata),
+                          ("tags", None if fields.tags is None else json.dumps(fields.tags))):
+        if value is not None:
+            sets.append(f"{column} = ?")
+            values.append(value)
+    if fields.set_ttl:
+        sets.append("ttl = ?")
+        values.append(fields.ttl)
+    if sets:
+        conn.execute(f"UPDATE artifact_versions SET {', '.join(sets)} WHERE id = ?",
+                     (*values, version_id))
+    if fields.aliases is not None:
+        wanted = set(fields.aliases) - {"latest"}
+        conn.execute("DELETE FROM artifact_aliases WHERE version_id = ? AND alias != 'latest'",
+                     (version_id,))
+        for alias in sorted(wanted):  # an alias names one version: it moves here
+            conn.execute("INSERT OR REPLACE INTO artifact_aliases (artifact_id, alias, "
+                         "version_id) VALUES (?, ?, ?)", (artifact_id, alias, version_id))
 
 
 def _log_artifact(conn: sqlite3.Connection, change: ArtifactLog, project_id: int,

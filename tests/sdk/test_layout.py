@@ -73,8 +73,9 @@ def test_public_names_stay_where_wandb_programs_find_them() -> None:
 
 def test_the_read_api_and_resolution_import_each_other_in_one_direction_only() -> None:
     graph = _graph()
-    assert _reaches(graph, "tablelog.artifacts.resolve", "tablelog.apis.public")
+    assert _reaches(graph, "tablelog.artifacts.resolve", "tablelog.apis.client")
     assert not _reaches(graph, "tablelog.apis.public", "tablelog.artifacts.resolve")
+    assert not _reaches(graph, "tablelog.apis.client", "tablelog.artifacts.resolve")
 
 
 def test_an_artifact_reads_its_entries_but_the_reader_needs_no_artifact() -> None:

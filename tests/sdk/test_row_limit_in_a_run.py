@@ -105,7 +105,7 @@ def test_an_incremental_increment_keeps_its_first_rows(queue_dir: Path,
             run.log({"t": table})
         table.add_data(7)
         run.log({"t": table})
-        got = run.use_artifact(f"run-{run.id}-t:latest").get("t").data
+        got = run.use_artifact(f"run-{run.id}-incr-t:latest").get("t").data
         lost = run.not_persisted
         run.finish(quiet=True)
     assert got == [[0], [1], [2], [3], [4], [7]]

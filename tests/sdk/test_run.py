@@ -136,7 +136,8 @@ def test_incremental_writes_new_rows_and_reads_back_whole(queue_dir: Path) -> No
         run.log({"t": table})
         table.add_data(2)
         run.log({"t": table})
-        art_name = f"run-{run.id}-t"
+        art_name = f"run-{run.id}-incr-t"  # wandb's name for it
+        assert run.use_artifact(f"{art_name}:v0").type == "wandb-run-incremental-table"
         assert run.use_artifact(f"{art_name}:v0").get("t").data == [[1]]
         assert run.use_artifact(f"{art_name}:latest").get("t").data == [[1], [2]]
     arts = [e.body for e in queued(queue_dir) if e.kind == wire.Kind.ARTIFACT]

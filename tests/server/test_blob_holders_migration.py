@@ -86,6 +86,8 @@ async def _schema_2_server(data_dir: Path, monkeypatch: pytest.MonkeyPatch
         for column in ("metrics", "alerts", "run_group"):  # versions 4 and 5
             conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         conn.execute("DROP INDEX artifact_versions_run")
+        for column in ("tags", "ttl"):  # version 5
+            conn.execute(f"ALTER TABLE artifact_versions DROP COLUMN {column}")
         conn.execute("PRAGMA user_version=2")
     conn.close()
     return {"shas": shas, "table": table_data, "entries": entries}

@@ -9,6 +9,7 @@ about 20 s in all on a loaded machine).
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -89,8 +90,11 @@ query_values = (st.sampled_from(HOSTILE_QUERY)
 async def test_fuzzed_parameters_at_every_route(site: Site, data: st.DataObject) -> None:
     route = data.draw(st.sampled_from(site.routes), label="route")
     values = {p: data.draw(_mostly(PATH_SEEDS[p], HOSTILE_PATH), label=p) for p in route.params}
+    # A request line past 8 KiB is refused by aiohttp's parser before any route.
     params = data.draw(st.dictionaries(st.sampled_from(site.query_names), query_values,
-                                       max_size=4), label="query")
+                                       max_size=4).filter(
+                                           lambda p: len(urllib.parse.urlencode(p)) < 7000),
+                       label="query")
     path = fill(route.template, values)
     answer = await site.request(route, path, params)
     problem = error_problem(route.method, answer)

@@ -53,6 +53,17 @@ class HttpClient:
         req.add_header("Accept", "application/json")
         return json.loads(self._open(req, path))
 
+    def send_json(self, method: str, path: str, body: Any = None,
+                  params: dict[str, Any] | None = None) -> Any:
+        """A POST/DELETE with a JSON body (or none); the JSON answer."""
+        req = self._request(path, params)
+        req.method = method
+        req.add_header("Accept", "application/json")
+        if body is not None:
+            req.data = json.dumps(body).encode()
+            req.add_header("Content-Type", "application/json")
+        return json.loads(self._open(req, path))
+
     def get_bytes(self, path: str) -> bytes:
         return self._open(self._request(path), path)
 
@@ -115,9 +126,12 @@ def fetch_artifact(client: HttpClient, store: BlobStore, *, entity: str, project
             raise ValueError(f"invalid artifact {label} {value!r}")
     body = client.get_json(f"/api/v1/artifacts/{entity}/{project}/{name}/{ref}")
     art = Artifact(body["name"], body.get("type") or "unknown", body.get("description"),
-                   body.get("metadata"))
+                   body.get("metadata"), _internal=True)
     entries = {k: wire.ManifestEntry.from_plain(v) for k, v in body["entries"].items()}
     art._bind(manifest=entries, digest=body["digest"], version=body["version"],
               aliases=list(body.get("aliases") or []), source=CachingBlobSource(client, store),
-              project=project, entity=entity)
+              project=project, entity=entity, created_at=body.get("created_at"),
+              logged_by=body.get("run_id"))
+    art.tags, art.ttl = list(body.get("tags") or []), body.get("ttl")
+    art._client = client  # save() and delete() go to this server
     return art

@@ -29,7 +29,8 @@ def resolve_local(path: ArtifactPath, queue: Queue, default_project: str | None)
             f"artifact {path} not found in {queue.dir} (nothing logged from this directory "
             "by that name and alias/version)")
     body = wire.unpackb(stored.manifest)
-    art = Artifact(stored.name, stored.type, body.get("description"), body.get("metadata"))
+    art = Artifact(stored.name, stored.type, body.get("description"), body.get("metadata"),
+                   _internal=True)
     entries = {k: wire.ManifestEntry.from_plain(v) for k, v in body["entries"].items()}
     art._bind(manifest=entries, digest=stored.digest, version=f"v{stored.version}",
               aliases=list(stored.aliases), source=LocalBlobSource(queue.blobs),

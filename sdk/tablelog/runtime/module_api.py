@@ -31,9 +31,12 @@ def define_metric(name: str, step_metric: str | Metric | None = None,
         overwrite=overwrite)
 
 
-def log_artifact(artifact: Any, aliases: Sequence[str] | None = None) -> Any:
+def log_artifact(artifact_or_path: Any, name: str | None = None, type: str | None = None,
+                 aliases: Sequence[str] | None = None, tags: Sequence[str] | None = None
+                 ) -> Any:
     """`run.log_artifact` on the active run."""
-    return _active("log_artifact").log_artifact(artifact, aliases=aliases)
+    return _active("log_artifact").log_artifact(artifact_or_path, name=name, type=type,
+                                                aliases=aliases, tags=tags)
 
 
 def use_artifact(artifact_or_name: Any, type: str | None = None) -> Any:

@@ -75,7 +75,9 @@ class RunSurface:
     def flush(self, timeout: float | None = None) -> None:  # Run's own
         raise NotImplementedError
 
-    def log_artifact(self, artifact: Artifact, aliases: Sequence[str] | None = None
+    def log_artifact(self, artifact_or_path: Artifact | str | os.PathLike[str],
+                     name: str | None = None, type: str | None = None,
+                     aliases: Sequence[str] | None = None, tags: Sequence[str] | None = None
                      ) -> Artifact:  # Run's own
         raise NotImplementedError
 
@@ -248,7 +250,7 @@ class RunSurface:
         files_root = Path(self.dir)
         artifact = Artifact(run_files.files_artifact_name(self.id), run_files.FILES_ARTIFACT_TYPE)
         for path in sorted(p for p in files_root.rglob("*") if p.is_file()):
-            artifact.add_file(path, path.relative_to(files_root).as_posix())
+            artifact.add_file(path, path.relative_to(files_root).as_posix(), policy="immutable")
         return artifact
 
     def _save_files_at_end(self) -> None:

@@ -43,12 +43,29 @@ from tablelog.runtime.writer_stop import summarize_losses
 from tablelog.settings import SdkConfig
 from tablelog.store.queue import Queue
 
+INCREMENTAL_TYPE = "wandb-run-incremental-table"
 EXIT_FLUSH_TIMEOUT_S = 10.0  # the default of TABLELOG_EXIT_TIMEOUT (SdkConfig.exit_timeout_s)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 _active: Run | None = None
 _active_lock = threading.RLock()
 _side_runs: weakref.WeakSet[Run] = weakref.WeakSet()  # init(reinit="create_new") runs
+
+
+def _artifact_of(artifact_or_path: Any, name: str | None, type: str | None) -> Artifact:
+    """`log_artifact`'s first argument as an Artifact: one given, or one of a path."""
+    if isinstance(artifact_or_path, Artifact):
+        return artifact_or_path
+    if not isinstance(artifact_or_path, str | os.PathLike):
+        raise TypeError("log_artifact expects an Artifact or a path, got "
+                        f"{artifact_or_path.__class__.__name__}")
+    path = Path(artifact_or_path)
+    art = Artifact(name or path.name.replace(" ", "_") or "artifact", type or "unspecified")
+    if path.is_dir():
+        art.add_dir(path)
+    else:
+        art.add_file(path)
+    return art
 
 
 def _new_run_id() -> str:
@@ -285,7 +302,9 @@ class Run(RunSurface):
         done = state.incremental_rows
         if done == len(table.data):  # logged before, nothing new: same version again
             return TableLog(key, table, None, incremental=True)
-        art = Artifact(self._table_artifact_name(key), "run_table")
+        # named and typed as wandb names them, so code reading it by wandb's name finds it
+        art = Artifact(wire.run_artifact_name(self.id, "incr-" + wire.sanitize_artifact_name(key)),
+                       INCREMENTAL_TYPE, _internal=True)
         nrows = len(table.data)
         end = row_limit(table, nrows, start_row=done or 0)
         snapshot = take_snapshot(table, start_row=done or 0, end_row=end)
@@ -311,15 +330,26 @@ class Run(RunSurface):
 
     # -- artifacts -------------------------------------------------------------------
 
-    def log_artifact(self, artifact: Artifact, aliases: Sequence[str] | None = None) -> Artifact:
-        """Store `artifact` as a new version (or the same one, if its content is unchanged)."""
+    def log_artifact(self, artifact_or_path: Artifact | str | os.PathLike[str],
+                     name: str | None = None, type: str | None = None,
+                     aliases: Sequence[str] | None = None, tags: Sequence[str] | None = None
+                     ) -> Artifact:
+        """Store an artifact as a new version (or the same one, if its content is
+        unchanged). A path makes an artifact of that file or directory, named `name`
+        (default: the path's base name) of type `type` (default ``unspecified``)."""
+        from tablelog.artifacts.artifact import check_aliases
+        from tablelog.artifacts.lifecycle import attach_run
+
+        artifact = _artifact_of(artifact_or_path, name, type)
         if self.mode == "disabled":
             return artifact
         self._check_open()
-        if not isinstance(artifact, Artifact):
-            raise TypeError(f"log_artifact expects an Artifact, got {type(artifact).__name__}")
+        chosen = check_aliases(list(aliases or []))
+        if tags is not None:
+            artifact.tags = list(tags)
+        attach_run(artifact, self)
         assert self._writer is not None
-        self._writer.submit(ArtifactRequest(artifact, list(aliases or [])))
+        self._writer.submit(ArtifactRequest(artifact, chosen))
         return artifact
 
     def use_artifact(self, artifact_or_name: str | Artifact, type: str | None = None
@@ -332,8 +362,12 @@ class Run(RunSurface):
 
         if self.mode != "disabled":
             self.flush()
-        return resolve_artifact(artifact_or_name, settings=self.settings, queue=self._queue,
-                                default_project=self.project, entity=self.entity)
+        art = resolve_artifact(artifact_or_name, settings=self.settings, queue=self._queue,
+                               default_project=self.project, entity=self.entity)
+        if type is not None and art.type != type:
+            raise ValueError(f"artifact {artifact_or_name!r} is of type {art.type!r}, "
+                             f"not {type!r}")
+        return art
 
     # -- durability ----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ conditions; any other exception is a bug in tablelog: its traceback is logged
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -46,8 +47,10 @@ from tablelog.artifacts.artifact import (
     PendingFile,
     PendingJoined,
     PendingMedia,
+    PendingReference,
     PendingTable,
 )
+from tablelog.artifacts.entry import REFERENCE_KIND
 from tablelog.artifacts.reader import LocalBlobSource
 from tablelog.errors import QueueFullError, TablelogError
 from tablelog.runtime.shared_run import SharedCommit
@@ -445,6 +448,7 @@ class Writer(WriterStop):
         for (local, art), version in zip(artifacts, versions, strict=True):
             art.version = f"v{version}"
             art.aliases = sorted({"latest", *local.aliases})
+            _remove_staged(art)
         if self.after_commit is not None:
             self.after_commit(self.queue, entries)
 
@@ -568,9 +572,15 @@ class Writer(WriterStop):
                 sha, size = self.queue.blobs.put_file(pending.path, fsync=False)
                 self._touched.append(sha)
                 self._group_bytes += size
-                written[name] = wire.ManifestEntry("file", sha, size,
-                                                   {"source_name": pending.path.name})
+                file_meta: dict[str, Any] = {"source_name": pending.path.name}
+                if pending.ref is not None:
+                    file_meta["ref"] = pending.ref
+                written[name] = wire.ManifestEntry("file", sha, size, file_meta)
                 blob_bytes += size
+            elif isinstance(pending, PendingReference):  # recorded, not fetched: no blob
+                written[name] = wire.ManifestEntry(
+                    REFERENCE_KIND, wire.sha256_hex(pending.uri.encode()), 0,
+                    {"ref": pending.uri})
         digest = wire.artifact_digest(written)
         blobs = wire.artifact_blobs(written)
         body = {"name": art.name, "type": art.type, "description": art.description,
@@ -621,3 +631,13 @@ def _describe(req: Request) -> str:
     if isinstance(req, EntryRequest):
         return f"{req.kind} update"
     return "flush"
+
+
+def _remove_staged(art: Artifact) -> None:
+    """Delete the private copies `add_file(policy="mutable")` and `new_file` made, now
+    that the blob store holds their bytes."""
+    for pending in art._pending.values():
+        if isinstance(pending, PendingFile) and pending.temporary:
+            pending.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                pending.path.parent.rmdir()
