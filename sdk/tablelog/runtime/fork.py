@@ -70,8 +70,9 @@ class ChildWriter(Writer):
             self._owner._queue = queue  # use_artifact reads this process's own queue
             self._opened = True
 
-    def submit(self, req: Request) -> None:
-        """Hand `req` to the writer and, unless it is a flush, wait for its commit."""
+    def submit(self, req: Request, state: dict[str, Any] | None = None) -> None:
+        """Hand `req` to the writer and, unless it is a flush, wait for its commit. A
+        child saves no run state: `state` is dropped."""
         self._open()
         super().submit(req)
         if not isinstance(req, FlushRequest) and not super().flush(CHILD_COMMIT_TIMEOUT_S):

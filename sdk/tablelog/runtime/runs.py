@@ -247,7 +247,8 @@ class Run(RunSurface):
         if not self._pending_row and not self._pending_tables:
             return
         assert self._writer is not None
-        self._writer.submit(LogRequest(self._step, self._pending_row, self._pending_tables))
+        self._writer.submit(LogRequest(self._step, self._pending_row, self._pending_tables),
+                            {"step": self._step + 1})
         if self._metrics is not None and (self._metrics.pending_summary
                                           or self._metrics.pending_removed):
             values, removed = self._metrics.take_pending()
@@ -255,7 +256,6 @@ class Run(RunSurface):
                                              {"summary": values, "removed": removed}))
         self._pending_row, self._pending_tables = {}, []
         self._step += 1
-        self._writer.set_state(step=self._step)
 
     def _table_log(self, key: str, value: Any) -> TableLog | None:
         """A TableLog when `value` is a Table or JoinedTable, else None."""

@@ -222,12 +222,16 @@ class Writer(WriterStop):
 
     # -- the training thread's side ---------------------------------------------
 
-    def submit(self, req: Request) -> None:
-        """Hand a request to the writer; waits only when the cost budget is spent."""
+    def submit(self, req: Request, state: dict[str, Any] | None = None) -> None:
+        """Hand a request to the writer; waits only when the cost budget is spent.
+        `state`: run state to save with the next commit, as `set_state` (in the same
+        lock: a training loop's log pays for one acquisition, not two)."""
         cost = _cost(req)
         with self._cond:
             if self._closed:
                 raise TablelogError("this run has finished; start a new one with tablelog.init()")
+            if state is not None:
+                self._state_extra.update(state)
             if self._cost + cost > self._max_cost and self._cost:
                 self._warn_once("backpressure",
                                 "tablelog: logging is outpacing the disk; log() waits for the "
