@@ -25,6 +25,7 @@
     │   └── RunIdError (ValueError)         an init(id=...) wandb refuses (its message)
     └── ApiError (alias CommError)          reading from the server failed
         ├── AuthError (alias AuthenticationError)  the server refused the key
+        ├── NotFoundOnServerError           HTTP 404 (also an ArtifactNotFoundError)
         └── PendingWritesError              a read waited TABLELOG_READ_WAIT for this
                                             directory's own entries, and some are still queued
 
@@ -151,6 +152,11 @@ AuthenticationError = AuthError
 
 # wandb users catch `wandb.Error`; keep the name working.
 Error = TablelogError
+
+
+class NotFoundOnServerError(ArtifactNotFoundError, ApiError):
+    """The server has no such run, artifact or version (HTTP 404): an
+    ArtifactNotFoundError, and wandb's CommError, which wandb programs catch."""
 
 
 class PendingWritesError(ApiError):

@@ -18,7 +18,7 @@ from typing import Any
 
 from tablelog import wire
 from tablelog.artifacts.artifact import Artifact
-from tablelog.errors import ApiError, ArtifactError, ArtifactNotFoundError, AuthError
+from tablelog.errors import ApiError, ArtifactError, AuthError, NotFoundOnServerError
 from tablelog.settings import default_api_key, default_base_url
 from tablelog.store.blobstore import BlobStore
 
@@ -79,7 +79,7 @@ class HttpClient:
             if exc.code == 403:
                 raise AuthError(f"the API key may not read {what} ({detail})") from None
             if exc.code == 404:
-                raise ArtifactNotFoundError(f"not found on {self.base_url}: {what} "
+                raise NotFoundOnServerError(f"not found on {self.base_url}: {what} "
                                             f"({detail})") from None
             raise ApiError(f"{self.base_url}{what} answered {exc.code}: {detail}") from None
         except (urllib.error.URLError, OSError) as exc:

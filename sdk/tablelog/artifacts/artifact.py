@@ -484,6 +484,13 @@ class Artifact:
         when that is not known (an artifact not logged yet)."""
         if self._logged_by is None or self.project is None:
             return None
+        if self._client is not None and self.entity is not None:  # its own server
+            from tablelog.apis.client import url_path
+            from tablelog.apis.runs import PublicRun
+
+            body = self._client.get_json(
+                f"/api/v1/runs/{url_path(self.entity, self.project, self._logged_by)}")
+            return PublicRun.from_plain(self.entity, self.project, body, self._client, None)
         from tablelog.apis.public import Api
 
         return Api().run(f"{self.entity + '/' if self.entity else ''}{self.project}/"

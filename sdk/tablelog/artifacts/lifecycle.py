@@ -23,7 +23,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from tablelog import wire
-from tablelog.errors import ApiError, ArtifactStateError
+from tablelog.errors import ApiError, ArtifactNotFoundError, ArtifactStateError
 
 if TYPE_CHECKING:
     from tablelog.apis.client import HttpClient
@@ -127,7 +127,10 @@ def wait_for_version(art: Artifact, timeout: float | None) -> None:
     entity = art.entity or client.get_json("/api/v1/whoami")["entity"]
     art.entity = entity
     while True:
-        versions = client.get_json(f"/api/v1/artifacts/{_api_path(art)}")["versions"]
+        try:
+            versions = client.get_json(f"/api/v1/artifacts/{_api_path(art)}")["versions"]
+        except ArtifactNotFoundError:  # delivered, but not applied yet
+            versions = []
         found = next((v for v in versions if v["digest"] == art.digest), None)
         if found is not None:
             art.version = found["version"]

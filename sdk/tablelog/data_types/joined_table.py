@@ -30,6 +30,16 @@ JOIN_HOWS = ("inner", "left", "outer")
 def _check_table(value: Any, which: str) -> Table | str:
     if isinstance(value, Table | str):
         return value
+    if hasattr(value, "_artifact") and isinstance(getattr(value, "path", None), str):
+        # an artifact entry (`artifact.get_entry(name)`), as wandb takes: the table it
+        # stores once logged or read back, else the entry's name in its artifact
+        art = value._artifact
+        if art is not None and art._manifest is not None:
+            table = value.get()
+            if isinstance(table, Table):
+                return table
+            raise TableTypeError(f"JoinedTable {which}: entry {value.path!r} is not a table")
+        return str(value.path)
     raise TableTypeError(f"JoinedTable {which} must be a Table or the entry name of a table, "
                          f"got {type(value).__name__}")
 

@@ -348,6 +348,7 @@ class Run(RunSurface):
         if tags is not None:
             artifact.tags = list(tags)
         attach_run(artifact, self)
+        artifact.aliases = sorted({"latest", *chosen})  # as wandb: set at once
         assert self._writer is not None
         self._writer.submit(ArtifactRequest(artifact, chosen))
         return artifact

@@ -594,7 +594,8 @@ class Writer(WriterStop):
         entries.append(entry)
         artifacts.append((LocalArtifact(self.run.project, art.name, digest, art.type,
                                         wire.packb(body), self.run.key, tuple(aliases)), art))
-        art._bind(manifest=written, digest=digest, version="pending", aliases=["latest"],
+        art._bind(manifest=written, digest=digest, version="pending",
+                  aliases=sorted({"latest", *aliases}),
                   source=LocalBlobSource(self.queue.blobs), project=self.run.project,
                   entity=self.run.entity)
         return digest, written
