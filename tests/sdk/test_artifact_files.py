@@ -230,3 +230,19 @@ def test_staged_copies_are_removed_once_stored(tmp_path: Path, monkeypatch: pyte
     assert len(list((tmp_path / "tmp").iterdir())) == 2
     _logged(art)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_timestamps_in_wandb_json_are_epoch_milliseconds(tmp_path: Path) -> None:
+    import datetime
+
+    rows = [[datetime.datetime(2000, 12, d), datetime.date(2000, 12, d),
+             np.datetime64(f"2000-12-0{d}"), d] for d in (1, 2)]
+    table = wandb.Table(columns=["dt", "t", "np", "d"], data=rows)
+    expected = [[975628800000, 975628800000, 975628800000, 1],
+                [975715200000, 975715200000, 975715200000, 2]]
+    assert table.to_json(wandb.Artifact("A", "B"))["data"] == expected  # as wandb's
+    art = wandb.Artifact("times", "dataset")
+    art.add(table, "t")
+    _logged(art)
+    doc = json.loads((Path(art.download(str(tmp_path / "dl"))) / "t.table.json").read_text())
+    assert doc["data"] == expected

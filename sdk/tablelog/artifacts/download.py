@@ -9,8 +9,8 @@ WANDB_ARTIFACT_DIR, instead of ``./artifacts`` when set), as wandb. Per entry:
 - a table: ``<root>/<name>.table.json``, wandb's table JSON (``{"_type": "table",
   "columns", "data", "ncols", "nrows"}``) whose media cells are
   ``{"_type": "image-file", "path": "media/images/<hash>.png", "sha256", "size",
-  ...}`` with the bytes at that path; timestamps as ISO 8601 text, arrays as
-  nested lists, NaN and infinities as null (JSON has none);
+  ...}`` with the bytes at that path; timestamps as milliseconds since the epoch
+  (as wandb's), arrays as nested lists, NaN and infinities as null (JSON has none);
 - a media value: ``<root>/<name>.<kind>-file.json`` (the same cell form) and its
   file under ``media/``;
 - a joined table: ``<root>/<name>.joined-table.json`` naming its two tables'
@@ -24,8 +24,10 @@ sees half a file; an existing file with the right bytes is left alone.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,21 +77,38 @@ def _write_blob(art: Artifact, sha256: str, target: Path) -> None:
 
 def _media_cell(art: Artifact, ref: wire.MediaRef, root: Path) -> dict[str, Any]:
     """A media cell as wandb's JSON holds it, with its bytes written under media/."""
-    fmt = str(ref.meta.get("format") or _DEFAULT_FORMAT.get(ref.kind, "bin"))
-    rel = f"media/{_MEDIA_DIRS.get(ref.kind, 'files')}/{ref.sha256[:20]}.{fmt}"
-    _write_blob(art, ref.sha256, root / rel)
-    return {"_type": f"{ref.kind}-file", "path": rel, "sha256": ref.sha256, "size": ref.size,
-            **{k: wire.jsonable(v) for k, v in ref.meta.items()}}
+    cell = media_json(ref.kind, ref.sha256, ref.size, ref.meta)
+    _write_blob(art, ref.sha256, root / cell["path"])
+    return cell
+
+
+def media_json(kind: str, sha256: str, size: int, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A media cell as wandb's table JSON holds it; its file is at ``path``."""
+    fmt = str(meta.get("format") or _DEFAULT_FORMAT.get(kind, "bin"))
+    return {"_type": f"{kind}-file",
+            "path": f"media/{_MEDIA_DIRS.get(kind, 'files')}/{sha256[:20]}.{fmt}",
+            "sha256": sha256, "size": size, **{k: wire.jsonable(v) for k, v in meta.items()}}
+
+
+def json_value(value: Any, media: Callable[[Any], dict[str, Any]]) -> Any:
+    """A cell in wandb's table JSON: timestamps as ms since the epoch (naive = UTC),
+    arrays as nested lists, NaN and infinities as null; `media` turns a media value
+    (or a `wire.MediaRef`) into its cell."""
+    if isinstance(value, wire.MediaRef) or getattr(value, "_kind", None) is not None:
+        return media(value)
+    if isinstance(value, list | tuple):
+        return [json_value(v, media) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v, media) for k, v in value.items()}
+    if isinstance(value, _dt.date) or type(value).__name__ == "datetime64":
+        return wire._timestamp_ms(value)
+    if type(value).__module__ == "numpy":
+        return json_value(value.tolist(), media)
+    return wire.jsonable(value)
 
 
 def _cell(art: Artifact, value: Any, root: Path) -> Any:
-    if isinstance(value, wire.MediaRef):
-        return _media_cell(art, value, root)
-    if isinstance(value, list):
-        return [_cell(art, v, root) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _cell(art, v, root) for k, v in value.items()}
-    return wire.jsonable(value)
+    return json_value(value, lambda ref: _media_cell(art, ref, root))
 
 
 def _table_json(art: Artifact, entry: wire.ManifestEntry, root: Path) -> dict[str, Any]:

@@ -343,6 +343,22 @@ class Table(keys.KeyColumns):
         for i, row in enumerate(self.data):
             yield TableIndex(i, self), row
 
+    def to_json(self, run_or_artifact: Any = None) -> dict[str, Any]:
+        """The table in wandb's table JSON (what `Artifact.download` writes as
+        ``<name>.table.json``): columns, data, ncols, nrows; timestamps as ms since the
+        epoch, media as cells whose ``path`` is where the download puts their file.
+        `run_or_artifact` is accepted, as in wandb; nothing is added to it."""
+        from tablelog import wire
+        from tablelog.artifacts.download import json_value, media_json
+
+        def media(value: Any) -> dict[str, Any]:
+            data, meta = value._encode()
+            return media_json(value._kind, wire.sha256_hex(data), len(data), meta)
+
+        rows = [json_value(list(row), media) for row in self.data]
+        return {"_type": "table", "columns": list(self.columns), "data": rows,
+                "ncols": len(self.columns), "nrows": len(rows), "log_mode": self.log_mode}
+
     def get_dataframe(self) -> Any:
         """The table as a pandas DataFrame (pandas is imported here, on demand)."""
         import pandas as pd
