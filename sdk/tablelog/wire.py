@@ -26,8 +26,9 @@ replaces) its config and summary (see `tablelog.runtime.resume`).
 - ``run_update`` any of {"name": str, "notes": str, "tags": [str], "metrics": {name:
                 {"step_metric", "step_sync", "hidden", "summary": [op]}} (every
                 definition so far, see `tablelog.runtime.metrics`), "alert": {"title",
-                "text", "level", "wait_duration_ms", "at"}}: what changed after the run
-                began (settable name/notes/tags, define_metric, run.alert)
+                "text", "level", "wait_duration_ms", "at"}, "used_artifact": {"entity",
+                "project", "name", "digest"}}: what changed after the run
+                began (settable name/notes/tags, define_metric, run.alert, use_artifact)
 - ``artifact_update`` {"name", "digest", and any of "description", "metadata",
                 "aliases" (the version's whole list), "tags", "ttl" (seconds or None)}:
                 `Artifact.save()` after logging; the version is the one with that digest

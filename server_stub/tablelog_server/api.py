@@ -250,6 +250,26 @@ async def list_run_artifacts(request: web.Request) -> web.Response:
     return answer(request, {"artifacts": [_version_plain(v) for v in versions]})
 
 
+async def list_used_artifacts(request: web.Request) -> web.Response:
+    """The artifact versions a run used (`use_artifact`), in the order it did."""
+    key = _run_key(request)
+    store = request.config_dict[METADATA]
+    if await store.run(key) is None:
+        raise NotFoundError(f"no run {key.entity}/{key.project}/{key.run_id}")
+    versions = await store.used_artifact_versions(key)
+    return answer(request, {"artifacts": [
+        {**_version_plain(v), "entity": v.entity, "project": v.project} for v in versions]})
+
+
+async def list_version_users(request: web.Request) -> web.Response:
+    """The runs that used one artifact version."""
+    info = request.match_info
+    runs = await request.config_dict[METADATA].version_users(
+        info["entity"], info["project"], info["name"], _version_number(request))
+    return answer(request, {"runs": [
+        {**run_plain(r), "entity": r.entity, "project": r.project} for r in runs]})
+
+
 # -- artifacts and tables -------------------------------------------------------------------
 
 
@@ -394,6 +414,8 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}/history", get_history)
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}/artifacts",
                        list_run_artifacts)
+    app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}/used_artifacts",
+                       list_used_artifacts)
     app.router.add_get(f"{api}/artifacts/{{entity}}/{{project}}", list_artifacts)
     app.router.add_get(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}",
                        list_artifact_versions)
@@ -401,6 +423,8 @@ def add_api_routes(app: web.Application) -> None:
                        get_artifact_version)
     app.router.add_post(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}/{{version}}",
                         update_artifact_version)
+    app.router.add_get(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}/{{version}}/used_by",
+                       list_version_users)
     app.router.add_delete(f"{api}/artifacts/{{entity}}/{{project}}/{{name}}/{{version}}",
                           delete_artifact_version)
     app.router.add_get(f"{api}/tables/{{entity}}/{{project}}/{{name}}/{{version}}/{{entry:.+}}",

@@ -52,6 +52,7 @@ from tablelog_server.metadata import (
     RunStart,
     RunUpdate,
     SummaryReplace,
+    UsedArtifact,
     conflict_reason,
 )
 
@@ -230,10 +231,20 @@ def _run_update(run: RunKey, body: Mapping[str, Any]) -> RunUpdate:
         if alert.get("level") not in ALERT_LEVELS:
             raise EntryRejectedError(f"alert 'level' must be one of {', '.join(ALERT_LEVELS)}")
         alert = {k: alert.get(k) for k in ("title", "text", "level", "wait_duration_ms", "at")}
+    used = _opt_map(body, "used_artifact")
+    used_artifact = None
+    if used is not None:
+        entity, project, name = used.get("entity") or run.entity, used.get("project"), \
+            used.get("name")
+        if not all(wire.is_valid_name(v) for v in (entity, project, name)) or \
+                not wire.is_sha256(used.get("digest")):
+            raise EntryRejectedError("'used_artifact' needs an entity, project, name and "
+                                     "sha256 digest")
+        used_artifact = UsedArtifact(str(entity), str(project), str(name), used["digest"])
     return RunUpdate(run=run, name=_opt_text(body, "name"), notes=_opt_text(body, "notes"),
                      tags=None if tags is None else tuple(tags),
                      metrics=None if metrics is None else wire.packb(metrics),
-                     alert=None if alert is None else wire.packb(alert))
+                     alert=None if alert is None else wire.packb(alert), used=used_artifact)
 
 
 def artifact_fields(body: Mapping[str, Any]) -> ArtifactFields:

@@ -104,6 +104,17 @@ class RunUpdate:
     tags: tuple[str, ...] | None = None
     metrics: bytes | None = None
     alert: bytes | None = None
+    used: UsedArtifact | None = None
+
+
+@dataclass(frozen=True)
+class UsedArtifact:
+    """A version a run read with `use_artifact`, by its place and content digest."""
+
+    entity: str
+    project: str
+    name: str
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -308,6 +319,15 @@ class MetadataStore(Protocol):
 
     async def run_artifact_versions(self, key: RunKey) -> list[ArtifactVersionRecord]:
         """The artifact versions the run logged, oldest first."""
+        ...
+
+    async def used_artifact_versions(self, key: RunKey) -> list[ArtifactVersionRecord]:
+        """The artifact versions the run used (`use_artifact`), in the order it did."""
+        ...
+
+    async def version_users(self, entity: str, project: str, name: str,
+                            version: int) -> list[RunRecord]:
+        """The runs that used one artifact version."""
         ...
 
     async def artifact_versions(self, entity: str, project: str,

@@ -137,12 +137,19 @@ ALTER TABLE runs ADD COLUMN alerts BLOB;
 # Version 5: the run's group (``init(group=...)``), which the viewer and the runs
 # filters use ("group" is an SQL keyword, hence the column's name); an index for
 # the artifact versions a run logged (`Api().run(...).logged_artifacts()`); an
-# artifact version's tags (JSON list) and ttl (seconds; recorded, not enforced).
+# artifact version's tags (JSON list) and ttl (seconds; recorded, not enforced);
+# which runs used which versions (`use_artifact`: used_artifacts(), used_by()).
 SCHEMA_V5 = """
 ALTER TABLE runs ADD COLUMN run_group TEXT;
 CREATE INDEX artifact_versions_run ON artifact_versions(run_id);
 ALTER TABLE artifact_versions ADD COLUMN tags TEXT;
 ALTER TABLE artifact_versions ADD COLUMN ttl REAL;
+CREATE TABLE artifact_uses (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    version_id INTEGER NOT NULL REFERENCES artifact_versions(id),
+    PRIMARY KEY (run, version_id)
+);
+CREATE INDEX artifact_uses_version ON artifact_uses(version_id);
 """
 
 MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4,

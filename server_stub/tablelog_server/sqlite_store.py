@@ -292,6 +292,33 @@ class SqliteMetadataStore:
 
         return await self._read(query)
 
+    async def used_artifact_versions(self, key: RunKey) -> list[ArtifactVersionRecord]:
+        """The artifact versions the run used, in the order it did."""
+        def query(conn: sqlite3.Connection) -> list[ArtifactVersionRecord]:
+            rows = conn.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} "
+                "JOIN artifact_uses u ON u.version_id = v.id JOIN runs r ON r.id = u.run "
+                "JOIN projects rp ON rp.id = r.project_id "
+                "JOIN entities re ON re.id = rp.entity_id "
+                "WHERE re.name = ? AND rp.name = ? AND r.run_id = ? ORDER BY u.rowid",
+                (key.entity, key.project, key.run_id)).fetchall()
+            return [_version_record(conn, r) for r in rows]
+
+        return await self._read(query)
+
+    async def version_users(self, entity: str, project: str, name: str,
+                            version: int) -> list[RunRecord]:
+        """The runs that used one artifact version, oldest first."""
+        def query(conn: sqlite3.Connection) -> list[RunRecord]:
+            row = _version_row(conn, entity, project, name, version)
+            if row is None:
+                return []
+            return [_run_record(r) for r in conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} JOIN artifact_uses u ON u.run = r.id "
+                "WHERE u.version_id = ? ORDER BY r.created, r.id", (row[1],))]
+
+        return await self._read(query)
+
     async def artifact_versions(self, entity: str, project: str,
                                 name: str) -> list[ArtifactVersionRecord]:
         """Every version of the artifact, oldest first."""
@@ -363,6 +390,7 @@ class SqliteMetadataStore:
                     "SELECT 1 FROM artifact_aliases WHERE version_id = ? AND alias = 'latest'",
                     (version_id,)).fetchone() is not None
                 conn.execute("DELETE FROM artifact_aliases WHERE version_id = ?", (version_id,))
+                conn.execute("DELETE FROM artifact_uses WHERE version_id = ?", (version_id,))
                 conn.execute("DELETE FROM artifact_versions WHERE id = ?", (version_id,))
                 if was_latest:
                     newest = conn.execute(
@@ -547,6 +575,15 @@ class _BatchState:
             "tags = coalesce(?, tags), metrics = coalesce(?, metrics), "
             "alerts = coalesce(?, alerts), updated = ? WHERE id = ?",
             (change.name, change.notes, tags, change.metrics, alerts, self.now, run_pk))
+        used = change.used
+        if used is not None and used.entity == change.run.entity:  # never another's
+            found = self.conn.execute(
+                f"SELECT v.id FROM {_VERSION_FROM} WHERE e.name = ? AND p.name = ? "
+                "AND a.name = ? AND v.digest = ?",
+                (used.entity, used.project, used.name, used.digest)).fetchone()
+            if found is not None:  # a version the server never had: nothing to link
+                self.conn.execute("INSERT OR IGNORE INTO artifact_uses (run, version_id) "
+                                  "VALUES (?, ?)", (run_pk, found[0]))
 
     def _segment_offset(self, run_pk: int, segment: str, step: int) -> int:
         """How far the rows of a resumed segment (see `HistoryAppend`) are shifted:

@@ -88,6 +88,7 @@ async def _schema_2_server(data_dir: Path, monkeypatch: pytest.MonkeyPatch
         conn.execute("DROP INDEX artifact_versions_run")
         for column in ("tags", "ttl"):  # version 5
             conn.execute(f"ALTER TABLE artifact_versions DROP COLUMN {column}")
+        conn.execute("DROP TABLE artifact_uses")
         conn.execute("PRAGMA user_version=2")
     conn.close()
     return {"shas": shas, "table": table_data, "entries": entries}

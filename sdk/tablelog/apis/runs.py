@@ -287,6 +287,15 @@ class PublicRun:
         entry = saved[name]
         return RunFile(name, entry.size, entry.sha256, self)
 
+    def used_artifacts(self, per_page: int = 100) -> list[Artifact]:
+        """The artifact versions this run read with `use_artifact` (those the server
+        has: a version only this machine logged is not linked), in the order it did."""
+        self._await_writes("the artifacts")
+        assert self._api is not None, "artifacts are read through Api().run(path)"
+        body = self._require_client().get_json(f"{self._api_path}/used_artifacts")
+        return [self._api.artifact(f"{v['entity']}/{v['project']}/{v['name']}:{v['version']}")
+                for v in body["artifacts"]]
+
     def logged_artifacts(self, per_page: int = 100) -> list[Artifact]:
         """The artifact versions this run logged, oldest first (its tables included)."""
         self._await_writes("the artifacts")

@@ -496,6 +496,20 @@ class Artifact:
         return Api().run(f"{self.entity + '/' if self.entity else ''}{self.project}/"
                          f"{self._logged_by}")
 
+    def used_by(self) -> list[Any]:
+        """The runs that used this version (`use_artifact`), read from its server."""
+        if self._client is None or self.entity is None or self.project is None:
+            raise ArtifactStateError(f"artifact {self.name!r}: used_by() reads the server; "
+                                     "read the artifact with tablelog.Api().artifact(...)")
+        from tablelog.apis.client import url_path
+        from tablelog.apis.runs import PublicRun
+
+        body = self._client.get_json(f"/api/v1/artifacts/"
+                                     f"{url_path(self.entity, self.project, self.name)}/"
+                                     f"{self._version_label()}/used_by")
+        return [PublicRun.from_plain(r["entity"], r["project"], r, self._client, None)
+                for r in body["runs"]]
+
     def wait(self, timeout: float | None = None) -> Artifact:
         """Block until the version is committed and numbered: the writer has stored it
         (and, online, the server has it). Returns the artifact, as wandb's."""

@@ -368,6 +368,10 @@ class Run(RunSurface):
         if type is not None and art.type != type:
             raise ValueError(f"artifact {artifact_or_name!r} is of type {art.type!r}, "
                              f"not {type!r}")
+        if art.digest is not None and art.project is not None:  # for used_artifacts()
+            self._send_update({"used_artifact": {
+                "entity": art.entity, "project": art.project, "name": art.name,
+                "digest": art.digest}})
         return art
 
     # -- durability ----------------------------------------------------------------------
