@@ -19,7 +19,7 @@ from aiohttp import web
 from tablelog import wire
 from tablelog.errors import TooManyEntriesError
 from tablelog_server.auth import request_entity
-from tablelog_server.batches import apply_batch, artifact_fields
+from tablelog_server.batches import apply_batch, artifact_fields, run_edit
 from tablelog_server.blobs import sniff_content_type
 from tablelog_server.errors import (
     BadRequestError,
@@ -223,6 +223,23 @@ async def get_run(request: web.Request) -> web.Response:
     return answer(request, run_plain(run))
 
 
+async def edit_run(request: web.Request) -> web.Response:
+    """`public Run.update()`: a JSON object of any of name, notes, tags, group,
+    job_type, config, summary (config and summary whole)."""
+    body = await request.json() if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object")
+    try:
+        fields = run_edit(body)
+    except EntryRejectedError as exc:
+        raise BadRequestError(str(exc)) from None
+    key = _run_key(request)
+    run = await request.config_dict[METADATA].edit_run(key, fields)
+    if run is None:
+        raise NotFoundError(f"no run {key.entity}/{key.project}/{key.run_id}")
+    return answer(request, run_plain(run))
+
+
 async def get_history(request: web.Request) -> web.Response:
     """A page of a run's history; `next` is the offset of the next page, or null."""
     key = _run_key(request)
@@ -411,6 +428,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get(f"{api}/projects", list_projects)
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}", list_runs)
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}", get_run)
+    app.router.add_post(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}", edit_run)
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}/history", get_history)
     app.router.add_get(f"{api}/runs/{{entity}}/{{project}}/{{run_id}}/artifacts",
                        list_run_artifacts)

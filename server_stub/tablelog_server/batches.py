@@ -47,6 +47,7 @@ from tablelog_server.metadata import (
     HistoryAppend,
     MetadataStore,
     Outcome,
+    RunEdit,
     RunEnd,
     RunKey,
     RunStart,
@@ -245,6 +246,20 @@ def _run_update(run: RunKey, body: Mapping[str, Any]) -> RunUpdate:
                      tags=None if tags is None else tuple(tags),
                      metrics=None if metrics is None else wire.packb(metrics),
                      alert=None if alert is None else wire.packb(alert), used=used_artifact)
+
+
+def run_edit(body: Mapping[str, Any]) -> RunEdit:
+    """The fields of a run edit (`public Run.update()`), checked as the SDK's entries are."""
+    tags = body.get("tags")
+    if tags is not None and (not isinstance(tags, list)
+                             or not all(isinstance(t, str) for t in tags)):
+        raise EntryRejectedError("run 'tags' must be a list of strings")
+    config, summary = _opt_map(body, "config"), _opt_map(body, "summary")
+    return RunEdit(name=_opt_text(body, "name"), notes=_opt_text(body, "notes"),
+                   tags=None if tags is None else tuple(tags), group=_opt_text(body, "group"),
+                   job_type=_opt_text(body, "job_type"),
+                   config=None if config is None else wire.packb(config),
+                   summary=None if summary is None else wire.packb(summary))
 
 
 def artifact_fields(body: Mapping[str, Any]) -> ArtifactFields:

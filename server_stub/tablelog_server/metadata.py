@@ -108,6 +108,20 @@ class RunUpdate:
 
 
 @dataclass(frozen=True)
+class RunEdit:
+    """What a reader may change on a stored run (`public Run.update()`); None keeps
+    what is stored. `config` and `summary` are msgpack of the whole map."""
+
+    name: str | None = None
+    notes: str | None = None
+    tags: tuple[str, ...] | None = None
+    group: str | None = None
+    job_type: str | None = None
+    config: bytes | None = None
+    summary: bytes | None = None
+
+
+@dataclass(frozen=True)
 class UsedArtifact:
     """A version a run read with `use_artifact`, by its place and content digest."""
 
@@ -304,6 +318,10 @@ class MetadataStore(Protocol):
 
     async def runs(self, entity: str, project: str) -> list[RunRecord] | None:
         """The project's runs, oldest first; None when there is no such project."""
+        ...
+
+    async def edit_run(self, key: RunKey, fields: RunEdit) -> RunRecord | None:
+        """`public Run.update()`: set what `fields` gives; None when there is no run."""
         ...
 
     async def run(self, key: RunKey) -> RunRecord | None:

@@ -39,6 +39,7 @@ from tablelog_server.metadata import (
     HistoryPage,
     Outcome,
     ProjectRecord,
+    RunEdit,
     RunEnd,
     RunKey,
     RunRecord,
@@ -243,6 +244,30 @@ class SqliteMetadataStore:
                 "ORDER BY r.created, r.id", (entity, project))]
 
         return await self._read(query)
+
+    async def edit_run(self, key: RunKey, fields: RunEdit) -> RunRecord | None:
+        """Set what `fields` gives on the run; None when there is no such run."""
+        def write(conn: sqlite3.Connection) -> RunRecord | None:
+            with transaction(conn):
+                found = conn.execute(
+                    f"SELECT r.id FROM {_RUN_FROM} "
+                    "WHERE e.name = ? AND p.name = ? AND r.run_id = ?",
+                    (key.entity, key.project, key.run_id)).fetchone()
+                if found is None:
+                    return None
+                tags = None if fields.tags is None else json.dumps(list(fields.tags))
+                conn.execute(
+                    "UPDATE runs SET name = coalesce(?, name), notes = coalesce(?, notes), "
+                    "tags = coalesce(?, tags), run_group = coalesce(?, run_group), "
+                    "job_type = coalesce(?, job_type), config = coalesce(?, config), "
+                    "summary = coalesce(?, summary), updated = ? WHERE id = ?",
+                    (fields.name, fields.notes, tags, fields.group, fields.job_type,
+                     fields.config, fields.summary, time.time(), found[0]))
+                row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.id = ?",
+                                   (found[0],)).fetchone()
+                return _run_record(row)
+
+        return await self._write(write)
 
     async def run(self, key: RunKey) -> RunRecord | None:
         """One run, or None."""

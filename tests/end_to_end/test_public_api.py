@@ -144,3 +144,17 @@ def test_artifacts_of_a_run_and_of_a_project(logged: dict[str, str], api: wandb.
     assert api.artifact_exists("sweep/dataset:v0")
     assert not api.artifact_exists("sweep/dataset:v7")
     assert not api.artifact_exists("sweep/dataset:v0", type="model")
+
+
+def test_update_stores_edits_of_a_run(logged: dict[str, str], api: wandb.Api) -> None:
+    run = api.run(f"sweep/{logged['auto']}")
+    run.name = "renamed"
+    run.tags = [*run.tags, "reviewed"]
+    run.config["note"] = "checked"
+    run.summary["acc"] = 0.55
+    run.update()
+    again = api.run(f"sweep/{logged['auto']}")
+    assert again.name == "renamed" and again.tags == ["baseline", "v2", "reviewed"]
+    assert again.config["note"] == "checked" and again.config["lr"] == "auto"
+    assert again.summary["acc"] == 0.55
+    assert [r.name for r in api.runs("sweep", filters={"tags": "reviewed"})] == ["renamed"]

@@ -204,10 +204,15 @@ class PublicRun:
                                     project=self.project, entity=self.entity, run_id=self.id)
 
     def update(self) -> None:
-        """Accepted: runs are written by the SDK only, so there is nothing to upload
-        (wandb uploads edits of name, tags, config and summary)."""
-        warnings.warn("tablelog: public Run.update() uploads nothing: runs are written by "
-                      "the SDK only", UserWarning, stacklevel=2)
+        """Store this object's name, notes, tags, group, job_type, config and summary
+        on the server, as wandb's does (the whole config and summary)."""
+        body = {"name": self.name, "notes": self.notes, "tags": list(self.tags),
+                "group": self.group, "job_type": self.job_type,
+                "config": wire.jsonable(dict(self.config)),
+                "summary": wire.jsonable(dict(self.summary))}
+        fresh = self._require_client().send_json(
+            "POST", self._api_path, {k: v for k, v in body.items() if v is not None})
+        self.tags = list(fresh.get("tags") or [])
 
     def load(self, force: bool = False) -> None:
         """Read the run from the server again."""
