@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "Video": "tablelog.data_types.media",
     "Html": "tablelog.data_types.media",
     "JoinedTable": "tablelog.data_types.joined_table",
+    "Histogram": "tablelog.data_types.histogram",
     "Artifact": "tablelog.artifacts.artifact",
     "Run": "tablelog.runtime.runs",
     "init": "tablelog.runtime.runs",

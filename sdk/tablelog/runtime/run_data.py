@@ -165,6 +165,9 @@ def plain_value(value: Any, where: str) -> Any:
         return {str(k): plain_value(v, f"{where}[{k!r}]") for k, v in value.items()}
     if getattr(value, "_kind", None) is not None:  # media: resolved by the writer
         return value
+    plain_form = getattr(value, "_plain_form", None)  # a Histogram: stored as wandb's map
+    if plain_form is not None:
+        return plain_form()
     from tablelog.runtime.log_values import figure_media
 
     media = figure_media(value)  # a matplotlib or plotly figure inside a dict or list

@@ -10,8 +10,8 @@ entry (see `tablelog.wire`). Nothing here touches the network.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
-import sys
 import threading
 import warnings
 from collections.abc import Sequence
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tablelog import wire
-from tablelog.errors import RunError
 from tablelog.runtime.metrics import Metric, MetricRules, check_definition
 
 if TYPE_CHECKING:
@@ -295,19 +294,27 @@ class RunSurface:
 
     def watch(self, models: Any, criterion: Any = None, log: str | None = "gradients",
               log_freq: int = 1000, idx: int | None = None, log_graph: bool = False) -> None:
-        """Needs PyTorch, as wandb's. tablelog does not record gradient or parameter
-        histograms yet: with torch present the call is accepted, with a warning."""
-        if log not in ("gradients", "parameters", "all", None):
-            raise ValueError("log must be one of 'gradients', 'parameters', 'all', or None")
-        if "torch" not in sys.modules:
-            try:
-                import torch  # noqa: F401
-            except ImportError:
-                raise RunError("run.watch() needs PyTorch: the 'torch' package is not "
-                               "installed (pip install torch)") from None
-        warnings.warn("tablelog: run.watch() records no gradient or parameter histograms "
-                      "(not implemented); the call is accepted", UserWarning, stacklevel=2)
+        """Log histograms of a PyTorch model's gradients and/or parameters every
+        `log_freq` steps (`tablelog.runtime.watch`); needs torch, as wandb's.
+        `criterion` and `log_graph` are accepted and ignored (no graph view)."""
+        from tablelog.runtime.watch import watch
+
+        if log_graph:
+            logging.getLogger("tablelog").info("tablelog: watch(log_graph=True) is accepted "
+                                               "and ignored")
+        watches: list[Any] = getattr(self, "_watches", None) or []
+        watches.extend(watch(self, models, log=log, log_freq=log_freq, idx=idx))
+        self._watches = watches
 
     def unwatch(self, models: Any = None) -> None:
-        """Accepted and ignored (watch records nothing)."""
-        return None
+        """Remove the hooks of `models` (a model or a list), or of every watched model."""
+        watches: list[Any] = getattr(self, "_watches", None) or []
+        listed = None if models is None else (
+            list(models) if isinstance(models, list | tuple) else [models])
+        kept = []
+        for w in watches:
+            if listed is None or any(w.model is m for m in listed):
+                w.remove()
+            else:
+                kept.append(w)
+        self._watches = kept
