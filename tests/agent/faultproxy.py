@@ -77,7 +77,7 @@ class Seen:
     path: str
     status: int | None
     fault: bool
-    at: float
+    at: float  # when the request arrived (monotonic)
     size: int
 
 
@@ -109,8 +109,10 @@ class FaultProxy:
 
     @property
     def log(self) -> list[Seen]:
+        """Every request answered or cut so far, in the order they arrived (a slow one
+        is recorded when it ends, after requests that arrived later)."""
         with self._mutex:
-            return list(self._log)
+            return sorted(self._log, key=lambda seen: seen.at)
 
     def count(self, *, path: str = "", method: str | None = None, status: int | None = None,
               fault: bool | None = None) -> int:
@@ -186,14 +188,15 @@ class FaultProxy:
                     return fault
         return None
 
-    def _record(self, request: web.Request, status: int | None, fault: bool, size: int) -> None:
+    def _record(self, request: web.Request, status: int | None, fault: bool, size: int,
+                arrived: float) -> None:
         with self._mutex:
-            self._log.append(Seen(request.method, request.path, status, fault,
-                                  time.monotonic(), size))
+            self._log.append(Seen(request.method, request.path, status, fault, arrived, size))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         # Read the body first only when a fault needs it to match: a cut request must
         # drop the connection while the client is still sending.
+        arrived = time.monotonic()  # `Seen.at`: gaps between arrivals are the client's waits
         body: bytes | None = None
         if self._body_needed(request.method, request.path):
             body = await request.read()
@@ -203,25 +206,25 @@ class FaultProxy:
         if fault is not None and fault.cut == "request":
             if body is None:
                 await request.content.readany()  # some of it, then hang up
-            self._record(request, None, True, len(body or b""))
+            self._record(request, None, True, len(body or b""), arrived)
             return _drop(request)
         if body is None:
             body = await request.read()
         if fault is not None and fault.status is not None:
-            self._record(request, fault.status, True, len(body))
+            self._record(request, fault.status, True, len(body), arrived)
             return web.Response(status=fault.status, body=fault.body, headers=fault.headers,
                                 content_type="application/json")
         status, headers, answer = await self._forward(request, body)
         if fault is not None and fault.hold_response_s:
             await self._pause(fault.hold_response_s)
         if fault is not None and fault.cut == "response":
-            self._record(request, None, True, len(body))
+            self._record(request, None, True, len(body), arrived)
             response = web.StreamResponse(status=status, headers=headers)
             response.content_length = len(answer)
             await response.prepare(request)
             await response.write(answer[: len(answer) // 2])
             return _drop(request, response)
-        self._record(request, status, fault is not None, len(body))
+        self._record(request, status, fault is not None, len(body), arrived)
         return web.Response(status=status, headers=headers, body=answer)
 
     async def _pause(self, seconds: float) -> None:
