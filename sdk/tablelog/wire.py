@@ -57,7 +57,6 @@ The idempotency key of an entry is ``(queue_id, id)``; the server also keeps
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import hashlib
 import math
@@ -197,6 +196,8 @@ def run_artifact_name(run_id: str, rest: str) -> str:
     if _NAME_RE.fullmatch(run_id):
         return name
     crc = zlib.crc32(name.encode("utf-8")) & 0xFFFFFFFF
+    import base64  # here: init() never names a run artifact with an odd id
+
     suffix = base64.urlsafe_b64encode(crc.to_bytes(4, "big")).rstrip(b"=").decode("ascii")
     return f"{re.sub(r'[^a-zA-Z0-9_.-]+', '', name)}-{suffix}"
 

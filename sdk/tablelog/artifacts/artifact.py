@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,6 +243,8 @@ class Artifact:
         self._check_entry_name(name)
         if "r" in mode:
             raise ValueError(f"new_file opens a new file for writing, not mode {mode!r}")
+        import tempfile  # here, not at import: init() of a run never needs it
+
         staging = Path(tempfile.mkdtemp(prefix="tablelog-new-file-"))
         path = staging / Path(name).name
         with open(path, mode, encoding=None if "b" in mode else encoding) as fh:
@@ -264,6 +263,8 @@ class Artifact:
             raise ValueError(f"add_reference needs a URI with a scheme (file://, https://, "
                              f"s3://, gs://, ...), got {text!r}")
         if scheme == "file":
+            import urllib.parse
+
             path = Path(urllib.parse.unquote(rest))
             if path.is_dir():
                 files = sorted(p for p in path.rglob("*") if p.is_file())
@@ -545,6 +546,9 @@ class Artifact:
 
 def _staged_copy(path: Path) -> Path:
     """A private copy of `path` (policy "mutable"), removed once the writer stored it."""
+    import shutil
+    import tempfile
+
     staging = Path(tempfile.mkdtemp(prefix="tablelog-staged-"))
     target = staging / path.name
     shutil.copy2(path, target)

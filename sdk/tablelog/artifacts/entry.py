@@ -10,7 +10,6 @@ only: ``ref`` holds it and nothing is fetched.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +89,8 @@ class ArtifactManifestEntry:
 
 def copy_into(source: Path, target: Path) -> None:
     """Copy `source` to `target` atomically (a partial file never has the final name)."""
+    import shutil  # here: a run's init() never copies
+
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.part")
     shutil.copyfile(source, partial)

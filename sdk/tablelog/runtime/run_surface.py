@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tablelog import wire
-from tablelog.runtime.metrics import Metric, MetricRules, check_definition
 
 if TYPE_CHECKING:
     from tablelog.artifacts.artifact import Artifact
+    from tablelog.runtime.metrics import Metric, MetricRules
     from tablelog.runtime.writer import Writer
     from tablelog.settings import SdkConfig
     from tablelog.store.queue import Queue
@@ -177,6 +177,9 @@ class RunSurface:
         keeps of it (`summary`: "min", "max", "mean", "last", "first", "none",
         comma-combined). `name` may end in ``*`` to define every metric with that
         prefix. The definitions travel to the server with the run."""
+        # here, not at import: most runs never define a metric
+        from tablelog.runtime.metrics import Metric, MetricRules, check_definition
+
         self._check_open()
         if isinstance(step_metric, Metric):
             step_metric = step_metric.name
