@@ -22,6 +22,7 @@ from tablelog_server.state import METADATA
 from tablelog_server.viewer import common as c
 from tablelog_server.viewer.cells import blob_url, render_cell
 from tablelog_server.viewer.charts import charts
+from tablelog_server.viewer.histograms import histogram_charts, histogram_series
 from tablelog_server.viewer.html import (
     Html,
     document,
@@ -211,6 +212,7 @@ async def run(request: web.Request, entity: str) -> web.Response:
                                         a.name), el("span", {"class": "dim"}, f" {a.type}"))
                       for a in logged]
     series, x_names = defined_series(rows, c.unpack(record.metrics, {}))
+    histograms = histogram_charts(histogram_series(rows))  # run.watch, wandb.Histogram
     cut = (el("p", {"class": "note"}, f"Charts and tables use the first {len(rows)} of "
                                        f"{total} history rows.") if total > len(rows) else None)
     facts = key_values([
@@ -227,6 +229,7 @@ async def run(request: web.Request, entity: str) -> web.Response:
         el("ul", {"class": "tables"}, table_items) if table_items else el(
             "p", {"class": "empty"}, "No tables logged."),
         el("h2", None, "Metrics"), cut, charts(series, x_names),
+        *([el("h2", None, "Histograms"), histograms] if histograms is not None else []),
         el("h2", None, "Alerts"), alerts_list(c.unpack(record.alerts, [])),
         el("h2", None, "Artifacts"),
         el("ul", {"class": "artifacts"}, artifact_items) if artifact_items else el(
