@@ -68,10 +68,12 @@ def test_image_unsupported_shapes(shape: tuple[int, ...]) -> None:
 
 
 def test_image_float_scaling() -> None:
+    # wandb 0.31's rules: [0, 1] -> x * 255 and [-1, 1] -> 255 * (x + 1) / 2, truncated
     unit = np.array([[0.0, 0.5, 1.0]])
-    assert wandb.Image(unit).to_data_array().tolist() == [[0, 128, 255]]
+    assert wandb.Image(unit).to_data_array().tolist() == [[0, 127, 255]]
     signed = np.array([[-1.0, 0.0, 1.0]])
-    assert wandb.Image(signed).to_data_array().tolist() == [[0, 128, 255]]
+    with pytest.warns(UserWarning, match="range"):  # wandb warns below 0 too
+        assert wandb.Image(signed).to_data_array().tolist() == [[0, 127, 255]]
     bytes_like = np.array([[0.0, 100.0, 255.0]])
     assert wandb.Image(bytes_like).to_data_array().tolist() == [[0, 100, 255]]
     with pytest.warns(UserWarning, match="clipped"):
@@ -82,6 +84,22 @@ def test_image_float_scaling() -> None:
     with pytest.warns(UserWarning, match="clipped"):
         assert wandb.Image(np.array([[-1, 1000]])).to_data_array().tolist() == [[0, 255]]
     assert wandb.Image(np.array([[True, False]])).to_data_array().tolist() == [[255, 0]]
+    # any dtype, as wandb: a 0/1 integer mask is scaled too
+    assert wandb.Image(np.array([[0, 1]], dtype=np.uint8)).to_data_array().tolist() == [[0, 255]]
+    assert wandb.Image(np.array([[0.5]]), normalize=False).to_data_array().tolist() == [[0]]
+
+
+def test_image_shapes_squeezed_as_wandb() -> None:
+    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    for shape in ((1, 3, 4), (3, 4, 1), (1, 3, 4, 1)):
+        image = wandb.Image(pixels.reshape(shape))
+        assert image.mode == "L" and image.to_data_array().tolist() == pixels.tolist()
+    with pytest.raises(MediaError, match="channels go last"):
+        wandb.Image(np.zeros((3, 5, 6), dtype=np.uint8))
+    rgba = np.full((2, 2, 4), 200, dtype=np.uint8)
+    with pytest.warns(UserWarning, match="JPEG format does not support transparency"):
+        jpeg = wandb.Image(rgba, file_type="jpg")
+    assert jpeg.mode == "RGB"
 
 
 def test_image_rejects_non_numeric_and_unknown_inputs() -> None:
@@ -130,7 +148,7 @@ def test_image_file_errors(tmp_path: Path) -> None:
     (None, b"\x89PNG"), ("png", b"\x89PNG"), ("jpg", b"\xff\xd8"), ("jpeg", b"\xff\xd8"),
     ("bmp", b"BM")])
 def test_image_file_types(file_type: str | None, magic: bytes) -> None:
-    image = wandb.Image(RNG.integers(0, 256, (4, 5, 4), dtype=np.uint8), file_type=file_type)
+    image = wandb.Image(RNG.integers(0, 256, (4, 5, 3), dtype=np.uint8), file_type=file_type)
     assert image._encode()[0].startswith(magic)
 
 

@@ -2,15 +2,14 @@
 
 Array input (numpy, or anything with ``__array__``):
 
-- shapes (H, W) and (H, W, 1) are grayscale ("L"), (H, W, 3) is "RGB",
-  (H, W, 4) is "RGBA"; any other shape is a `MediaError`.
-- uint8 is used as is; bool becomes 0/255.
-- float values are scaled when ``normalize=True`` (the default): all in
-  [0, 1] -> x * 255; else all in [-1, 1] -> (x + 1) * 127.5; else the values
-  are taken as 0-255 and anything outside is clipped with a warning (NaN
-  becomes 0, with the same warning). Results are rounded to the nearest integer.
-- other integer types in 0-255 are cast; outside it they are clipped with a
-  warning.
+- trivial dimensions are dropped as wandb drops them (``squeeze``): (H, W),
+  (1, H, W) and (H, W, 1) are grayscale ("L"), (H, W, 3) is "RGB", (H, W, 4) is
+  "RGBA"; any other shape is a `MediaError`.
+- values follow wandb 0.31 (`to_uint8`): with ``normalize=True`` (the default),
+  whatever the dtype, all in [0, 1] -> x * 255, all in [-1, 1] -> 255 * (x + 1) / 2,
+  truncated; anything else clipped to [0, 255]. bool becomes 0/255; NaN becomes
+  0, with a warning.
+- JPEG of RGBA pixels drops the alpha channel with wandb's warning.
 
 A torch tensor (C, H, W) is detached, moved to the CPU and made (H, W, C);
 torch is imported by nobody here, the tensor is recognised by its class.
@@ -57,44 +56,52 @@ def _pil_to_array(pil: Any) -> np.ndarray[Any, Any]:
 
 
 def to_uint8(data: np.ndarray[Any, Any], *, normalize: bool = True) -> np.ndarray[Any, Any]:
-    """Pixel values as uint8 following the rules in this module's docstring (a new array)."""
-    if data.dtype == np.uint8:
-        return np.array(data, copy=True)
+    """Pixel values as uint8, as wandb 0.31 makes them (a new array).
+
+    With `normalize` (the default), whatever the dtype: values all in [0, 1] are
+    multiplied by 255, values all in [-1, 1] are mapped by 255 * (x + 1) / 2 (both
+    truncated to integers, as numpy's cast does), anything else is clipped to
+    [0, 255]; values outside [0, 255] warn, as wandb's. Without it the values
+    are taken as 0-255 (tablelog clips what lies outside, with a warning, where
+    wandb's cast would wrap around). NaN and infinities become 0, with a warning."""
     if data.dtype == np.bool_:
-        return np.asarray(data, dtype=np.uint8) * np.uint8(255)
+        data = data.astype(np.uint8)
     if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
         raise MediaError(f"Image arrays must be numeric, got dtype {data.dtype}")
-    if np.issubdtype(data.dtype, np.integer):
-        ilo, ihi = int(data.min()), int(data.max())
-        if ilo < 0 or ihi > 255:
-            warnings.warn(f"Image values range over [{ilo}, {ihi}]; clipped to [0, 255]",
+    values = data
+    if np.issubdtype(data.dtype, np.floating):
+        finite = np.isfinite(data)
+        if not finite.all():
+            warnings.warn("Image contains NaN or infinite values; they become 0",
                           UserWarning, stacklevel=4)
-        return np.asarray(np.clip(data, 0, 255), dtype=np.uint8)
-    values = data.astype(np.float64)
-    finite = np.isfinite(values)
-    if not finite.all():
-        warnings.warn("Image contains NaN or infinite values; they become 0",
+            values = np.where(finite, data, 0)
+    lo, hi = values.min(), values.max()
+    if normalize:
+        if lo < 0 or hi > 255:
+            done = "rescaled" if lo >= -1 and hi <= 1 else "clipped"
+            warnings.warn("Data passed to `wandb.Image` should consist of values in the range "
+                          f"[0, 255]; these range over [{lo}, {hi}] and are {done}",
+                          UserWarning, stacklevel=4)
+        if lo >= 0 and hi <= 1:
+            return np.asarray(values * 255, dtype=np.float64).astype(np.uint8)
+        if lo >= -1 and hi <= 1:
+            return np.asarray(255 * 0.5 * (values + 1), dtype=np.float64).astype(np.uint8)
+    elif lo < 0 or hi > 255:
+        warnings.warn(f"Image values range over [{lo}, {hi}]; clipped to [0, 255]",
                       UserWarning, stacklevel=4)
-        values = np.where(finite, values, 0.0)
-    lo, hi = float(values.min()), float(values.max())
-    if normalize and lo >= 0.0 and hi <= 1.0:
-        values = values * 255.0
-    elif normalize and lo >= -1.0 and hi <= 1.0:
-        values = (values + 1.0) * 127.5
-    elif lo < 0.0 or hi > 255.0:
-        warnings.warn(f"Image values range over [{lo:g}, {hi:g}]; clipped to [0, 255]",
-                      UserWarning, stacklevel=4)
-    return np.asarray(np.clip(np.rint(values), 0, 255), dtype=np.uint8)
+    return np.asarray(np.clip(values, 0, 255)).astype(np.uint8)
 
 
 def _check_shape(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[:, :, 0]
+    """(H, W), (H, W, 3) or (H, W, 4), after dropping trivial dimensions as wandb does
+    (``(1, H, W)`` and ``(H, W, 1)`` are grayscale)."""
+    if arr.ndim > 2:
+        arr = arr.squeeze()
     if arr.size == 0 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4))):
-        hint = " (channels go last: (H, W, C))" if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) \
+        hint = " (channels go last: (H, W, C))" if arr.ndim == 3 and arr.shape[0] in (3, 4) \
             else ""
         raise MediaError(f"Un-supported image shape {arr.shape}: expected (H, W), (H, W, 1), "
-                         f"(H, W, 3) or (H, W, 4){hint}")
+                         f"(1, H, W), (H, W, 3) or (H, W, 4){hint}")
     return arr
 
 
@@ -148,6 +155,11 @@ class Image(Media):
             raise MediaError(f"Image needs an array, a PIL image, a torch tensor or a file "
                              f"path; got {type(data_or_path).__name__}")
         pixels = _check_shape(to_uint8(_check_shape(arr), normalize=normalize))
+        if mode is None and pixels.ndim == 3 and pixels.shape[-1] == 4 \
+                and _FILE_TYPES[self.format] == "JPEG":
+            warnings.warn("JPEG format does not support transparency. Ignoring alpha channel.",
+                          UserWarning, stacklevel=2)  # as wandb's
+            mode = "RGB"
         if mode is not None and mode != self._mode_of(pixels):
             pixels = self._convert_mode(pixels, mode)
         self._array = pixels
