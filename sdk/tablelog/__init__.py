@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "Html": "tablelog.data_types.media",
     "JoinedTable": "tablelog.data_types.joined_table",
     "Histogram": "tablelog.data_types.histogram",
+    "Classes": "tablelog.data_types.overlays",
     "Artifact": "tablelog.artifacts.artifact",
     "Run": "tablelog.runtime.runs",
     "init": "tablelog.runtime.runs",

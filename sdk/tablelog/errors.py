@@ -81,6 +81,10 @@ class MediaError(TablelogError, ValueError):
     """Media input of a shape, type or format we cannot encode."""
 
 
+class OverlayError(MediaError, TypeError):
+    """An image's boxes, masks or classes wandb would refuse (it raises TypeError)."""
+
+
 class WireError(TablelogError, ValueError):
     """Bytes that are not a valid tablelog wire message, or of an unknown major version."""
 

@@ -157,7 +157,7 @@ def test_image_bad_file_type() -> None:
         wandb.Image(RGB, file_type="gif")
 
 
-def test_image_mode_and_unsupported_overlays() -> None:
+def test_image_mode_and_malformed_overlays() -> None:
     assert wandb.Image(RGB, mode="L").to_data_array().ndim == 2
     with pytest.raises(MediaError, match="mode"):
         wandb.Image(RGB, mode="CMYK")

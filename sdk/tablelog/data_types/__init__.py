@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "Video": "media",
     "Html": "media",
     "Media": "media_base",
+    "Histogram": "histogram",
+    "Classes": "overlays",
 }
 
 __all__ = sorted(_EXPORTS)

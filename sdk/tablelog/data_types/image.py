@@ -28,10 +28,12 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from tablelog.data_types import overlays
 from tablelog.data_types.media_base import Media, read_source
 from tablelog.errors import MediaError
 
@@ -111,8 +113,9 @@ class Image(Media):
     `data_or_path`: a numpy array, a PIL image, a torch tensor (C, H, W),
     another `Image`, or a local file path. `file_type` (png, jpg, jpeg, bmp)
     picks the encoding of array input; a file is kept as it is. `mode`
-    ("L", "RGB", "RGBA") converts array input to that mode. Box, mask and
-    class overlays are not supported yet and raise `MediaError`.
+    ("L", "RGB", "RGBA") converts array input to that mode. `boxes`, `masks`
+    and `classes` are overlays, checked and stored as wandb's
+    (`tablelog.data_types.overlays`).
     """
 
     _kind = "image"
@@ -123,9 +126,9 @@ class Image(Media):
                  classes: Any = None, boxes: Any = None, masks: Any = None,
                  file_type: str | None = None, *, normalize: bool = True) -> None:
         super().__init__(caption)
-        for name, given in (("classes", classes), ("boxes", boxes), ("masks", masks)):
-            if given is not None:
-                raise MediaError(f"Image(..., {name}=...) is not supported by tablelog yet")
+        self._boxes = overlays.check_boxes(boxes) if boxes is not None else {}
+        self._masks = overlays.check_masks(masks) if masks is not None else {}
+        self._classes = overlays.as_classes(classes)
         file_type = "png" if file_type is None else str(file_type).lower()
         if file_type not in _FILE_TYPES:
             raise MediaError(f"Image file_type must be one of png, jpg, jpeg, bmp; "
@@ -139,6 +142,9 @@ class Image(Media):
 
         if isinstance(data_or_path, Image):
             self._copy_from(data_or_path)
+            self._boxes = self._boxes or dict(data_or_path._boxes)
+            self._masks = self._masks or dict(data_or_path._masks)
+            self._classes = self._classes or data_or_path._classes
             return
         if isinstance(data_or_path, str | os.PathLike):
             self._load_file(read_source(data_or_path, "image"))
@@ -259,6 +265,12 @@ class Image(Media):
                                 "height": self.height, "mode": self.mode}
         if self._grouping is not None:
             meta["grouping"] = self._grouping
+        if self._boxes:
+            meta["boxes"] = overlays.boxes_meta(self._boxes)
+        if self._masks:  # PNGs of class ids, made here: on the writer thread
+            meta["masks"] = overlays.masks_meta(self._masks)
+        if self._classes is not None:
+            meta["classes"] = self._classes.class_set
         return data, meta
 
     def _after_encode(self) -> None:
@@ -272,11 +284,57 @@ class Image(Media):
         self._file_bytes = None
         self._size = (int(meta.get("width", 0)), int(meta.get("height", 0)))
         self._mode = str(meta.get("mode", ""))
+        self._boxes = overlays.boxes_from_meta(meta.get("boxes"))
+        self._masks = overlays.masks_from_meta(meta.get("masks"))
+        classes = meta.get("classes")
+        self._classes = overlays.Classes(classes) if isinstance(classes, list) else None
+
+    # -- overlays -------------------------------------------------------------------
+
+    @property
+    def boxes(self) -> dict[str, dict[str, Any]]:
+        """Box sets by name: ``{"box_data": [...], "class_labels": {id: name}}``."""
+        return {k: {"box_data": list(v["box_data"]), "class_labels": dict(v["class_labels"])}
+                for k, v in self._boxes.items()}
+
+    @property
+    def masks(self) -> dict[str, overlays.Mask]:
+        """Masks by name (`.data`: the (H, W) class ids, `.class_labels`)."""
+        return dict(self._masks)
+
+    @property
+    def classes(self) -> overlays.Classes | None:
+        return self._classes
+
+    @classmethod
+    def all_captions(cls, images: Sequence[Image]) -> list[str | None] | bool:
+        """Every image's caption, or False when none has one (as wandb)."""
+        captions = [i.caption for i in images]
+        return captions if any(c is not None for c in captions) else False
+
+    @classmethod
+    def all_boxes(cls, images: Sequence[Image], run: Any = None, run_key: Any = None,
+                  step: Any = None) -> list[dict[str, Any]] | bool:
+        """Every image's box sets, or False when none has any (as wandb)."""
+        found = [i.boxes for i in images]
+        return found if any(found) else False
+
+    @classmethod
+    def all_masks(cls, images: Sequence[Image], run: Any = None, run_key: Any = None,
+                  step: Any = None) -> list[dict[str, Any] | None] | bool:
+        """Every image's masks as ``{name: {"mask_data", "class_labels"}}`` (None for an
+        image without), or False when none has any (as wandb)."""
+        found = [{k: {"mask_data": m.data.copy(), "class_labels": dict(m.class_labels)}
+                  for k, m in i._masks.items()} or None for i in images]
+        return found if any(f is not None for f in found) else False
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Image):
             return NotImplemented
         if self.caption != other.caption:
+            return False
+        if (self._boxes, self._masks, self._classes) != (other._boxes, other._masks,
+                                                          other._classes):
             return False
         if (self._encoded is not None and other._encoded is not None
                 and self._encoded[0] == other._encoded[0]):
