@@ -314,8 +314,8 @@ def test_video_errors_and_files(tmp_path: Path) -> None:
         wandb.Video(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(MediaError, match="uint8"):
         wandb.Video(np.zeros((2, 3, 4, 4)) + 0.5)
-    with pytest.raises(MediaError, match="gif only"):
-        wandb.Video(np.zeros((2, 3, 4, 4), np.uint8), format="mp4")
+    with pytest.raises(MediaError, match="gif, mp4 or webm, not 'ogg'"):
+        wandb.Video(np.zeros((2, 3, 4, 4), np.uint8), format="ogg")
     with pytest.raises(MediaError, match="format"):
         wandb.Video(np.zeros((2, 3, 4, 4), np.uint8), format="avi")
     mp4 = tmp_path / "clip.mp4"

@@ -161,11 +161,19 @@ class Audio(Media):
 _VIDEO_FORMATS = ("gif", "mp4", "webm", "ogg")
 
 
+_ARRAY_VIDEO_FORMATS = ("gif", "mp4", "webm")
+_CODECS = {"mp4": "libx264", "webm": "libvpx-vp9"}  # in PyAV's bundled FFmpeg
+
+
 def _frames_thwc(frames: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """(T, C, H, W) or (T, H, W, C) -> (T, H, W, C); (T, C, H, W) wins when both fit."""
+    """(T, C, H, W) or (T, H, W, C) -> (T, H, W, C); (T, C, H, W) wins when both fit.
+    A batch (N, T, C, H, W) is tiled into one video, as wandb tiles it: N padded to
+    a power of two with black videos, in a grid of 2**(log2(N) // 2) rows."""
+    if frames.ndim == 5:
+        frames = _tile_batch(frames)
     if frames.ndim != 4:
-        raise MediaError(f"Video arrays must be (T, C, H, W) or (T, H, W, C), "
-                         f"got shape {frames.shape}")
+        raise MediaError(f"Video arrays must be (T, C, H, W), (T, H, W, C) or a batch "
+                         f"(N, T, C, H, W), got shape {frames.shape}")
     if frames.shape[1] in (1, 3, 4):
         frames = frames.transpose(0, 2, 3, 1)
     elif frames.shape[3] not in (1, 3, 4):
@@ -179,13 +187,81 @@ def _frames_thwc(frames: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.ascontiguousarray(frames, dtype=np.uint8).copy()
 
 
+def _tile_batch(batch: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """(N, T, C, H, W) (or (N, T, H, W, C)) -> (T, C, H', W') tiles, as wandb's."""
+    if batch.shape[2] not in (1, 3, 4) and batch.shape[4] in (1, 3, 4):
+        batch = batch.transpose(0, 1, 4, 2, 3)
+    n, t, c, h, w = batch.shape
+    if n == 0:
+        raise MediaError("Video batch has no videos")
+    if n & (n - 1):  # pad to a power of two
+        pad = (1 << n.bit_length()) - n
+        batch = np.concatenate([batch, np.zeros((pad, t, c, h, w), dtype=batch.dtype)])
+    rows = 2 ** ((n.bit_length() - 1) // 2)
+    cols = batch.shape[0] // rows
+    grid = batch.reshape(rows, cols, t, c, h, w).transpose(2, 3, 0, 4, 1, 5)
+    return grid.reshape(t, c, rows * h, cols * w)
+
+
+def _encode_av(frames: np.ndarray[Any, Any], fmt: str, fps: float) -> bytes:
+    """mp4 (H.264) or webm (VP9) of (T, H, W, C) uint8 frames, with PyAV."""
+    import av as _av
+
+    av: Any = _av  # PyAV's stubs type streams too narrowly for this use
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    elif frames.shape[-1] == 4:
+        frames = frames[..., :3]
+    _, h, w, _ = frames.shape
+    if h % 2 or w % 2:  # yuv420p needs even sides: pad with black
+        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as out:
+        stream = out.add_stream(_CODECS[fmt], rate=_fps_rational(fps))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(
+                    np.ascontiguousarray(frame), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def _fps_rational(fps: float) -> Any:
+    from fractions import Fraction
+
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _decode_av(data: bytes) -> np.ndarray[Any, Any]:
+    import av as _av
+
+    av: Any = _av
+
+    with av.open(io.BytesIO(data)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def _require_av(fmt: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("av") is None:
+        raise MediaError(f"Video(format={fmt!r}) of an array needs PyAV, which bundles FFmpeg: "
+                         "pip install av (gif needs nothing more)")
+
+
 class Video(Media):
     """A video, as ``wandb.Video``: a uint8 array of frames or a local video file.
 
-    Arrays are (T, C, H, W) (wandb's layout) or (T, H, W, C), channels 1, 3
-    or 4, and are encoded as an animated GIF with Pillow at `fps` frames per
-    second (default 4); GIF has a 256-colour palette, so decoded frames may
-    differ from the input. Files (gif, mp4, webm, ogg) are kept as they are.
+    Arrays are (T, C, H, W) (wandb's layout) or (T, H, W, C), channels 1, 3 or
+    4, or a batch (N, T, C, H, W) tiled into a grid as wandb tiles it. They are
+    encoded, on the writer thread, at `fps` frames per second (default 4) as
+    `format`: ``gif`` (the default, with Pillow: a 256-colour palette, so decoded
+    frames may differ from the input), ``mp4`` (H.264) or ``webm`` (VP9), both
+    with PyAV's bundled FFmpeg (``pip install av``); odd sides are padded with a
+    black row or column for them. Files (gif, mp4, webm, ogg) are kept as they are,
+    their format taken from the extension.
     """
 
     _kind = "video"
@@ -208,25 +284,32 @@ class Video(Media):
                                  f"got {os.fspath(data_or_path)!r}")
             self._file_bytes = read_source(data_or_path, "video")
             return
-        if format not in (None, "gif"):
-            raise MediaError(f"tablelog encodes video arrays as gif only, not {format!r}")
-        self.format = "gif"
+        if format not in (None, *_ARRAY_VIDEO_FORMATS):
+            raise MediaError(f"tablelog encodes video arrays as gif, mp4 or webm, not "
+                             f"{format!r} (its FFmpeg has no Theora encoder)")
+        self.format = format or "gif"
+        if self.format != "gif":
+            _require_av(self.format)
+        if hasattr(data_or_path, "detach") and hasattr(data_or_path, "cpu"):  # torch
+            data_or_path = data_or_path.detach().cpu().numpy()
         self._frames = _frames_thwc(np.asarray(data_or_path))
 
     def _encode_now(self) -> tuple[bytes, dict[str, Any]]:
         meta: dict[str, Any] = {"format": self.format, "fps": self.fps}
         if self._file_bytes is not None:
             return self._file_bytes, meta
-        from PIL import Image as PILImage
-
         assert self._frames is not None
         frames = self._frames
+        meta.update(frames=int(frames.shape[0]), height=int(frames.shape[1]),
+                    width=int(frames.shape[2]), duration=frames.shape[0] / float(self.fps))
+        if self.format in _CODECS:
+            return _encode_av(frames, self.format, float(self.fps)), meta
+        from PIL import Image as PILImage
+
         pils = [PILImage.fromarray(f[:, :, 0] if f.shape[-1] == 1 else f) for f in frames]
         buf = io.BytesIO()
         pils[0].save(buf, format="GIF", save_all=True, append_images=pils[1:],
                      duration=max(1, round(1000 / self.fps)), loop=0)
-        meta.update(frames=int(frames.shape[0]), height=int(frames.shape[1]),
-                    width=int(frames.shape[2]), duration=frames.shape[0] / float(self.fps))
         return buf.getvalue(), meta
 
     def _restore(self, meta: dict[str, Any]) -> None:
@@ -235,11 +318,17 @@ class Video(Media):
         self.fps = meta.get("fps", 4)
 
     def to_data_array(self) -> np.ndarray[Any, Any]:
-        """Frames as (T, H, W, C) uint8: the input array, or frames decoded from a GIF."""
+        """Frames as (T, H, W, C) uint8: the input array, or frames decoded (GIF with
+        Pillow, mp4/webm with PyAV when it is installed)."""
         if self._frames is not None:
             return np.array(self._frames, copy=True)
+        if self.format in _CODECS:
+            _require_av(self.format)
+            return _decode_av(self._file_bytes if self._file_bytes is not None
+                              else self._encode()[0])
         if self.format != "gif":
-            raise MediaError(f"cannot decode {self.format} video; only GIF has a data array")
+            raise MediaError(f"cannot decode {self.format} video; gif, mp4 and webm have a "
+                             "data array")
         from PIL import Image as PILImage
         from PIL import ImageSequence
 
