@@ -336,10 +336,29 @@ def test_html(tmp_path: Path) -> None:
     assert wandb.Html(str(page)).html == "<p>file</p>"
     assert wandb.Html(str(page), data_is_not_path=True).html == str(page)
     assert wandb.Html(io.StringIO("<i>x</i>")).html == "<i>x</i>"
+    assert wandb.Html(page).html == "<p>file</p>"  # a Path too
+    other = tmp_path / "notes.txt"  # as wandb: only an .html file is read
+    other.write_text("text")
+    assert wandb.Html(str(other)).html == str(other)
+    stream = io.StringIO("<b>b</b>")
+    stream.read()
+    assert wandb.Html(stream).html == "<b>b</b>"  # read from the start
     with pytest.raises(MediaError):
         wandb.Html(42)
+    with pytest.raises(MediaError):
+        wandb.Html(other.with_suffix(".md"))  # a Path that is not .html: neither markup
     with pytest.raises(NotImplementedError):
         html.to_data_array()
+
+
+def test_audio_helpers_as_wandb() -> None:
+    clips = [wandb.Audio(np.zeros(800), sample_rate=400, caption="a"),
+             wandb.Audio(np.zeros(300), sample_rate=100)]
+    assert wandb.Audio.durations(clips) == [2.0, 3.0]
+    assert wandb.Audio.sample_rates(clips) == [400, 100]
+    assert wandb.Audio.captions(clips) == ["a", ""]
+    assert wandb.Audio.captions(clips[1:]) is False
+    assert rebuilt(clips[0]).duration == 2.0
 
 
 def test_media_from_encoded_dispatch() -> None:

@@ -13,6 +13,7 @@ import io
 import os
 import warnings
 import wave
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,35 @@ class Audio(Media):
                              f"got shape {samples.shape}")
         self._samples = _to_pcm(samples)
         self.sample_rate = int(sample_rate)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds of sound: known for arrays and WAV files, None for other files."""
+        if self._samples is not None and self.sample_rate:
+            return len(self._samples) / float(self.sample_rate)
+        if self.format == "wav" and self.sample_rate:
+            data = self._file_bytes if self._file_bytes is not None else (
+                self._encoded[0] if self._encoded is not None else None)
+            if data is not None:
+                return len(self._read_wav(data)[0]) / float(self.sample_rate)
+        return None
+
+    @classmethod
+    def durations(cls, audio_list: Sequence[Audio]) -> list[float | None]:
+        """Each one's duration in seconds, as wandb's."""
+        return [a.duration for a in audio_list]
+
+    @classmethod
+    def sample_rates(cls, audio_list: Sequence[Audio]) -> list[int | None]:
+        """Each one's sample rate, as wandb's."""
+        return [a.sample_rate for a in audio_list]
+
+    @classmethod
+    def captions(cls, audio_list: Sequence[Audio]) -> list[str] | bool:
+        """Each one's caption ("" for none), or False when none has one, as wandb's."""
+        found = [a.caption for a in audio_list]
+        return False if all(c is None for c in found) else ["" if c is None else c
+                                                               for c in found]
 
     @staticmethod
     def _read_wav(data: bytes) -> tuple[np.ndarray[Any, Any], int]:
@@ -352,9 +382,10 @@ class Video(Media):
 class Html(Media):
     """HTML, as ``wandb.Html``: a string of HTML, a path to an .html file, or a file object.
 
-    A string names a file only if such a file exists (and `data_is_not_path`
-    is false). The HTML is stored verbatim (`inject` is accepted for
-    compatibility; tablelog adds no stylesheet).
+    As wandb: a string or path names a file only if it is an existing file whose
+    extension is ``.html`` (and `data_is_not_path` is false); any other string
+    is markup, fragments included. The HTML is stored verbatim (`inject` is
+    accepted for compatibility; tablelog adds no stylesheet).
     """
 
     _kind = "html"
@@ -362,12 +393,15 @@ class Html(Media):
     def __init__(self, data: Any, inject: bool = True, data_is_not_path: bool = False) -> None:
         super().__init__(None)
         self.inject = inject
-        if isinstance(data, os.PathLike) or (
-                isinstance(data, str) and not data_is_not_path and os.path.isfile(data)):
+        is_path = (isinstance(data, str | os.PathLike) and not data_is_not_path
+                   and os.path.isfile(data) and os.path.splitext(data)[1] == ".html")
+        if is_path:
             text = read_source(data, "html").decode("utf-8")
         elif isinstance(data, str):
             text = data
         elif hasattr(data, "read"):
+            if hasattr(data, "seek"):
+                data.seek(0)
             content = data.read()
             text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
         else:
