@@ -326,6 +326,9 @@ def _make_default(resolve: Resolver | None) -> Callable[[Any], Any]:
                 return default(item) if isinstance(item, complex) else item
         if isinstance(obj, tuple | set | frozenset):
             return list(obj)
+        plain_form = getattr(obj, "_plain_form", None)  # a Histogram: wandb's plain map
+        if plain_form is not None:
+            return plain_form()
         if resolve is not None:
             resolved = resolve(obj)
             # msgpack does not run `default` on what `default` returns

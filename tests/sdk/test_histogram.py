@@ -53,3 +53,15 @@ def test_logged_as_wandbs_map(queue_dir: Path, monkeypatch: pytest.MonkeyPatch) 
     assert row["nested"]["h"] == row["weights"]
     summaries = [e.body["summary"] for e in entries if e.kind == wire.Kind.SUMMARY]
     assert summaries[-1]["weights"] == row["weights"]
+
+
+def test_in_table_cells_through_a_run(queue_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TABLELOG_MODE", "offline")
+    hists = [wandb.Histogram(np.arange(10) * k, num_bins=4) for k in (1, 2)]
+    table = wandb.Table(columns=["layer", "weights"], data=[[0, hists[0]], [1, hists[1]]])
+    with wandb.init(project="h") as run:
+        run.log({"layers": table})
+        assert run.not_persisted == []
+        back = run.use_artifact(f"run-{run.id}-layers:latest").get("layers")
+    assert [row[1] for row in back.data] == hists
+    assert isinstance(back.data[0][1], wandb.Histogram)

@@ -60,3 +60,12 @@ async def test_the_run_page_draws_histograms(uploader: Uploader, viewer: Viewer)
     await uploader.start_run(run_id="plain")
     await uploader.send("history", {"step": 0, "row": {"loss": 1.0}}, run_id="plain")
     assert "Histograms" not in await viewer.get("/p/local/proj/runs/plain")
+
+
+def test_a_histogram_cell_is_a_small_bar_chart() -> None:
+    from tablelog_server.viewer.cells import render_cell
+
+    html = str(render_cell(_hist([0, 3, 1])))
+    assert 'class="chart histogram-cell"' in html and html.count('class="bin"') == 2
+    assert "histogram of 3 bins over [0, 3], 4 values" in html
+    assert "histogram-cell" not in str(render_cell({"_type": "histogram", "values": [1]}))

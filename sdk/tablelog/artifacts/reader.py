@@ -49,7 +49,8 @@ _MAY_HOLD_MEDIA = (wire.MediaRef, list, dict)
 
 
 def _restore_cells(value: Any, source: BlobSource) -> Any:
-    """MediaRef -> media value, recursively through lists and dicts."""
+    """MediaRef -> media value, a stored histogram map -> Histogram, recursively
+    through lists and dicts."""
     if isinstance(value, wire.MediaRef):
         from tablelog.data_types.media import media_from_encoded
 
@@ -57,12 +58,28 @@ def _restore_cells(value: Any, source: BlobSource) -> Any:
     if isinstance(value, list):
         return [_restore_cells(v, source) for v in value]
     if isinstance(value, dict):
+        if value.get("_type") == "histogram":
+            histogram = _histogram(value)
+            if histogram is not None:
+                return histogram
         return {k: _restore_cells(v, source) for k, v in value.items()}
     return value
 
 
+def _histogram(value: dict[str, Any]) -> Any:
+    from tablelog.data_types.histogram import Histogram
+
+    try:
+        return Histogram(np_histogram=(value["values"], value["bins"]))
+    except (KeyError, TypeError, ValueError):  # not one after all: the map as stored
+        return None
+
+
 def _has_media(value: Any) -> bool:
+    """Whether a cell needs `_restore_cells`: media, or a stored histogram."""
     if isinstance(value, wire.MediaRef):
+        return True
+    if isinstance(value, dict) and value.get("_type") == "histogram":
         return True
     if isinstance(value, list):
         return any(_has_media(v) for v in value)

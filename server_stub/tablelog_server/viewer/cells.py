@@ -90,6 +90,9 @@ def render_cell(value: Any, *,
         return el("a", {"href": href}, label) if href else el("span", None, label)
     if isinstance(value, dt.datetime):
         return el("time", {"datetime": value.isoformat()}, value.isoformat(sep=" "))
+    bars = histogram_bars(value)
+    if bars is not None:
+        return bars
     if isinstance(value, np.ndarray):
         shape = "×".join(str(n) for n in value.shape) or "scalar"
         preview = json.dumps(wire.jsonable(value.ravel()[:8]), default=str)
@@ -99,3 +102,27 @@ def render_cell(value: Any, *,
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS] + "…"
     return el("code", {"class": "json"}, text)
+
+
+def histogram_bars(value: Any, *, width: int = 120, height: int = 36) -> Html | None:
+    """A histogram cell (``{"_type": "histogram", "values", "bins"}``) as a small bar
+    chart; None for any other value."""
+    from tablelog_server.viewer.histograms import as_histogram
+
+    found = as_histogram(value)
+    if found is None:
+        return None
+    counts, edges = found
+    peak = max(counts) or 1.0
+    bar_w = width / len(counts)
+    bars = [el("rect", {"class": "bin", "x": f"{i * bar_w:.1f}",
+                        "y": f"{height * (1 - c / peak):.1f}", "width": f"{max(bar_w, 0.5):.1f}",
+                        "height": f"{height * c / peak:.1f}"})
+            for i, c in enumerate(counts) if c > 0]
+    label = (f"histogram of {len(counts)} bins over [{fmt_number(edges[0])}, "
+             f"{fmt_number(edges[-1])}], {fmt_number(sum(counts))} values")
+    return el("svg", {"xmlns": "http://www.w3.org/2000/svg", "class": "chart histogram-cell",
+                      "viewBox": f"0 0 {width} {height}", "width": str(width),
+                      "height": str(height), "role": "img", "aria-label": label},
+              el("title", None, label), bars)
+
