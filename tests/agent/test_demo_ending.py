@@ -45,9 +45,25 @@ def _read_until(proc: subprocess.Popen[str], pattern: str, limit: int = 200) -> 
     raise AssertionError(f"no {pattern!r} in {limit} lines: {lines}")
 
 
+def _signal_state(pid: int) -> str:
+    """The demo's signal masks, for a failure message (is SIGINT ignored, blocked?)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "(no /proc status)"
+    return " ".join(ln for ln in lines if ln.startswith(("SigBlk", "SigIgn", "SigCgt")))
+
+
 def _ctrl_c(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    state = _signal_state(proc.pid)
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"the demo went on after Ctrl-C ({state}): {out[-600:]} "
+                             f"{err[-600:]}") from None
     return out, err
 
 
@@ -77,6 +93,9 @@ def test_keep_prints_a_live_url_and_key_and_ctrl_c_ends_cleanly(tmp_path: Path) 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
     assert proc.returncode == 0, (out, err)
     assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err, (out, err)
     assert not _port_open(url)  # the server it started is stopped
@@ -114,6 +133,9 @@ def test_ctrl_c_during_the_demo_removes_its_temp_dir(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for pipe in (proc.stdout, proc.stderr):  # never leave them to the next test's GC
+            if pipe is not None:
+                pipe.close()
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in out + err, (out, err)
     assert not root.exists()
