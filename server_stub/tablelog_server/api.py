@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -35,6 +36,7 @@ from tablelog_server.run_filters import FilterError, created, iso_time, select_r
 from tablelog_server.state import CONFIG, KEYS, METADATA, SCOPE, TABLES
 from tablelog_server.tables import TableQuery
 
+T = TypeVar("T")
 DEFAULT_PAGE_ROWS = 1000
 MAX_PAGE_ROWS = 10_000
 MAX_MISSING_QUERY = 100_000  # hashes per /blobs/missing call
@@ -223,16 +225,24 @@ async def get_run(request: web.Request) -> web.Response:
     return answer(request, run_plain(run))
 
 
-async def edit_run(request: web.Request) -> web.Response:
-    """`public Run.update()`: a JSON object of any of name, notes, tags, group,
-    job_type, config, summary (config and summary whole)."""
-    body = await request.json() if request.can_read_body else {}
+async def _json_fields(request: web.Request, parse: Callable[[dict[str, Any]], T]) -> T:
+    """The request's JSON object body checked by `parse`; 400 for anything else."""
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError as exc:
+        raise BadRequestError(f"the body is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequestError("the body must be a JSON object")
     try:
-        fields = run_edit(body)
+        return parse(body)
     except EntryRejectedError as exc:
         raise BadRequestError(str(exc)) from None
+
+
+async def edit_run(request: web.Request) -> web.Response:
+    """`public Run.update()`: a JSON object of any of name, notes, tags, group,
+    job_type, config, summary (config and summary whole)."""
+    fields = await _json_fields(request, run_edit)
     key = _run_key(request)
     run = await request.config_dict[METADATA].edit_run(key, fields)
     if run is None:
@@ -360,13 +370,7 @@ async def update_artifact_version(request: web.Request) -> web.Response:
     """`Artifact.save()` of a version read through the API: a JSON object of any of
     description, metadata, aliases (the whole list), tags, ttl."""
     info = request.match_info
-    body = await request.json() if request.can_read_body else {}
-    if not isinstance(body, dict):
-        raise BadRequestError("the body must be a JSON object")
-    try:
-        fields = artifact_fields(body)
-    except EntryRejectedError as exc:
-        raise BadRequestError(str(exc)) from None
+    fields = await _json_fields(request, artifact_fields)
     record = await request.config_dict[METADATA].update_artifact_version(
         info["entity"], info["project"], info["name"], _version_number(request), fields)
     if record is None:
