@@ -108,6 +108,7 @@ def _train(log: Any, rng: np.random.Generator, in_log: list[float] | None = None
             grad_h = (p @ w2.T) * (h > 0)
             w2 -= 0.2 * h.T @ p / BATCH
             w1 -= 0.2 * x[idx].T @ grad_h / BATCH
+            _check_ctrl_c()
             if log is not None:
                 t0 = time.perf_counter()
                 log.log({"loss": loss, "epoch": epoch})
@@ -146,6 +147,7 @@ def _wait_for_upload(queue_dir: Path, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     with Queue(queue_dir) as q:
         while time.monotonic() < deadline:
+            _check_ctrl_c()
             if q.stats().pending == 0:
                 return True
             time.sleep(0.1)
@@ -159,6 +161,24 @@ def _stop_agent(queue_dir: Path) -> None:
     if pid:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+
+
+_ctrl_c = False  # set by the first Ctrl-C
+
+
+def _on_ctrl_c(signum: int, frame: Any) -> None:
+    """Ctrl-C raises KeyboardInterrupt, as Python's own handler, and is remembered: if a
+    library swallows that KeyboardInterrupt (Python drops one raised inside a finalizer,
+    for one), the demo still stops at its next step instead of waiting for an upload to
+    a server the same Ctrl-C has stopped."""
+    global _ctrl_c
+    _ctrl_c = True
+    raise KeyboardInterrupt
+
+
+def _check_ctrl_c() -> None:
+    if _ctrl_c:
+        raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = _Demo(root=root, port=_free_port(), key=secrets.token_hex(16),
                  remove=args.dir is None and not args.keep)
     print(f"tablelog demo: data in {root}", flush=True)
+    signal.signal(signal.SIGINT, _on_ctrl_c)
     try:
         code = demo.run(keep=args.keep)
     except KeyboardInterrupt:
@@ -223,11 +244,13 @@ class _Demo:
         import tablelog as wandb
 
         bare = _train(None, np.random.default_rng(0))
+        _check_ctrl_c()
         run = wandb.init(project="demo", name="mlp-digits",
                          config={"lr": 0.2, "batch": BATCH, "hidden": HIDDEN})
         in_log: list[float] = []
         logged = _train(run, np.random.default_rng(0), in_log)
         _log_artifact(run)
+        _check_ctrl_c()
         t0 = time.perf_counter()
         run.finish()
         finish_s = time.perf_counter() - t0

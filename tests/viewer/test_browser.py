@@ -106,11 +106,26 @@ def _wait(driver: Any, condition: Any, what: str) -> Any:
 def _go(driver: Any, action: Any) -> None:
     """Run an action that loads a new page, and wait until the old one is gone: reading
     elements right after a click or submit could otherwise read the page it leaves."""
-    from selenium.webdriver.support import expected_conditions
-
     old = driver.find_element(*_by("html"))
     action()
-    _wait(driver, expected_conditions.staleness_of(old), "the next page to load")
+    _wait(driver, lambda d: _detached(old), "the next page to load")
+
+
+def _detached(element: Any) -> bool:
+    """Whether `element` has left the document (Selenium's staleness_of, plus the error
+    ChromeDriver sometimes gives instead of a stale reference while a page is replaced:
+    "unhandled inspector error: Node with given id does not belong to the document")."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def _by(css: str) -> tuple[str, str]:
