@@ -117,7 +117,9 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
 
 async def serve_blob(request: web.Request, entity: str) -> web.StreamResponse:
     """Blob ``{sha256}`` of the path, if `entity` holds it: its bytes, streamed, with
-    a content type sniffed from its first bytes (the API's and the viewer's route)."""
+    a content type sniffed from its first bytes (the API's and the viewer's route);
+    ``?as=html`` serves it as HTML, for an Html value that is a fragment (no doctype
+    to sniff). Every blob is served under ``CSP: sandbox``: no script runs in it."""
     sha256 = request.match_info["sha256"]
     scope = request.config_dict[SCOPE]
     size = await scope.size(entity, sha256)
@@ -125,7 +127,8 @@ async def serve_blob(request: web.Request, entity: str) -> web.StreamResponse:
     try:
         first = await anext(chunks, b"")
         response = web.StreamResponse(headers={
-            "Content-Type": sniff_content_type(first),
+            "Content-Type": ("text/html; charset=utf-8" if request.query.get("as") == "html"
+                             else sniff_content_type(first)),
             "X-Content-Type-Options": "nosniff",
             # User HTML must not run scripts with the viewer's origin.
             "Content-Security-Policy": "sandbox",

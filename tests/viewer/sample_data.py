@@ -1,13 +1,16 @@
 """A small project logged through the real SDK, for the viewer's browser test and
-screenshots: a run with metrics, a growing predictions table with images (two
-versions), a table of audio clips and GIFs, and an artifact with a JoinedTable.
-Some cells hold markup that must show as text."""
+screenshots: a run with metrics and a histogram over steps, a growing predictions
+table with images (two versions), a table of audio clips and GIFs, a table of
+detections (images with boxes and masks, histograms, mp4 and webm videos, HTML
+fragments, point clouds, molecules) and an artifact with a JoinedTable. Some
+cells hold markup that must show as text."""
 
 from __future__ import annotations
 
 import math
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +58,40 @@ def _row(i: int) -> list[object]:
     return [i, wandb.Image(_picture(i), caption=f"#{i} {truth}"), guess, truth, score, note]
 
 
-def log_sample(project: str = "vision") -> SampleRun:
+DETECTION_ROWS = 3
+POINTS = 300
+PDB = ("ATOM      1  N   ALA A   1      11.104  13.207   2.100  1.00  0.00           N\n"
+       "ATOM      2  CA  ALA A   1      12.560  13.207   2.100  1.00  0.00           C\n"
+       "END\n")
+
+
+def _detection(i: int, molecule_path: Path) -> list[object]:
+    """One detections row: boxes (two sets' worth of classes and scores) and a mask."""
+    picture = np.kron(_picture(i), np.ones((2, 2, 1), dtype=np.uint8))  # 48×48
+    mask = np.zeros((48, 48), dtype=np.uint8)
+    mask[4:20, 4:30] = 1
+    mask[26:44, 20:46] = 2
+    boxes = {"predictions": {"box_data": [
+        {"position": {"minX": 4, "maxX": 30, "minY": 4, "maxY": 20}, "domain": "pixel",
+         "class_id": 1, "scores": {"confidence": 0.9}},
+        {"position": {"middle": [0.7, 0.72], "width": 0.5, "height": 0.36},
+         "class_id": 2, "box_caption": f"maybe dog {i}", "scores": {"confidence": 0.3}}],
+        "class_labels": {1: "cat", 2: "dog"}}}
+    masks = {"ground_truth": {"mask_data": mask, "class_labels": {0: "background", 1: "cat",
+                                                                  2: "dog"}}}
+    rng = np.random.default_rng(i)
+    t = np.linspace(0, 1, 8)[:, None, None, None]
+    frames = (np.broadcast_to(np.arange(32, dtype=np.float64), (8, 3, 32, 32)) * 8 * (1 + t)
+              ).astype(np.uint8)
+    cloud = np.concatenate([rng.normal(size=(POINTS, 3)), rng.integers(1, 4, (POINTS, 1))], 1)
+    return [i, wandb.Image(picture, boxes=boxes, masks=masks, caption=f"detection {i}"),
+            wandb.Histogram(rng.normal(i, 1, 500), num_bins=16),
+            wandb.Video(frames, fps=4, format="mp4"), wandb.Video(frames, fps=4, format="webm"),
+            wandb.Html(f"<p>row <b>{i}</b></p><script>parent.alert('html {i}')</script>"),
+            wandb.Object3D(cloud), wandb.Molecule(str(molecule_path))]
+
+
+def log_sample(project: str = "vision", scratch: Path | None = None) -> SampleRun:
     """Log the sample run (the SDK must already be configured by the environment)."""
     columns = ["id", "image", "guess", "truth", "score", "note"]
     preds = wandb.Table(columns=columns, data=[_row(i) for i in range(FIRST_ROWS)],
@@ -81,6 +117,16 @@ def log_sample(project: str = "vision") -> SampleRun:
                                        sample_rate=rate, caption=f"{freq} Hz"),
                            wandb.Video(frames, fps=4, caption=f"clip {k}"))
         run.log({"clips": clips})
+        scratch_dir = scratch or Path(tempfile.mkdtemp(prefix="tablelog-sample-"))
+        molecule = scratch_dir / "alanine.pdb"
+        molecule.write_text(PDB)
+        detections = wandb.Table(columns=["id", "image", "scores", "mp4", "webm", "html",
+                                          "points", "molecule"],
+                                 data=[_detection(i, molecule) for i in range(DETECTION_ROWS)])
+        run.log({"detections": detections})
+        for step in range(3):
+            run.log({"weights": wandb.Histogram(np.random.default_rng(step).normal(
+                step, 1, 1000))})
         left = wandb.Table(columns=["id", "truth"], data=[[i, LABELS[i % 4]] for i in range(6)])
         right = wandb.Table(columns=["id", "guess"],
                             data=[[i, LABELS[(i * 3) % 4]] for i in range(2, 9)])

@@ -24,7 +24,9 @@ from tests.conftest import API_KEY, ServerProcess, free_port
 from tests.viewer.browser import WINDOW, BrowserUnavailable, start_browser, stop_browser
 from tests.viewer.sample_data import (
     ALL_ROWS,
+    DETECTION_ROWS,
     FIRST_ROWS,
+    POINTS,
     XSS_IMG,
     XSS_SCRIPT,
     SampleRun,
@@ -67,7 +69,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                                 "TABLELOG_BASE_URL": server.url,
                                 "TABLELOG_API_KEY": API_KEY}.items():
                 mp.setenv(name, value)
-            sample = log_sample()
+            sample = log_sample(scratch=root)
         sync(root / "queue", server.url, API_KEY)
         yield Site(server, sample)
     finally:
@@ -189,7 +191,7 @@ def test_log_in_open_a_run_and_browse_its_table(site: Site, browser: Any,
     assert driver.find_element(*_by("h1")).text == site.sample.run_name
     assert len(driver.find_elements(*_by("svg.chart polyline"))) == 2  # loss, accuracy
     assert [e.text for e in driver.find_elements(*_by("figure.metric strong"))] == [
-        "loss", "accuracy"]
+        "loss", "accuracy", "weights"]  # weights: a histogram over steps
     _screenshot(driver, tmp_path, "run")
     preds = driver.find_elements(*_by("ul.tables a.version[href*='-preds/']"))
     assert [a.text for a in preds] == ["v0", "v1"]
@@ -273,3 +275,93 @@ def test_media_plays_and_joined_tables_switch(site: Site, browser: Any, tmp_path
     assert driver.current_url.endswith("/login")
     driver.get(site.url("/p/local/vision"))
     assert "/login?next=" in driver.current_url
+
+
+VISIBLE = "return [...arguments[0]].filter(e => getComputedStyle(e).display !== 'none').length"
+
+
+def _visible(driver: Any, css: str) -> int:
+    return int(driver.execute_script(VISIBLE, driver.find_elements(*_by(css))))
+
+
+def _set_checkbox(driver: Any, css: str, checked: bool) -> None:
+    box = driver.find_element(*_by(css))
+    if box.is_selected() != checked:
+        box.click()
+
+
+def test_overlays_toggle_and_other_media_show(site: Site, browser: Any, tmp_path: Path) -> None:
+    driver = browser
+    _logged_in(driver, site)
+    driver.get(site.url(f"/p/local/vision/tables/run-{site.sample.run_id}-detections/latest/"
+                        "detections"))
+    n = DETECTION_ROWS
+    assert len(driver.find_elements(*_by("#rows svg.overlaid"))) == n
+    boxes, masks = "#rows svg.overlaid g.box", "#rows svg.overlaid image.mask"
+    assert _visible(driver, boxes) == 2 * n and _visible(driver, masks) == 3 * n
+    labels = [e.get_attribute("textContent") for e in driver.find_elements(
+        *_by("#rows svg.overlaid .box-label"))]
+    assert labels[:2] == ["cat confidence 0.9", "maybe dog 0 confidence 0.3"], labels
+
+    panel = "#overlay-controls"
+    _set_checkbox(driver, f"{panel} legend input[data-set=predictions]", False)
+    assert _visible(driver, boxes) == 0 and _visible(driver, masks) == 3 * n
+    _set_checkbox(driver, f"{panel} legend input[data-set=predictions]", True)
+    _set_checkbox(driver, f"{panel} input[data-set=ground_truth][data-class='0']", False)
+    assert _visible(driver, masks) == 2 * n  # the background layer of each image is off
+    slider = driver.find_element(*_by(f"{panel} input[data-score=confidence]"))
+    driver.execute_script("arguments[0].value = 0.5; arguments[0].dispatchEvent("
+                          "new Event('input', {bubbles: true}))", slider)
+    assert _visible(driver, boxes) == n  # the 0.3 boxes are below the minimum
+    shown = driver.find_elements(*_by("#rows svg.overlaid g.box:not(.off)"))
+    assert {e.get_attribute("data-class") for e in shown} == {"1"}
+    _screenshot(driver, tmp_path, "overlays")
+
+    figure = driver.find_element(*_by("#rows figure.with-overlays"))
+    small = figure.find_element(*_by("svg")).size["width"]
+    figure.click()
+    big = figure.find_element(*_by("svg")).size["width"]
+    assert "expanded" in figure.get_attribute("class") and big > 4 * small
+    # The full-size view is the same SVG: the toggles hold there too.
+    assert _visible(driver, "#rows figure.expanded g.box") == 1
+    _screenshot(driver, tmp_path, "overlays-full-size")
+    figure.click()
+    assert "expanded" not in figure.get_attribute("class")
+
+    assert len(driver.find_elements(*_by("#rows svg.histogram-cell rect.bin"))) > 3 * n
+    playable = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const videos = [...document.querySelectorAll('#rows video')];
+        Promise.all(videos.map(v => new Promise(ok => {
+          const type = v.closest("td").cellIndex === 5
+            ? 'video/webm' : 'video/mp4';
+          if (!v.canPlayType(type)) { ok([type, null]); return; }
+          v.muted = true;
+          v.addEventListener('timeupdate', () => ok([type, v.duration]), {once: true});
+          v.addEventListener('error', () => ok([type, 'error']), {once: true});
+          v.play().catch(e => ok([type, String(e)]));
+        }))).then(done);""")
+    assert len(playable) == 2 * n, playable
+    webm = [d for t, d in playable if t == "video/webm"]
+    assert webm == [pytest.approx(2.0, abs=0.3)] * n, playable  # 8 frames at 4 fps
+    assert all(d is None or d == pytest.approx(2.0, abs=0.3)
+               for t, d in playable if t == "video/mp4"), playable
+
+    frames = driver.find_elements(*_by("#rows iframe.html-cell"))
+    assert len(frames) == n
+    driver.switch_to.frame(frames[1])
+    try:
+        _wait(driver, lambda d: d.find_elements(*_by("b")), "the HTML cell")
+        assert driver.find_element(*_by("p")).text == "row 1"
+    finally:
+        driver.switch_to.default_content()
+    _wait(driver, lambda d: len(d.find_elements(*_by("canvas.points[data-drawn]"))) == n,
+          "the point clouds")
+    drawn = driver.find_element(*_by("canvas.points")).get_attribute("data-drawn")
+    assert drawn == str(POINTS)
+    assert [a.text for a in driver.find_elements(*_by("#rows figure.molecule a"))] == [
+        "open molecule (.pdb)"] * n
+    _no_alerts_or_console_errors(driver)  # the HTML cells' scripts did not run
+
+    driver.get(site.url(f"/p/local/vision/runs/{site.sample.run_id}"))
+    assert driver.find_elements(*_by("svg.chart.histogram")), "no histogram chart on the run page"

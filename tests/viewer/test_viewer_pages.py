@@ -71,6 +71,10 @@ async def test_table_page_shows_types_thumbnails_and_the_python_that_reads_it(
     assert 'run.use_artifact("local/proj/run-run1-preds:v1").get("preds")' in page
     resp = await viewer.fetch(f"/blobs/{data.image_sha}")
     assert resp.status == 200 and resp.headers["Content-Type"] == "image/png"
+    # ?as=html: how an Html cell's fragment (nothing to sniff) is framed; still sandboxed
+    resp = await viewer.fetch(f"/blobs/{data.image_sha}", **{"as": "html"})
+    assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert resp.headers["Content-Security-Policy"] == "sandbox"
     await viewer.get(f"/blobs/{'0' * 64}", status=404)
     await viewer.get("/blobs/not-a-sha", status=400)
     viewer.token = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -138,3 +139,81 @@ def test_html_builder_escapes_text_and_attributes() -> None:
     page = el("a", {"href": '"><script>', "title": None, "hidden": True}, "<b>", Html("<i>ok</i>"))
     assert page == '<a href="&quot;&gt;&lt;script&gt;" hidden>&lt;b&gt;<i>ok</i></a>'
     assert url("p", "a/b", "c d", q="x y", empty="", none=None) == "/p/a%2Fb/c%20d?q=x+y"
+
+
+def _image_ref(**meta: object) -> wire.MediaRef:
+    return wire.MediaRef("image", "a" * 64, 10, {"format": "png", "width": 40, "height": 20,
+                                                 **meta})
+
+
+def test_boxes_are_drawn_in_the_images_pixel_grid() -> None:
+    from tablelog_server.viewer.overlays import PALETTE
+
+    boxes = {"pred": {"box_data": [
+        {"position": {"minX": 2, "maxX": 12, "minY": 4, "maxY": 10}, "domain": "pixel",
+         "class_id": 1, "scores": {"conf": 0.25}},
+        {"position": {"middle": [0.5, 0.5], "width": 0.5, "height": 0.5}, "class_id": 2,
+         "box_caption": "<b>big</b>"},
+        {"position": {"minX": "nope"}}],  # unreadable: left out, the cell still shows
+        "class_labels": {"1": "cat", "2": "dog"}}}
+    html = str(render_cell(_image_ref(boxes=boxes)))
+    assert 'viewBox="0 0 40 20"' in html and 'width="128" height="64"' in html
+    assert f'<image class="picture" href="/blobs/{"a" * 64}"' in html
+    rects = re.findall(r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"'
+                       r' fill="none" stroke="(#\w+)"', html)
+    assert rects == [("2.00", "4.00", "10.00", "6.00", PALETTE[1]),
+                     ("10.00", "5.00", "20.00", "10.00", PALETTE[2])]
+    assert 'data-set="pred" data-class="1" data-scores="{&quot;conf&quot;: 0.25}"' in html
+    assert ">cat conf 0.25</text>" in html and "&lt;b&gt;big&lt;/b&gt;</text>" in html
+
+
+def test_masks_are_one_layer_per_class_in_its_colour() -> None:
+    import base64
+    import io
+
+    from PIL import Image as PILImage
+
+    from tablelog_server.viewer.overlays import PALETTE
+
+    ids = np.zeros((20, 40), dtype=np.uint8)
+    ids[:, 30:] = 3
+    img = wandb.Image(np.zeros((20, 40, 3), np.uint8),
+                      masks={"gt": {"mask_data": ids, "class_labels": {0: "sky", 3: "car"}}})
+    _, meta = img._encode()
+    html = str(render_cell(_image_ref(**meta)))
+    layers = re.findall(r'<image class="mask" data-set="gt" data-class="(\d+)" '
+                        r'href="data:image/png;base64,([^"]+)"', html)
+    assert [c for c, _ in layers] == ["0", "3"]
+    car = np.asarray(PILImage.open(io.BytesIO(base64.b64decode(layers[1][1]))))
+    assert car.shape == (20, 40, 4)
+    assert (car[:, 30:, 3] == 255).all() and (car[:, :30, 3] == 0).all()
+    assert "#" + bytes(car[0, 35, :3]).hex() == PALETTE[3]
+    assert "<title>gt: car</title>" in html
+
+
+def test_overlay_controls_list_the_pages_sets_classes_and_scores() -> None:
+    from tablelog_server.viewer.overlays import overlay_controls
+
+    boxes = {"pred": {"box_data": [{"position": {"minX": 0, "maxX": 1, "minY": 0, "maxY": 1},
+                                    "class_id": 2, "scores": {"conf": 0.4}}],
+                      "class_labels": {"2": "dog"}}}
+    masks = {"gt": {"png": b"", "class_labels": {"0": "sky", "1": "road"}}}
+    assert overlay_controls([[1, "x", _image_ref()]]) is None
+    html = str(overlay_controls([[_image_ref(boxes=boxes)], [_image_ref(masks=masks)]]))
+    assert re.findall(r'data-set="(\w+)" data-class="(\w+)"', html) == [
+        ("pred", "2"), ("gt", "0"), ("gt", "1")]
+    assert "pred (boxes)" in html and "gt (masks)" in html
+    assert 'data-score="conf" min="0" max="0.4"' in html
+
+
+def test_html_object3d_and_molecule_cells() -> None:
+    html = str(render_cell(wire.MediaRef("html", "b" * 64, 5, {"format": "html"})))
+    assert f'<iframe class="html-cell" sandbox="" src="/blobs/{"b" * 64}?as=html"' in html
+    cloud = str(render_cell(wire.MediaRef("object3D", "c" * 64, 5,
+                                          {"format": "pts.json", "points": 7})))
+    assert f'<canvas class="points" data-src="/blobs/{"c" * 64}"' in cloud
+    assert "open point cloud (7 points)" in cloud
+    mesh = str(render_cell(wire.MediaRef("object3D", "c" * 64, 5, {"format": "glb"})))
+    assert "open 3D file (.glb)" in mesh and "canvas" not in mesh
+    mol = str(render_cell(wire.MediaRef("molecule", "d" * 64, 5, {"format": "pdb"})))
+    assert "open molecule (.pdb)" in mol

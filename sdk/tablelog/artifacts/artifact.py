@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from tablelog.artifacts.reader import BlobSource
     from tablelog.runtime.snapshot import TableSnapshot
 
-_MEDIA_KINDS = {"image", "audio", "video", "html"}
-
 
 @dataclass(frozen=True)
 class PendingTable:
@@ -162,10 +160,11 @@ class Artifact:
         self._check_entry_name(name)
         if id(obj) in self._added_objects:
             return self._added_objects[id(obj)][0]
-        # Neither class can have instances before its module was imported: checking
-        # sys.modules spares the first log of a table the import of the other.
+        # No class can have instances before its module was imported: checking
+        # sys.modules spares the first log of a table the import of the others.
         table_mod = sys.modules.get("tablelog.data_types.table")
         joined_mod = sys.modules.get("tablelog.data_types.joined_table")
+        media_mod = sys.modules.get("tablelog.data_types.media_base")
         if table_mod is not None and isinstance(obj, table_mod.Table):
             check_row_limit(obj)
             self._pending[name] = PendingTable(take_snapshot(obj))
@@ -173,11 +172,12 @@ class Artifact:
             self._pending[name] = PendingJoined(
                 self._joined_part(obj._table1, name, 1), self._joined_part(obj._table2, name, 2),
                 obj._join_key)
-        elif getattr(obj, "_kind", None) in _MEDIA_KINDS:
+        elif media_mod is not None and isinstance(obj, media_mod.Media):
             self._pending[name] = PendingMedia(obj)
         else:
             raise TypeError(f"Found object of type {type(obj).__name__}; Artifact.add expects "
-                            "a Table, JoinedTable, Image, Audio, Video or Html")
+                            "a Table, JoinedTable or a media value (Image, Audio, Video, "
+                            "Html, Object3D, Molecule)")
         self._added_objects[id(obj)] = (name, obj)
         return name
 

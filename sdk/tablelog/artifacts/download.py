@@ -38,8 +38,10 @@ from tablelog.errors import ArtifactError
 if TYPE_CHECKING:
     from tablelog.artifacts.artifact import Artifact
 
-_MEDIA_DIRS = {"image": "images", "audio": "audio", "video": "videos", "html": "html"}
-_DEFAULT_FORMAT = {"image": "png", "audio": "wav", "video": "gif", "html": "html"}
+_MEDIA_DIRS = {"image": "images", "audio": "audio", "video": "videos", "html": "html",
+               "object3D": "object3D", "molecule": "molecule"}  # wandb's media/ folders
+_DEFAULT_FORMAT = {"image": "png", "audio": "wav", "video": "gif", "html": "html",
+                   "object3D": "pts.json", "molecule": "pdb"}
 
 
 def default_root(name: str, version: str) -> Path:

@@ -115,8 +115,9 @@ def read_entry(name: str, entry: wire.ManifestEntry, source: BlobSource,
 
         t1, t2, key = wire.decode_joined_table(source.read(entry.sha256))
         return JoinedTable(get(t1), get(t2), key)
-    if entry.kind in {"image", "audio", "video", "html"}:
-        from tablelog.data_types.media import media_from_encoded
+    from tablelog.data_types.media import Media, media_from_encoded
+
+    if entry.kind in Media.registry():
 
         return media_from_encoded(entry.kind, source.read(entry.sha256), dict(entry.meta))
     if entry.kind == "file":

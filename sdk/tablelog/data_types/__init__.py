@@ -18,6 +18,8 @@ _EXPORTS: dict[str, str] = {
     "Audio": "media",
     "Video": "media",
     "Html": "media",
+    "Object3D": "object3d",
+    "Molecule": "object3d",
     "Media": "media_base",
     "Histogram": "histogram",
     "Classes": "overlays",

@@ -20,9 +20,11 @@ import numpy as np
 
 from tablelog.data_types.image import Image
 from tablelog.data_types.media_base import Media, extension, read_source
+from tablelog.data_types.object3d import Molecule, Object3D
 from tablelog.errors import MediaError
 
-__all__ = ["Audio", "Html", "Image", "Media", "Video", "media_from_encoded"]
+__all__ = ["Audio", "Html", "Image", "Media", "Molecule", "Object3D", "Video",
+           "media_from_encoded"]
 
 
 def media_from_encoded(kind: str, data: bytes, meta: dict[str, Any]) -> Media:

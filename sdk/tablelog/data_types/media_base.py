@@ -1,4 +1,5 @@
-"""The base of every media value (`Image`, `Audio`, `Video`, `Html`).
+"""The base of every media value (`Image`, `Audio`, `Video`, `Html`, `Object3D`,
+`Molecule`).
 
 A media value does no I/O to any destination. Its constructor only checks the
 input and keeps a private copy of it; the file bytes are made by `_encode()`
@@ -7,7 +8,7 @@ thread), exactly once, under a per-object lock, and cached with their sha256.
 
 The interface the run layer uses, and nothing else:
 
-- ``_kind``: "image" | "audio" | "video" | "html"
+- ``_kind``: "image" | "audio" | "video" | "html" | "object3D" | "molecule"
 - ``_encode() -> (bytes, meta)``: the file and a small plain dict (format,
   size, caption, ...), cached after the first call
 - ``sha256``: hex sha256 of those bytes

@@ -19,6 +19,7 @@ import numpy as np
 from tablelog import wire
 from tablelog_server.viewer.html import Html, el, url
 from tablelog_server.viewer.numbers import fmt_number
+from tablelog_server.viewer.overlays import has_overlays, overlaid_image
 
 MAX_TEXT_CHARS = 2000  # longer strings are cut on the page (the full value is in the API)
 
@@ -51,8 +52,10 @@ def _media(ref: wire.MediaRef) -> Html:
     caption = meta.get("caption")
     caption_el = el("span", {"class": "caption"}, str(caption)) if caption else None
     fmt = str(meta.get("format", ""))
+    alt = str(caption) if caption else f"{ref.kind} {ref.sha256[:12]}"
+    if ref.kind == "image" and has_overlays(meta):
+        return overlaid_image(ref, src, alt, caption_el)
     if ref.kind == "image" or (ref.kind == "video" and fmt == "gif"):
-        alt = str(caption) if caption else f"{ref.kind} {ref.sha256[:12]}"
         size = (f"{meta.get('width')}×{meta.get('height')}"
                 if meta.get("width") and meta.get("height") else None)
         return el("figure", {"class": f"media {ref.kind}"},
@@ -67,7 +70,25 @@ def _media(ref: wire.MediaRef) -> Html:
         return el("figure", {"class": "media video"},
                   el("video", {"controls": True, "preload": "metadata", "src": src,
                                "class": "thumb"}), caption_el)
-    label = "open HTML" if ref.kind == "html" else f"open {ref.kind}"
+    if ref.kind == "html":
+        # Served as text/html under the blob route's CSP sandbox: no script runs, and the
+        # frame has no access to the viewer (its origin is opaque).
+        html_src = url("blobs", ref.sha256, **{"as": "html"})
+        return el("figure", {"class": "media html"},
+                  el("iframe", {"class": "html-cell", "sandbox": "", "src": html_src,
+                                "loading": "lazy", "title": alt}),
+                  el("a", {"href": html_src, "target": "_blank", "rel": "noopener"},
+                     "open HTML"), caption_el)
+    if ref.kind == "object3D" and fmt == "pts.json":
+        points = meta.get("points")
+        label = f"point cloud ({points} points)" if isinstance(points, int) else "point cloud"
+        return el("figure", {"class": "media object3D"},
+                  el("canvas", {"class": "points", "data-src": src, "width": "192",
+                                "height": "144", "title": f"{label}: drag to turn it"}),
+                  el("a", {"href": src, "target": "_blank", "rel": "noopener"},
+                     f"open {label}"), caption_el)
+    label = {"object3D": f"open 3D file (.{fmt})", "molecule": f"open molecule (.{fmt})"}.get(
+        ref.kind, f"open {ref.kind}")
     return el("figure", {"class": f"media {ref.kind}"},
               el("a", {"href": src, "target": "_blank", "rel": "noopener"}, label), caption_el)
 

@@ -33,8 +33,9 @@ from tablelog_server.viewer import common as c
 from tablelog_server.viewer.cells import render_cell, type_label
 from tablelog_server.viewer.filters import TableFilter, parse_filter
 from tablelog_server.viewer.growth import check_prefix
-from tablelog_server.viewer.html import Child, Html, document, el, page_response, python_box
+from tablelog_server.viewer.html import Child, Html, concat, document, el, page_response, python_box
 from tablelog_server.viewer.joins import JOIN_HOWS, JOIN_MAX_ROWS, Joiner, JoinSpec
+from tablelog_server.viewer.overlays import overlay_controls
 
 PAGE_ROWS = 50
 MAX_PAGE_ROWS = 500
@@ -101,10 +102,11 @@ def _grid(view: _View, columns: Sequence[Any], types: Sequence[Any], rows: list[
                [el("td", None, render_cell(row[j] if j < len(row) else None))
                 for j in range(len(columns))])
             for i, row in enumerate(rows)]
-    return el("div", {"class": "grid"},
+    grid = el("div", {"class": "grid"},
               el("table", {"class": "data", "id": "rows"},
                  _columns_head(view, columns, types, sortable=sortable),
                  el("tbody", None, body)))
+    return concat([overlay_controls(rows), grid])
 
 
 def _pager(view: _View, total: int, shown: int) -> Html:
