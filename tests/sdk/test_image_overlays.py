@@ -75,6 +75,33 @@ def test_stored_and_read_back(queue_dir: Path, monkeypatch: pytest.MonkeyPatch) 
     assert wandb.Image.all_masks([wandb.Image(PIXELS)]) is False
 
 
+def test_the_column_type_carries_wandbs_layers_and_class_maps() -> None:
+    from tablelog.data_types.dtypes import dtype_from_plain
+
+    table = wandb.Table(columns=["image"])
+    table.add_data(wandb.Image(PIXELS))
+    assert table._column_types["image"].to_plain()["params"]["allowed_types"][0] == {
+        "wb_type": "image-file"}  # no layers yet: wandb's params are all empty
+    table.add_data(wandb.Image(PIXELS, boxes={"predictions": _boxes()["predictions"]},
+                               classes=[{"id": 1, "name": "cat"}]))
+    table.add_data(wandb.Image(PIXELS, masks={"truth": {"mask_data": _mask(),
+                                                        "class_labels": {0: "bg", 7: "x"}}},
+                               boxes={"predictions": {"box_data": [], "class_labels": {
+                                   9: "bird"}}}))
+    (image_type,) = [m for m in table._column_types["image"].members  # type: ignore
+                     if m.to_plain()["wb_type"] == "image-file"]
+    assert image_type.to_plain() == {"wb_type": "image-file", "params": {
+        "box_layers": {"predictions": [0, 1, 2, 9]}, "box_score_keys": ["conf"],
+        "mask_layers": {"truth": [0, 7]},
+        "box_class_maps": {"predictions": {"0": "background", "1": "cat", "2": "dog",
+                                           "9": "bird"}},
+        "mask_class_maps": {"truth": {"0": "bg", "7": "x"}},
+        "class_map": {"1": "cat"}}}
+    assert dtype_from_plain(image_type.to_plain()) == image_type  # as stored and read back
+    assert image_type.assign(wandb.Image(PIXELS)) is image_type  # never refused, unchanged
+    assert image_type.assign(wandb.Audio(np.zeros(10), sample_rate=8000)) is None
+
+
 @pytest.mark.parametrize(("boxes", "message"), [
     ({"p": {"box_data": [{"class_id": 1}]}}, "must contain a position"),
     ({"p": {"box_data": [{"position": {"minX": 0, "maxX": 1, "minY": 0}}]}},

@@ -103,6 +103,19 @@ def test_pyplot_and_an_axes_log_their_figure(queue_dir: Path) -> None:
     assert len(shas) == 1 and all(rows[0][k].kind == "image" for k in ("plt", "axes"))
 
 
+def test_image_of_a_figure_or_pyplot_as_wandb_takes_it() -> None:
+    fig = drawn_figure()
+    plt.figure(fig.number)
+    try:
+        direct = wandb.Image(fig, caption="loss curve")
+        assert direct.caption == "loss curve" and (direct.width, direct.height) == (100, 75)
+        assert wandb.Image(plt) == wandb.Image(fig.axes[0]) == wandb.Image(fig)
+        np.testing.assert_array_equal(wandb.Image(plt).to_data_array(), direct.to_data_array())
+        assert wandb.Image(fig, mode="RGB").to_data_array().shape == (75, 100, 3)
+    finally:
+        plt.close(fig)
+
+
 def test_a_figure_in_a_nested_dict_is_an_image_there(queue_dir: Path) -> None:
     fig = drawn_figure()
     with wandb.init(project="p") as run:

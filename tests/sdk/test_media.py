@@ -362,7 +362,7 @@ def test_audio_helpers_as_wandb() -> None:
 
 
 def test_media_from_encoded_dispatch() -> None:
-    assert set(Media.registry()) == {"image", "audio", "video", "html"}
+    assert set(Media.registry()) == {"image", "audio", "video", "html", "object3D", "molecule"}
     assert isinstance(media_from_encoded("html", b"<p>", {}), Html)
     assert isinstance(rebuilt(wandb.Video(np.zeros((1, 1, 2, 2), np.uint8))), Video)
     assert isinstance(rebuilt(wandb.Audio(np.zeros(4), sample_rate=4)), Audio)

@@ -126,6 +126,113 @@ class MediaType(DType):
         return self.kind.capitalize()
 
 
+_LAYER_PARAMS = ("box_layers", "box_score_keys", "mask_layers", "box_class_maps",
+                 "mask_class_maps", "class_map")
+
+
+def _image_layers(image: Any) -> dict[str, Any]:
+    """wandb's image-file params of one Image: its box and mask sets' class ids and
+    labels, the score names of its boxes, its `Classes`."""
+    boxes, masks = getattr(image, "_boxes", None) or {}, getattr(image, "_masks", None) or {}
+    classes = getattr(image, "_classes", None)
+    return {
+        "box_layers": {str(k): set(v["class_labels"]) for k, v in boxes.items()},
+        "box_score_keys": {str(n) for v in boxes.values() for box in v["box_data"]
+                           for n in box.get("scores") or {}},
+        "mask_layers": {str(k): set(m.class_labels) for k, m in masks.items()},
+        "box_class_maps": {str(k): {str(c): n for c, n in v["class_labels"].items()}
+                           for k, v in boxes.items()},
+        "mask_class_maps": {str(k): {str(c): n for c, n in m.class_labels.items()}
+                            for k, m in masks.items()},
+        "class_map": {str(c): n for c, n in classes.labels().items()} if classes else {}}
+
+
+def _merge_layers(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Union of two images' params, the first's names winning, as wandb's assign_type."""
+    def sets(x: dict[str, set[Any]], y: dict[str, set[Any]]) -> dict[str, set[Any]]:
+        return {k: x.get(k, set()) | y.get(k, set()) for k in x.keys() | y.keys()}
+
+    def maps(x: dict[str, dict[str, str]], y: dict[str, dict[str, str]]
+             ) -> dict[str, dict[str, str]]:
+        return {k: {**y.get(k, {}), **x.get(k, {})} for k in x.keys() | y.keys()}
+
+    return {"box_layers": sets(a["box_layers"], b["box_layers"]),
+            "box_score_keys": a["box_score_keys"] | b["box_score_keys"],
+            "mask_layers": sets(a["mask_layers"], b["mask_layers"]),
+            "box_class_maps": maps(a["box_class_maps"], b["box_class_maps"]),
+            "mask_class_maps": maps(a["mask_class_maps"], b["mask_class_maps"]),
+            "class_map": {**b["class_map"], **a["class_map"]}}
+
+
+class ImageType(MediaType):
+    """Images; with wandb's params (box and mask layers, score keys, class maps) once
+    an image of the column has boxes, masks or classes. Each image merges its layers
+    into the column's (never refused), so there is no fast path for images."""
+
+    def __init__(self, layers: dict[str, Any] | None = None) -> None:
+        super().__init__("image")
+        self.layers = layers if layers is not None else {
+            "box_layers": {}, "box_score_keys": set(), "mask_layers": {},
+            "box_class_maps": {}, "mask_class_maps": {}, "class_map": {}}
+
+    @classmethod
+    def of(cls, image: Any) -> ImageType:
+        return cls(_image_layers(image))
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> ImageType:
+        empty = cls().layers
+        layers = {}
+        for name in _LAYER_PARAMS:
+            value = params.get(name, empty[name])
+            if name in ("box_layers", "mask_layers"):
+                value = {str(k): set(v) for k, v in dict(value).items()}
+            elif name == "box_score_keys":
+                value = set(value)
+            layers[name] = value
+        return cls(layers)
+
+    def assign(self, value: Any) -> DType | None:
+        if not (isinstance(value, Media) and value._kind == "image"):
+            return None
+        other = _image_layers(value)
+        if not any(other.values()):
+            return self
+        merged = _merge_layers(self.layers, other)
+        return self if merged == self.layers else ImageType(merged)
+
+    @property
+    def fast_types(self) -> frozenset[type]:
+        return frozenset()
+
+    def params(self) -> dict[str, Any] | None:
+        if not any(self.layers.values()):
+            return None
+        layers = self.layers
+        return {
+            "box_layers": {k: sorted(v, key=str) for k, v in sorted(layers["box_layers"].items())},
+            "box_score_keys": sorted(layers["box_score_keys"]),
+            "mask_layers": {k: sorted(v, key=str)
+                            for k, v in sorted(layers["mask_layers"].items())},
+            "box_class_maps": {k: dict(sorted(v.items()))
+                               for k, v in sorted(layers["box_class_maps"].items())},
+            "mask_class_maps": {k: dict(sorted(v.items()))
+                                for k, v in sorted(layers["mask_class_maps"].items())},
+            "class_map": dict(sorted(layers["class_map"].items()))}
+
+    def to_plain(self) -> dict[str, Any]:
+        params = self.params()
+        plain: dict[str, Any] = {"wb_type": "image-file"}
+        return plain if params is None else {**plain, "params": params}
+
+
+def media_type(kind: str, value: Any = None) -> MediaType:
+    """The column type of media of `kind` (of `value`, for an image's layers)."""
+    if kind != "image":
+        return MediaType(kind)
+    return ImageType() if value is None else ImageType.of(value)
+
+
 class PythonObjectType(DType):
     """Any other object, matched by its class name."""
 
@@ -344,7 +451,7 @@ def type_of(value: Any) -> DType:
         if simple.accepts(value):
             return simple
     if isinstance(value, Media):
-        return MediaType(value._kind)
+        return media_type(value._kind, value)
     if isinstance(value, np.ndarray):
         return NDArrayType(value.shape)
     if isinstance(value, SEQUENCE_CLASSES):

@@ -59,6 +59,7 @@ from tablelog.data_types.dtype_infer import (
     DictType,
     ForeignIndexType,
     ForeignKeyType,
+    ImageType,
     ListType,
     MediaType,
     NDArrayType,
@@ -66,6 +67,7 @@ from tablelog.data_types.dtype_infer import (
     TableCellType,
     UnknownType,
     check_column,
+    media_type,
     type_of,
 )
 from tablelog.data_types.media import Media
@@ -126,7 +128,7 @@ def _dtype_from_class(cls: type) -> DType:
     if issubclass(cls, np.number | int | float | complex):
         return NUMBER
     if issubclass(cls, Media):
-        return MediaType(cls._kind)
+        return media_type(cls._kind)
     if issubclass(cls, np.ndarray):
         return NDArrayType()
     if issubclass(cls, SEQUENCE_CLASSES):
@@ -150,6 +152,8 @@ def dtype_from_plain(plain: Any) -> DType:
         simple = _BY_NAME.get(name)
         if simple is not None:
             return simple
+        if name == "image-file":
+            return ImageType.from_params(params)
         if name.endswith("-file") and name[:-5] in Media.registry():
             return MediaType(name[:-5])
         if name == "union":

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import os
+import types
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -42,6 +43,12 @@ _LOSSLESS = {"png", "bmp"}
 _MODES_BY_CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
 _FORMAT_NAMES = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "GIF": "gif", "WEBP": "webp",
                  "TIFF": "tiff"}
+
+
+def _is_matplotlib(value: Any) -> bool:
+    """A matplotlib object or the pyplot module, recognised without importing matplotlib."""
+    name = getattr(value, "__name__", None) if isinstance(value, types.ModuleType) else None
+    return name == "matplotlib.pyplot" or type(value).__module__.startswith("matplotlib.")
 
 
 def _is_torch_tensor(value: object) -> bool:
@@ -149,6 +156,10 @@ class Image(Media):
         if isinstance(data_or_path, str | os.PathLike):
             self._load_file(read_source(data_or_path, "image"))
             return
+        if _is_matplotlib(data_or_path):  # a Figure, an artist on one, or pyplot: as wandb
+            from tablelog.runtime.log_values import figure_media
+
+            data_or_path = figure_media(data_or_path).to_data_array()
         if type(data_or_path).__module__.startswith("PIL.") and hasattr(data_or_path, "mode"):
             arr = _pil_to_array(data_or_path)
         elif _is_torch_tensor(data_or_path):
