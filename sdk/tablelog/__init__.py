@@ -43,11 +43,13 @@ _EXPORTS: dict[str, str] = {
     "unwatch": "tablelog.runtime.module_api",
     "save": "tablelog.runtime.module_api",
     "Api": "tablelog.apis.public",
+    "plot_table": "tablelog.plot.custom_chart",
     "Error": "tablelog.errors",
     "TablelogError": "tablelog.errors",
 }
 # submodules wandb programs reach as attributes (`wandb.errors.AuthenticationError`)
-_SUBMODULES = {"errors": "tablelog.errors", "data_types": "tablelog.data_types"}
+_SUBMODULES = {"errors": "tablelog.errors", "data_types": "tablelog.data_types",
+               "plot": "tablelog.plot"}
 
 # module-level state mirrored from the active run (wandb.run, wandb.config, wandb.summary)
 _RUN_STATE = {"run", "config", "summary"}
