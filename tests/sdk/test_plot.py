@@ -52,7 +52,7 @@ def test_plot_table_keeps_any_spec_name_and_checks_the_table() -> None:
     value = chart.spec.config_value["panel_config"]
     assert value["panelDefId"] == "me/my-chart/v3" and value["stringSettings"] == {
         "title": "mine"}
-    with pytest.raises(wandb.Error, match="Expected `data_table` to be `wandb.Table`"):
+    with pytest.raises(wandb.Error, match=r"Expected `data_table` to be `wandb\.Table`"):
         wandb.plot_table("wandb/line/v0", [[1]], {"x": "x"})
     with pytest.raises(wandb.Error, match="Key for the custom chart spec is not set"):
         _ = wandb.plot.line(table, "x", "x").spec.table_key

@@ -91,6 +91,41 @@ def _detection(i: int, molecule_path: Path) -> list[object]:
             wandb.Object3D(cloud), wandb.Molecule(str(molecule_path))]
 
 
+CHARTS = {"cm": "wandb/confusion_matrix/v1", "pr": "wandb/area-under-curve/v0",
+          "roc": "wandb/area-under-curve/v0", "curve": "wandb/line/v0",
+          "points": "wandb/scatter/v0", "counts": "wandb/bar/v0",
+          "spread": "wandb/histogram/v0", "series": "wandb/lineseries/v0",
+          "mine": "me/custom/v1"}
+"""Every wandb.plot preset the sample logs (and one custom spec), by key."""
+
+
+def log_charts(run: object) -> None:
+    """One chart of each preset; the confusion matrix at two steps (a step picker)."""
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 3, 300)
+    guess = np.where(rng.random(300) < 0.7, truth, rng.integers(0, 3, 300))
+    logits = rng.normal(0, 1, (300, 3))
+    logits[np.arange(300), truth] += 1.5
+    probas = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    names = list(LABELS[:3])
+    xy = wandb.Table(columns=["x", "y", "group"],
+                     data=[[i, math.sin(i / 3) + g, f"g{g}"] for g in range(2) for i in range(20)])
+    bars = wandb.Table(columns=["label", "value"], data=[[n, i + 1] for i, n in enumerate(LABELS)])
+    log = run.log  # type: ignore[attr-defined]
+    log({"cm": wandb.plot.confusion_matrix(y_true=truth, preds=truth, class_names=names)})
+    log({"cm": wandb.plot.confusion_matrix(y_true=truth, preds=guess, class_names=names,
+                                           title="Confusion"),
+         "pr": wandb.plot.pr_curve(truth, probas, labels=names),
+         "roc": wandb.plot.roc_curve(truth, probas, labels=names),
+         "curve": wandb.plot.line(xy, "x", "y", stroke="group", title="Sine"),
+         "points": wandb.plot.scatter(xy, "x", "y", title="Points"),
+         "counts": wandb.plot.bar(bars, "label", "value", title="Counts"),
+         "spread": wandb.plot.histogram(xy, "y", title="Spread"),
+         "series": wandb.plot.line_series([0, 1, 2, 3], [[1, 2, 3, 4], [4, 3, 2, 1]],
+                                          keys=["up", "down"], title="Series", xname="epoch"),
+         "mine": wandb.plot_table("me/custom/v1", bars, {"x": "label"}, {"title": "Mine"})})
+
+
 def log_sample(project: str = "vision", scratch: Path | None = None) -> SampleRun:
     """Log the sample run (the SDK must already be configured by the environment)."""
     columns = ["id", "image", "guess", "truth", "score", "note"]
@@ -127,6 +162,7 @@ def log_sample(project: str = "vision", scratch: Path | None = None) -> SampleRu
         for step in range(3):
             run.log({"weights": wandb.Histogram(np.random.default_rng(step).normal(
                 step, 1, 1000))})
+        log_charts(run)
         left = wandb.Table(columns=["id", "truth"], data=[[i, LABELS[i % 4]] for i in range(6)])
         right = wandb.Table(columns=["id", "guess"],
                             data=[[i, LABELS[(i * 3) % 4]] for i in range(2, 9)])

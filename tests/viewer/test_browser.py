@@ -24,6 +24,7 @@ from tests.conftest import API_KEY, ServerProcess, free_port
 from tests.viewer.browser import WINDOW, BrowserUnavailable, start_browser, stop_browser
 from tests.viewer.sample_data import (
     ALL_ROWS,
+    CHARTS,
     DETECTION_ROWS,
     FIRST_ROWS,
     POINTS,
@@ -189,8 +190,8 @@ def test_log_in_open_a_run_and_browse_its_table(site: Site, browser: Any,
 
     _go(driver, driver.find_element(*_by("table.runs a")).click)  # the run, by its name
     assert driver.find_element(*_by("h1")).text == site.sample.run_name
-    assert len(driver.find_elements(*_by("svg.chart polyline"))) == 2  # loss, accuracy
-    assert [e.text for e in driver.find_elements(*_by("figure.metric strong"))] == [
+    assert len(driver.find_elements(*_by("figure.metric:not(.plot) svg.chart polyline"))) == 2
+    assert [e.text for e in driver.find_elements(*_by("figure.metric:not(.plot) strong"))] == [
         "loss", "accuracy", "weights"]  # weights: a histogram over steps
     _screenshot(driver, tmp_path, "run")
     preds = driver.find_elements(*_by("ul.tables a.version[href*='-preds/']"))
@@ -365,3 +366,53 @@ def test_overlays_toggle_and_other_media_show(site: Site, browser: Any, tmp_path
 
     driver.get(site.url(f"/p/local/vision/runs/{site.sample.run_id}"))
     assert driver.find_elements(*_by("svg.chart.histogram")), "no histogram chart on the run page"
+
+
+def test_every_wandb_plot_preset_is_drawn_on_the_run_page(site: Site, browser: Any,
+                                                         tmp_path: Path) -> None:
+    driver = browser
+    _logged_in(driver, site)
+    driver.get(site.url(f"/p/local/vision/runs/{site.sample.run_id}"))
+    drawn = {f.get_attribute("id").removeprefix("chart-"): f
+             for f in driver.find_elements(*_by("figure.plot"))}
+    assert set(drawn) == set(CHARTS)
+    for key, spec in CHARTS.items():
+        svg = drawn[key].find_elements(*_by("svg.chart.plot"))
+        if spec.startswith("wandb/"):
+            assert svg and svg[0].get_attribute("data-spec") == spec, key
+            assert svg[0].size["width"] > 300, key  # laid out, not an empty box
+        else:  # a custom spec: named, with a link to its table
+            assert not svg and spec in drawn[key].text and drawn[key].find_element(
+                *_by("a[href*='/tables/']")), key
+
+    def series(key: str) -> list[str]:
+        return [e.get_attribute("data-series")
+                for e in drawn[key].find_elements(*_by("polyline.series"))]
+
+    assert series("pr") == series("roc") == ["cat", "dog", "bird"]  # a curve per class
+    assert series("curve") == ["g0", "g1"] and series("series") == ["up", "down"]
+    assert [e.text for e in drawn["pr"].find_elements(*_by(".legend-item"))] == [
+        "cat", "dog", "bird"]
+    cells = drawn["cm"].find_elements(*_by("rect.cell"))
+    assert len(cells) == 9
+    counts = [float(e.text) for e in drawn["cm"].find_elements(*_by("text.count"))]
+    assert sum(counts) == 300  # every prediction counted once
+    hover = cells[0].find_element(*_by("title")).get_attribute("textContent")
+    assert hover.startswith("actual cat, predicted cat: ")
+    assert len(drawn["counts"].find_elements(*_by("rect.bar"))) == 4
+    assert len(drawn["points"].find_elements(*_by("circle.mark"))) == 40
+    # the confusion matrix was logged at two steps: pick the first
+    steps = drawn["cm"].find_elements(*_by(".steps a"))
+    assert len(steps) == 2 and steps[1].get_attribute("aria-current") == "page"
+    driver.execute_script("arguments[0].scrollIntoView()", drawn["counts"])
+    _screenshot(driver, tmp_path, "charts")
+    _go(driver, steps[0].click)
+    cm = driver.find_element(*_by("#chart-cm"))
+    diagonal = [float(e.text) for e in cm.find_elements(*_by("text.count"))][::4]
+    assert sum(diagonal) == 300  # that step's matrix: every prediction right
+    assert cm.find_element(*_by(".steps a[aria-current=page]")).text == steps_text(cm)[0]
+    _no_alerts_or_console_errors(driver)
+
+
+def steps_text(figure: Any) -> list[str]:
+    return [a.text for a in figure.find_elements(*_by(".steps a"))]

@@ -217,3 +217,49 @@ def test_html_object3d_and_molecule_cells() -> None:
     assert "open 3D file (.glb)" in mesh and "canvas" not in mesh
     mol = str(render_cell(wire.MediaRef("molecule", "d" * 64, 5, {"format": "pdb"})))
     assert "open molecule (.pdb)" in mol
+
+
+def _chart(spec: str, fields: dict[str, object], **strings: object) -> object:
+    from tablelog_server.viewer.plots import Chart
+
+    return Chart("k", spec, fields, strings)
+
+
+def test_the_presets_draw_their_tables() -> None:
+    from tablelog_server.viewer.plots import draw
+
+    line = str(draw(_chart("wandb/line/v0", {"x": "a", "y": "b", "stroke": "g"}, title="T"),
+                    ["a", "b", "g"], [[2, 1.0, "p"], [1, 3.0, "p"], [0, 2.0, "q"],
+                                      [1, None, "q"], [3, "x", "p"]]))
+    assert re.findall(r'data-series="(\w+)"', line) == ["p", "q"]
+    assert '<title>p: a 1, b 3</title>' in line  # hover values, points sorted by x
+    assert "<title>q: a 0, b 2</title>" in line and "a 3" not in line  # non-numbers left out
+    bars = str(draw(_chart("wandb/bar/v0", {"label": "n", "value": "v"}), ["n", "v"],
+                    [["a", 2], ["b", -1]]))
+    assert bars.count('class="mark bar"') == 2 and "<title>b: -1</title>" in bars
+    hist = str(draw(_chart("wandb/histogram/v0", {"value": "v"}), ["v"],
+                    [[float(i)] for i in range(100)]))
+    counts = [int(c) for c in re.findall(r"\): (\d+)</title>", hist)]
+    assert len(counts) == 20 and sum(counts) == 100
+    cm = str(draw(_chart("wandb/confusion_matrix/v1", {
+        "Actual": "A", "Predicted": "P", "nPredictions": "n"}), ["A", "P", "n"],
+        [["x", "x", 3.0], ["x", "y", 1.0], ["y", "x", 0.0], ["y", "y", 5.0]]))
+    assert re.findall(r'class="count"[^>]*>([\d.]+)<', cm) == ["3", "1", "0", "5"]
+    assert "<title>actual x, predicted y: 1</title>" in cm
+    assert draw(_chart("me/own/v1", {"x": "a"}), ["a"], [[1]]) is None
+    assert draw(_chart("wandb/line/v0", {"x": "nope", "y": "b"}), ["a", "b"], [[1, 2]]) is None
+
+
+def test_charts_are_read_from_the_runs_config() -> None:
+    import tablelog as tl
+    from tablelog_server.viewer.plots import charts_of, table_key_of
+
+    chart = tl.plot.line(tl.Table(columns=["a", "b"], data=[[1, 2]]), "a", "b", title="T",
+                         split_table=True)
+    chart.set_key("loss curve")
+    config = {"lr": 1, "_wandb": {"visualize": {"loss curve": chart.spec.config_value}}}
+    (found,) = charts_of(config)
+    assert (found.key, found.spec, found.title) == ("loss curve", "wandb/line/v0", "T")
+    assert table_key_of(found, ["x", "Custom Chart Tables/loss curve_table"]) == \
+        "Custom Chart Tables/loss curve_table"
+    assert charts_of({"_wandb": "odd"}) == [] and charts_of({}) == []

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 FILES_ARTIFACT_SUFFIX = "files"  # run.save's artifact, `tablelog.runtime.run_files`
 
+INTERNAL_CONFIG_KEYS = ("_wandb", "wandb_version")
+"""Config keys wandb's public Run keeps out of `config` (in `rawconfig`)."""
+
 
 def _check_keys(keys: Sequence[str] | None) -> list[str] | None:
     if keys is None:
@@ -158,19 +161,24 @@ class PublicRun:
     metrics: dict[str, Any] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int | None = None
+    rawconfig: dict[str, Any] = field(default_factory=dict)  # wandb's internal keys
     _client: HttpClient | None = field(default=None, repr=False, compare=False)
     _api: Api | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_plain(cls, entity: str, project: str, body: dict[str, Any],
                    client: HttpClient | None, api: Api | None) -> PublicRun:
-        """A run from the server's answer for it."""
+        """A run from the server's answer for it. As wandb, `config` leaves out the
+        internal keys (``_wandb``: the charts of `tablelog.plot`; ``wandb_version``),
+        which are in `rawconfig`."""
+        config = dict(body.get("config") or {})
+        raw = {k: config.pop(k) for k in INTERNAL_CONFIG_KEYS if k in config}
         return cls(entity, project, body["id"], body.get("name") or body["id"],
-                   body.get("state") or "unknown", dict(body.get("config") or {}),
+                   body.get("state") or "unknown", config,
                    dict(body.get("summary") or {}), list(body.get("tags") or []),
                    body.get("notes"), body.get("group"), body.get("job_type"),
                    body.get("created_at"), dict(body.get("metrics") or {}),
-                   list(body.get("alerts") or []), body.get("exit_code"), client, api)
+                   list(body.get("alerts") or []), body.get("exit_code"), raw, client, api)
 
     # -- identity ------------------------------------------------------------------
 
@@ -208,7 +216,7 @@ class PublicRun:
         on the server, as wandb's does (the whole config and summary)."""
         body = {"name": self.name, "notes": self.notes, "tags": list(self.tags),
                 "group": self.group, "job_type": self.job_type,
-                "config": wire.jsonable(dict(self.config)),
+                "config": wire.jsonable({**self.config, **self.rawconfig}),
                 "summary": wire.jsonable(dict(self.summary))}
         fresh = self._require_client().send_json(
             "POST", self._api_path, {k: v for k, v in body.items() if v is not None})
@@ -219,7 +227,7 @@ class PublicRun:
         fresh = self._require_client().get_json(self._api_path)
         again = PublicRun.from_plain(self.entity, self.project, fresh, self._client, self._api)
         for name in ("name", "state", "config", "summary", "tags", "notes", "group",
-                     "job_type", "created_at", "metrics", "alerts", "exit_code"):
+                     "job_type", "created_at", "metrics", "alerts", "exit_code", "rawconfig"):
             setattr(self, name, getattr(again, name))
 
     # -- history -------------------------------------------------------------------

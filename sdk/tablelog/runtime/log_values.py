@@ -40,6 +40,13 @@ from typing import Any
 AS_IS_TYPES: set[type] = {int, float, bool, str, type(None)}
 
 
+def as_chart(value: Any) -> Any:
+    """`value` if it is a `tablelog.plot` chart, else None (without importing the plot
+    module: a chart exists only once it was imported)."""
+    module = sys.modules.get("tablelog.plot.custom_chart")
+    return value if module is not None and isinstance(value, module.CustomChart) else None
+
+
 def loggable(value: Any) -> Any:
     """`value` as something `run.log` stores: a Table for a DataFrame, media for a
     figure, `value` itself for anything else (checked later, as before)."""

@@ -26,7 +26,7 @@ from tablelog import wire
 from tablelog.artifacts.artifact import Artifact, PendingTable
 from tablelog.errors import IncrementalRunError, RunError, RunIdError
 from tablelog.runtime import exits, fork
-from tablelog.runtime.log_values import AS_IS_TYPES, loggable, report_left_out, row_limit
+from tablelog.runtime.log_values import AS_IS_TYPES, as_chart, loggable, report_left_out, row_limit
 from tablelog.runtime.resume import resolve as resolve_resume
 from tablelog.runtime.run_data import Config, Summary, plain_value
 from tablelog.runtime.run_surface import RunSurface
@@ -194,6 +194,16 @@ class Run(RunSurface):
         with self._lock:  # one thread at a time: each value once, steps unique
             self._log(data, step, commit)
 
+    def _log_chart(self, key: str, chart: Any) -> tuple[str, Any]:
+        """A `tablelog.plot` chart logged under `key`: its description goes to the config
+        (``_wandb.visualize.<key>``, as wandb), its table is logged as ``key_table``."""
+        chart.set_key(key)
+        internal = dict(self.config.get("_wandb") or {})
+        internal["visualize"] = {**(internal.get("visualize") or {}),
+                                 key: chart.spec.config_value}
+        self.config["_wandb"] = internal
+        return chart.spec.table_key, chart.table
+
     def _log(self, data: Mapping[str, Any], step: int | None, commit: bool | None) -> None:
         self._check_open()
         if not isinstance(data, Mapping):
@@ -224,6 +234,12 @@ class Run(RunSurface):
             if not isinstance(key, str):
                 raise TypeError(f"run.log keys must be strings, got {key!r}")
             if type(value) not in AS_IS_TYPES:  # DataFrame, figures: tablelog.runtime.log_values
+                chart = as_chart(value)
+                if chart is not None:  # wandb.plot: its table under key_table, its spec in config
+                    converted = dict(data) if converted is None else converted
+                    del converted[key]
+                    key, value = self._log_chart(key, chart)
+                    converted[key] = value
                 new = loggable(value)
                 if new is not value:
                     converted = dict(data) if converted is None else converted

@@ -18,7 +18,8 @@ from aiohttp import web
 from tablelog import wire
 from tablelog_server.errors import NotFoundError
 from tablelog_server.metadata import RunKey, RunRecord
-from tablelog_server.state import METADATA
+from tablelog_server.state import METADATA, TABLES
+from tablelog_server.tables import TableQuery
 from tablelog_server.viewer import common as c
 from tablelog_server.viewer.cells import blob_url, render_cell
 from tablelog_server.viewer.charts import charts
@@ -32,6 +33,7 @@ from tablelog_server.viewer.html import (
     py_str,
     python_box,
 )
+from tablelog_server.viewer.plots import Chart, charts_of, draw, table_key_of
 from tablelog_server.viewer.run_metrics import alerts_list, defined_series
 
 HISTORY_MAX_ROWS = 20_000
@@ -171,6 +173,53 @@ async def _history(request: web.Request, key: RunKey) -> tuple[list[dict[str, An
     return [r for r in rows if isinstance(r, dict)], total
 
 
+def _tables_by_key(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[int, wire.TableRef]]]:
+    """History key -> the tables logged under it, with their steps, in step order."""
+    found: dict[str, list[tuple[int, wire.TableRef]]] = {}
+    for index, row in enumerate(rows):
+        step = row.get("_step", index)
+        for k, v in row.items():
+            if isinstance(v, wire.TableRef) and isinstance(k, str):
+                found.setdefault(k, []).append((step if isinstance(step, int) else index, v))
+    return found
+
+
+async def _plot(request: web.Request, entity: str, key: RunKey, chart: Chart,
+                logs: list[tuple[int, wire.TableRef]]) -> Html:
+    """One `wandb.plot` chart of the run page: at the step asked for (``?chart.<key>=``,
+    else the last), with a picker of the steps it was logged at."""
+    wanted = request.query.get(f"chart.{chart.key}")
+    step, ref = logs[-1]
+    for s, r in logs:
+        if wanted is not None and str(s) == wanted:
+            step, ref = s, r
+    metadata = request.config_dict[METADATA]
+    version = next((v for v in await metadata.artifact_versions(entity, key.project,
+                                                                ref.artifact)
+                    if v.digest == ref.digest), None)
+    entry = c.entries_of(version).get(ref.entry) if version is not None else None
+    link = (el("a", {"href": c.table_url(entity, key.project, ref.artifact, version.label,
+                                         ref.entry)}, "its table")
+            if version is not None and entry is not None else el(
+                "span", {"class": "dim"}, "its table is not uploaded yet"))
+    drawn = None
+    if entry is not None:
+        page = await request.config_dict[TABLES].page(entry.sha256, TableQuery(limit=10_000),
+                                                      entity=entity)
+        drawn = draw(chart, page.columns, page.rows)
+    if drawn is None:
+        drawn = el("p", {"class": "empty"}, f"A chart of spec {chart.spec!r}, which the viewer "
+                                            "does not draw: see ", link, ".")
+    steps = [el("a", {"href": "?" + f"chart.{chart.key}={s}", "class": "version",
+                      "aria-current": "page" if s == step else None}, str(s))
+             for s, _ in logs[-30:]] if len(logs) > 1 else []
+    return el("figure", {"class": "metric plot", "id": f"chart-{chart.key}"},
+              el("figcaption", None, el("strong", None, chart.title), " ",
+                 el("span", {"class": "dim"}, f"{chart.spec} · step {step} · "), link,
+                 el("span", {"class": "steps"}, " steps: ", steps) if steps else None),
+              drawn)
+
+
 async def run(request: web.Request, entity: str) -> web.Response:
     """A run: config, summary, metric charts, and the tables it logged."""
     info = request.match_info
@@ -213,6 +262,10 @@ async def run(request: web.Request, entity: str) -> web.Response:
                       for a in logged]
     series, x_names = defined_series(rows, c.unpack(record.metrics, {}))
     histograms = histogram_charts(histogram_series(rows))  # run.watch, wandb.Histogram
+    by_key = _tables_by_key(rows)
+    plots = [await _plot(request, entity, key, chart, by_key[table_key])
+             for chart in charts_of(config)
+             if (table_key := table_key_of(chart, list(by_key))) is not None]
     cut = (el("p", {"class": "note"}, f"Charts and tables use the first {len(rows)} of "
                                        f"{total} history rows.") if total > len(rows) else None)
     facts = key_values([
@@ -230,6 +283,7 @@ async def run(request: web.Request, entity: str) -> web.Response:
             "p", {"class": "empty"}, "No tables logged."),
         el("h2", None, "Metrics"), cut, charts(series, x_names),
         *([el("h2", None, "Histograms"), histograms] if histograms is not None else []),
+        *([el("h2", None, "Charts"), el("div", {"class": "charts"}, plots)] if plots else []),
         el("h2", None, "Alerts"), alerts_list(c.unpack(record.alerts, [])),
         el("h2", None, "Artifacts"),
         el("ul", {"class": "artifacts"}, artifact_items) if artifact_items else el(
@@ -237,7 +291,8 @@ async def run(request: web.Request, entity: str) -> web.Response:
         el("div", {"class": "columns"},
            el("section", None, el("h2", None, "Config"),
               key_values(((str(k), render_cell(v)) for k, v in sorted(
-                  config.items(), key=lambda kv: str(kv[0]))), empty="No config.")),
+                  config.items(), key=lambda kv: str(kv[0])) if k != "_wandb"),
+                  empty="No config.")),
            el("section", None, el("h2", None, "Summary"),
               key_values(((str(k), render_cell(v, table_link=table_link)) for k, v in sorted(
                   summary.items(), key=lambda kv: str(kv[0])) if not str(k).startswith("_")),
