@@ -91,3 +91,19 @@ def test_line_series_errors() -> None:
         wandb.plot.line_series([[0], [1]], [[1]])
     with pytest.raises(ValueError, match=r"Number of keys \(1\) must match y-series \(2\)"):
         wandb.plot.line_series([0], [[1], [2]], keys=["a"])
+
+
+def test_charts_in_a_run_log_nested_ones_too(queue_dir: Path) -> None:
+    table = wandb.Table(columns=["x", "y"], data=[[1, 2], [2, 4]])
+    with wandb.init(project="charts") as run:
+        run.log({"curve": wandb.plot.line(table, "x", "y"),
+                 "eval": {"cm": wandb.plot.confusion_matrix(y_true=[0, 1], preds=[1, 1]),
+                          "loss": 0.5}})
+        visualize = run.config["_wandb"]["visualize"]
+        assert sorted(visualize) == ["curve", "eval.cm"]  # dotted, as wandb
+        assert visualize["eval.cm"]["panel_config"]["panelDefId"] == "wandb/confusion_matrix/v1"
+        assert run.summary["eval"] == {"loss": 0.5}
+        cm = run.use_artifact(f"run-{run.id}-eval.cm_table:latest").get("eval.cm_table")
+        assert cm.data == [["Class_1", "Class_1", 0.0], ["Class_1", "Class_2", 1.0],
+                           ["Class_2", "Class_1", 0.0], ["Class_2", "Class_2", 1.0]]
+        assert run.summary["curve_table"].data == [[1, 2], [2, 4]]

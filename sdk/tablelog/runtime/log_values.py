@@ -32,6 +32,7 @@ from __future__ import annotations
 import sys
 import types
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 # Types whose values run.log hands on as they are, without calling `loggable`: the
@@ -40,11 +41,30 @@ from typing import Any
 AS_IS_TYPES: set[type] = {int, float, bool, str, type(None)}
 
 
-def as_chart(value: Any) -> Any:
-    """`value` if it is a `tablelog.plot` chart, else None (without importing the plot
-    module: a chart exists only once it was imported)."""
+def split_charts(data: Mapping[str, Any], prefix: str = ""
+                 ) -> tuple[Mapping[str, Any], dict[str, Any]]:
+    """`data` without its `tablelog.plot` charts (nested ones too), and the charts by
+    their dotted key (``eval.cm`` for ``{"eval": {"cm": chart}}``), as wandb takes them
+    out of a log. Nothing is scanned until the plot module has been imported (no chart
+    can exist before), so plain logging pays nothing."""
     module = sys.modules.get("tablelog.plot.custom_chart")
-    return value if module is not None and isinstance(value, module.CustomChart) else None
+    if module is None:
+        return data, {}
+    charts: dict[str, Any] = {}
+    out: dict[str, Any] | None = None
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, module.CustomChart):
+            charts[dotted] = value
+            out = dict(data) if out is None else out
+            del out[key]
+        elif isinstance(value, dict):
+            inner, found = split_charts(value, dotted)
+            if found:
+                charts.update(found)
+                out = dict(data) if out is None else out
+                out[key] = inner
+    return (data if out is None else out), charts
 
 
 def loggable(value: Any) -> Any:

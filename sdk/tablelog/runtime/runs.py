@@ -26,7 +26,13 @@ from tablelog import wire
 from tablelog.artifacts.artifact import Artifact, PendingTable
 from tablelog.errors import IncrementalRunError, RunError, RunIdError
 from tablelog.runtime import exits, fork
-from tablelog.runtime.log_values import AS_IS_TYPES, as_chart, loggable, report_left_out, row_limit
+from tablelog.runtime.log_values import (
+    AS_IS_TYPES,
+    loggable,
+    report_left_out,
+    row_limit,
+    split_charts,
+)
 from tablelog.runtime.resume import resolve as resolve_resume
 from tablelog.runtime.run_data import Config, Summary, plain_value
 from tablelog.runtime.run_surface import RunSurface
@@ -229,17 +235,17 @@ class Run(RunSurface):
         elif self._step > wire.MAX_STEP:
             raise ValueError("the run's step went past the largest step, 2**63 - 1 "
                              "(steps are 64-bit integers, as in wandb)")
+        data, charts = split_charts(data)  # wandb.plot: tables under key_table, specs in config
+        if charts:
+            data = dict(data)
+            for key, chart in charts.items():
+                table_key, table = self._log_chart(key, chart)
+                data[table_key] = table
         converted: dict[str, Any] | None = None  # data, with DataFrames and figures converted
         for key, value in data.items():
             if not isinstance(key, str):
                 raise TypeError(f"run.log keys must be strings, got {key!r}")
             if type(value) not in AS_IS_TYPES:  # DataFrame, figures: tablelog.runtime.log_values
-                chart = as_chart(value)
-                if chart is not None:  # wandb.plot: its table under key_table, its spec in config
-                    converted = dict(data) if converted is None else converted
-                    del converted[key]
-                    key, value = self._log_chart(key, chart)
-                    converted[key] = value
                 new = loggable(value)
                 if new is not value:
                     converted = dict(data) if converted is None else converted
