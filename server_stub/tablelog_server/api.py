@@ -34,6 +34,8 @@ from tablelog_server.messages import answer, answer_built, bool_query, int_query
 from tablelog_server.metadata import ArtifactVersionRecord, RunKey, RunRecord
 from tablelog_server.run_filters import FilterError, created, iso_time, select_runs
 from tablelog_server.state import CONFIG, KEYS, METADATA, SCOPE, TABLES
+from tablelog_server.table_filters import FilterError as RowFilterError
+from tablelog_server.table_filters import parse_filter
 from tablelog_server.tables import TableQuery
 
 T = TypeVar("T")
@@ -411,14 +413,19 @@ async def get_table(request: web.Request) -> web.Response:
         raise UnreadableDataError(str(exc)) from None
     if entry.kind != "table":
         raise UnreadableDataError(f"entry {entry_name!r} is a {entry.kind}, not a table")
+    reader = request.config_dict[TABLES]
+    manifest = await reader.manifest(entry.sha256, entity=_entity(request))
+    try:  # the filter language of the viewer (tablelog_server.table_filters)
+        flt = parse_filter(request.query.get("q"), manifest.columns)
+    except RowFilterError as exc:
+        raise BadRequestError(f"q: {exc}") from None
     query = TableQuery(
         offset=int_query(request, "offset", default=0),
         limit=int_query(request, "limit", default=DEFAULT_PAGE_ROWS, minimum=1,
                         maximum=MAX_PAGE_ROWS),
         sort=request.query.get("sort") or None, desc=bool_query(request, "desc"),
-        q=request.query.get("q") or None)
-    page = await request.config_dict[TABLES].page(entry.sha256, query,
-                                                  entity=_entity(request))
+        q=flt.text, where=flt.where)
+    page = await reader.page(entry.sha256, query, entity=_entity(request))
     return await answer_built(request, page.to_plain)
 
 

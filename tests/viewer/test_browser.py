@@ -231,6 +231,12 @@ def test_log_in_open_a_run_and_browse_its_table(site: Site, browser: Any,
     scores = [float(s) for s in _column(driver, 4)]
     assert scores and all(s > 0.9 for s in scores)
     assert "expression: score > 0.9" in driver.find_element(*_by("form.filter")).text
+    box = driver.find_element(*_by("#filter"))
+    box.clear()
+    box.send_keys("scroe > 0.9 and guess != truth")  # a typo: said, never a text match
+    _go(driver, box.submit)
+    assert "unknown column 'scroe'" in driver.find_element(*_by("#filter-error")).text
+    assert len(_column(driver, 4)) > 0  # the rows stay, unfiltered
 
     # an older version
     _go(driver, driver.find_element(*_by("#versions a.version[href*='/v0/']")).click)

@@ -10,59 +10,175 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tablelog as wandb
 from tablelog import wire
+from tablelog_server.table_filters import FilterError, parse_filter
+from tablelog_server.tables import cell_text
 from tablelog_server.viewer.cells import render_cell, type_label
 from tablelog_server.viewer.charts import line_chart, scalar_series, thin
-from tablelog_server.viewer.filters import ColumnFilter, parse_filter
 from tablelog_server.viewer.html import Html, el, url
 from tablelog_server.viewer.joins import hash_join
 
 COLUMNS = ["id", "score", "label", "my col"]
 
 
-@pytest.mark.parametrize(("text", "column", "op", "value"), [
-    ("score > 0.5", "score", ">", 0.5),
-    ("score>=1e-3", "score", ">=", 0.001),
-    ("label == cat", "label", "==", "cat"),
-    ("label = 'a b'", "label", "=", "a b"),
-    ('"my col" != 3', "my col", "!=", 3.0),
-    ("`my col` ~ Dog", "my col", "~", "Dog"),
-    ("label == null", "label", "==", None),
-    ("id < -2", "id", "<", -2.0),
+@pytest.mark.parametrize(("text", "described"), [
+    ("score > 0.5", "score > 0.5"),
+    ("score>=1e-3", "score >= 0.001"),
+    ('label == "cat"', 'label == "cat"'),
+    ("label = 'a b'", 'label == "a b"'),
+    ("`my col` ~ 'Dog'", '`my col` contains "Dog"'),
+    ("label == null", "label == null"),
+    ("id < -2", "id < -2"),
+    ("score > 0.5 and label == 'cat'", 'score > 0.5 and label == "cat"'),
+    ("not label in ['a', \"b\\\"c\"] or id >= 3", 'not (label in ["a", "b\\"c"]) or id >= 3'),
+    ("(id == 1 or id == 2) and score != nan", "(id == 1 or id == 2) and score != nan"),
+    ("label not in [1, true]", "label not in [1, true]"),
+    ("score < id", "score < id"),
 ])
-def test_expressions_over_known_columns(text: str, column: str, op: str, value: object) -> None:
+def test_expressions_are_read_as_written(text: str, described: str) -> None:
     where = parse_filter(text, COLUMNS).where
-    assert where == ColumnFilter(column, COLUMNS.index(column), op, value)  # type: ignore[arg-type]
+    assert where is not None and where.describe() == described
 
 
-@pytest.mark.parametrize("text", ["cat", "nosuch > 3", "score >", "score > true",
-                                  "just some words", "<script>"])
-def test_anything_else_is_a_text_match(text: str) -> None:
+@pytest.mark.parametrize(("text", "message"), [
+    ("label == cat", "unknown column 'cat' at character 10 .* quote it: \"cat\""),
+    ("nosuch > 3", "unknown column 'nosuch' at character 1 \\(the columns: id, score"),
+    ("score >", "expected a column or a value at character 8, found the end"),
+    ("score > 0.5 and label == 'x' or", "expected a column or a value"),
+    ("(score > 1", "expected '\\)'"),
+    ("score > 0.5 label", "expected 'and', 'or' or the end at character 13, found 'label'"),
+    ("label in 'x'", "expected '\\[' to start the list"),
+    ("label in [id]", "expected a value"),
+    ("<script>", "expected a column or a value at character 1, found '<'"),
+    ("score ! 3", "unexpected '!' at character 7"),
+    ("label not 3", "expected 'in' after 'not'"),
+])
+def test_what_cannot_be_read_is_an_error_saying_why(text: str, message: str) -> None:
+    with pytest.raises(FilterError, match=message):
+        parse_filter(text, COLUMNS)
+
+
+@pytest.mark.parametrize(("text", "searched"), [
+    ("cat", "cat"), ("just some words 3", "just some words 3"), ('"<script>"', "<script>"),
+    ("'score > 1'", "score > 1")])
+def test_only_plain_words_or_one_quoted_string_search_the_text(text: str, searched: str
+                                                               ) -> None:
     flt = parse_filter(text, COLUMNS)
-    assert flt.where is None and flt.text == text
+    assert flt.where is None and flt.text == searched
     assert not parse_filter("   ", COLUMNS).active
 
 
-def test_column_filters_compare_like_the_cells() -> None:
+def test_filters_compare_like_the_cells() -> None:
     rows = [[1, 0.7, "cat", "A dog"], [2, None, "dog", None], [3, float("nan"), "cat", 5],
-            [4, True, None, "x"], [5, 0.2, "bird", "hotdog"]]
+            [4, True, None, "x"], [5, 0.2, "bird", "hotdog"], [6, 2**70, "cat", [1, 2]]]
 
     def kept(text: str) -> list[int]:
         flt = parse_filter(text, COLUMNS)
         return [r[0] for r in rows if flt.matches(r)]
 
-    assert kept("score > 0.5") == [1]  # None, NaN and booleans are not numbers
-    assert kept("score != 0.7") == [2, 3, 4, 5]
-    assert kept("label == cat") == [1, 3]
-    assert kept("label != cat") == [2, 4, 5]
-    assert kept("label == null") == [4]
-    assert kept("label > c") == [1, 2, 3]  # strings by their order; None never
-    assert kept("my col ~ DOG") == []  # a bare name stops at the space: text match
-    assert kept("`my col` ~ DOG") == [1, 5]
-    assert kept("`my col` == 5") == [3]
+    assert kept("score > 0.5") == [1, 6]  # None, NaN and booleans are not numbers
+    assert kept("score > 1180591620717411303423") == [6]  # ints compare exactly
+    assert kept("score != 0.7") == [2, 3, 4, 5, 6]
+    assert kept("label == 'cat'") == [1, 3, 6]
+    assert kept("label != 'cat'") == [2, 4, 5]
+    assert kept("label == null") == [4] and kept("score == true") == [4]
+    assert kept("label > 'c'") == [1, 2, 3, 6]  # strings by their order; None never
+    assert kept("`my col` ~ 'DOG'") == [1, 5] and kept("`my col` contains 'dog'") == [1, 5]
+    assert kept("`my col` == 5") == [3] and kept("`my col` == '[1, 2]'") == [6]
+    assert kept("score < id") == [1, 5]  # column to column
+    assert kept("label in ['bird', 'dog'] or score == nan") == [2, 5]  # NaN equals nothing
+    assert kept("not (label == 'cat') and id >= 4") == [4, 5]
     assert kept("hot") == [5]
+
+
+# -- the language against a reference, on random tables and filters ----------------------
+
+_REF_COLUMNS = ["a", "b", "c"]
+_cells = st.one_of(st.none(), st.booleans(), st.integers(-5, 5),
+                   st.floats(-5, 5).map(lambda x: round(x, 1)), st.just(float("nan")),
+                   st.sampled_from(["", "x", "ab", "B", "abc"]))
+_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5),
+                    st.floats(-5, 5).map(lambda x: round(x, 1)),
+                    st.sampled_from(["", "x", "ab", "B", "abc"]))
+
+
+def _literal(v: object) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"'{v}'" if isinstance(v, str) else repr(v)
+
+
+def _ref_eq(x: object, y: object) -> bool:
+    kinds = {type(x) if not isinstance(x, bool) else bool, type(y) if not isinstance(
+        y, bool) else bool}
+    if x is None or y is None:
+        return x is None and y is None
+    if kinds <= {int, float}:
+        return x == y
+    if kinds == {str} or kinds == {bool}:
+        return x == y
+    return False
+
+
+def _ref_cmp(op: str, x: object, y: object) -> bool:
+    if op == "==":
+        return _ref_eq(x, y)
+    if op == "!=":
+        return not _ref_eq(x, y)
+    if op == "contains":
+        return x is not None and y is not None and str(y).lower() in str(x).lower() \
+            if isinstance(x, str) and isinstance(y, str) else (
+                x is not None and y is not None and cell_text(y).lower() in cell_text(
+                    x).lower())
+    nums = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
+    strs = all(isinstance(v, str) for v in (x, y))
+    if not (nums or strs) or (nums and any(v != v for v in (x, y))):  # type: ignore[comparison-overlap]
+        return False
+    return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]  # type: ignore[operator]
+
+
+@st.composite
+def _filters(draw: st.DrawFn, depth: int = 0) -> tuple[str, object]:
+    """(filter text, reference predicate over a row dict)."""
+    kind = draw(st.sampled_from(["cmp", "cmp", "col", "in"] + (["and", "or", "not"]
+                                                              if depth < 3 else [])))
+    if kind in ("and", "or"):
+        (lt, lf), (rt, rf) = draw(_filters(depth + 1)), draw(_filters(depth + 1))
+        both = (lambda r: lf(r) and rf(r)) if kind == "and" else (lambda r: lf(r) or rf(r))
+        return f"({lt}) {kind} ({rt})", both
+    if kind == "not":
+        t, f = draw(_filters(depth + 1))
+        return f"not ({t})", lambda r: not f(r)
+    column = draw(st.sampled_from(_REF_COLUMNS))
+    op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "contains"]))
+    if kind == "col":
+        other = draw(st.sampled_from(_REF_COLUMNS))
+        return f"{column} {op} `{other}`", lambda r: _ref_cmp(op, r[column], r[other])
+    if kind == "in":
+        values = draw(st.lists(_values, min_size=1, max_size=3))
+        negated = draw(st.booleans())
+        text = f"{column} {'not in' if negated else 'in'} [{', '.join(map(_literal, values))}]"
+        return text, lambda r: any(_ref_eq(r[column], v) for v in values) != negated
+    value = draw(_values)
+    return (f"{column} {op} {_literal(value)}",
+            lambda r: _ref_cmp(op, r[column], value))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_cells, min_size=3, max_size=3), max_size=12), _filters())
+def test_the_language_agrees_with_a_reference(rows: list[list[object]],
+                                              filt: tuple[str, object]) -> None:
+    text, reference = filt
+    flt = parse_filter(text, _REF_COLUMNS)
+    got = [flt.matches(r) for r in rows]
+    want = [reference(dict(zip(_REF_COLUMNS, r, strict=True))) for r in rows]  # type: ignore[operator]
+    assert got == want, text
 
 
 def _sdk_join(left: list[list[object]], right: list[list[object]], how: str

@@ -28,10 +28,10 @@ from tablelog_server.errors import BadRequestError, NotFoundError, UnreadableDat
 from tablelog_server.messages import bool_query, int_query
 from tablelog_server.metadata import ArtifactVersionRecord
 from tablelog_server.state import METADATA, SCOPE, TABLES
+from tablelog_server.table_filters import FilterError, TableFilter, parse_filter
 from tablelog_server.tables import TableQuery, sort_key
 from tablelog_server.viewer import common as c
 from tablelog_server.viewer.cells import render_cell, type_label
-from tablelog_server.viewer.filters import TableFilter, parse_filter
 from tablelog_server.viewer.growth import check_prefix
 from tablelog_server.viewer.html import Child, Html, concat, document, el, page_response, python_box
 from tablelog_server.viewer.joins import JOIN_HOWS, JOIN_MAX_ROWS, Joiner, JoinSpec
@@ -129,17 +129,29 @@ def _pager(view: _View, total: int, shown: int) -> Html:
                  if shown else f"no rows at offset {view.offset:,} of {total:,}"), " ", links)
 
 
-def _filter_form(view: _View, flt: TableFilter) -> Html:
+def _read_filter(view: _View, columns: Sequence[Any]) -> tuple[TableFilter, str | None]:
+    """The filter of the page, or none and the message saying why it cannot be read."""
+    try:
+        return parse_filter(view.q, columns), None
+    except FilterError as exc:
+        return TableFilter(), str(exc)
+
+
+def _filter_form(view: _View, flt: TableFilter, error: str | None = None) -> Html:
     state = None
-    if flt.where is not None:
+    if error is not None:
+        state = el("span", {"class": "error", "role": "alert", "id": "filter-error"},
+                   f"filter not applied: {error}")
+    elif flt.where is not None:
         state = el("span", {"class": "dim"}, "expression: ", flt.where.describe())
     elif flt.text:
-        state = el("span", {"class": "dim"}, "text match")
+        state = el("span", {"class": "dim"}, f"text search for {flt.text!r} in every cell "
+                                             "(to filter a column: score > 0.5)")
     return el("form", {"method": "get", "action": view.link(q=None, offset=None, sort=None,
                                                             desc=None, how=None, since=None),
                        "class": "filter"},
               el("input", {"type": "search", "name": "q", "value": view.q, "id": "filter",
-                           "placeholder": "score > 0.5, label == cat, or any text",
+                           "placeholder": 'score > 0.5 and label == "cat", guess != truth, or text',
                            "aria-label": "filter rows"}),
               el("input", {"type": "hidden", "name": "sort", "value": view.sort})
               if view.sort else None,
@@ -200,7 +212,7 @@ async def _table(request: web.Request, view: _View, entry: wire.ManifestEntry,
     manifest = await reader.manifest(entry.sha256, entity=view.entity)
     if view.since is not None:
         return await _added_since(request, view, entry, manifest), manifest.log_mode
-    flt = parse_filter(view.q, manifest.columns)
+    flt, error = _read_filter(view, manifest.columns)
     if view.sort is not None and view.sort not in manifest.columns:
         raise BadRequestError(f"no column {view.sort!r} to sort by")
     page = await reader.page(entry.sha256, TableQuery(
@@ -208,7 +220,7 @@ async def _table(request: web.Request, view: _View, entry: wire.ManifestEntry,
         q=flt.text, where=flt.where), entity=view.entity)
     facts = (f"{manifest.nrows:,} rows · {len(manifest.columns)} columns · "
              f"{manifest.log_mode.lower()}")
-    return [el("p", {"class": "facts"}, facts), _filter_form(view, flt),
+    return [el("p", {"class": "facts"}, facts), _filter_form(view, flt, error),
             _pager(view, page.nrows, len(page.rows)),
             _grid(view, page.columns, page.column_types, page.rows, view.offset, sortable=True),
             _pager(view, page.nrows, len(page.rows))], manifest.log_mode
@@ -266,7 +278,7 @@ async def _joined(request: web.Request, view: _View, entry: wire.ManifestEntry,
         raise BadRequestError(f"how must be one of {', '.join(JOIN_HOWS)}")
     joined = await request.config_dict[JOINER].join(shas[0], shas[1], spec, how,
                                                     entity=view.entity)
-    flt = parse_filter(view.q, joined.columns)
+    flt, error = _read_filter(view, joined.columns)
     if view.sort is not None and view.sort not in joined.columns:
         raise BadRequestError(f"no column {view.sort!r} to sort by")
     rows = await asyncio.to_thread(_filter_sort, joined.rows, joined.columns, flt, view)
@@ -282,7 +294,7 @@ async def _joined(request: web.Request, view: _View, entry: wire.ManifestEntry,
                f"{len(joined.rows):,} rows. Join: ", el("span", {"class": "hows"}, switch))
     partial = el("p", {"class": "note"}, f"Partial join: at most {JOIN_MAX_ROWS:,} rows of "
                  "each table are joined on the server.") if joined.partial else None
-    return [facts, partial, _filter_form(view, flt), _pager(view, len(rows), len(page)),
+    return [facts, partial, _filter_form(view, flt, error), _pager(view, len(rows), len(page)),
             _grid(view, joined.columns, joined.column_types, page, view.offset, sortable=True),
             _pager(view, len(rows), len(page))]
 
