@@ -422,3 +422,25 @@ def test_every_wandb_plot_preset_is_drawn_on_the_run_page(site: Site, browser: A
 
 def steps_text(figure: Any) -> list[str]:
     return [a.text for a in figure.find_elements(*_by(".steps a"))]
+
+
+def test_the_project_lists_tables_by_key_and_merges_a_key(site: Site, browser: Any,
+                                                          tmp_path: Path) -> None:
+    driver = browser
+    _logged_in(driver, site)
+    driver.get(site.url("/p/local/vision"))
+    keys = [a.text for a in driver.find_elements(*_by("ul.keys a.key"))]
+    assert "preds" in keys and "cm_table" in keys
+    _go(driver, driver.find_element(*_by("ul.keys a.key[href$='/keys/preds']")).click)
+    heads = [a.text.rstrip(" ▲▼") for a in driver.find_elements(*_by("#rows thead a.sort"))]
+    assert heads[:3] == ["run", "id", "image"]
+    assert set(_column(driver, -1)) == {site.sample.run_id}  # the run column
+    assert f"of {ALL_ROWS}" in driver.find_element(*_by(".pager")).text
+    box = driver.find_element(*_by("#filter"))
+    box.send_keys("score > 0.9 and truth == 'cat'")
+    _go(driver, box.submit)
+    assert "expression: score > 0.9 and truth == \"cat\"" in driver.find_element(
+        *_by("form.filter")).text
+    assert set(_column(driver, 3)) == {"cat"}  # truth, after run, id, image, guess
+    _screenshot(driver, tmp_path, "merged")
+    _no_alerts_or_console_errors(driver)

@@ -252,3 +252,39 @@ async def test_project_and_run_pages_show_how_a_run_ended(uploader: Uploader,
     assert '<span class="state failed">failed (exit 3)</span>' in project
     page = await viewer.get("/p/local/proj/runs/bad")
     assert "failed (exit 3)" in page and '<th scope="row">exit code</th><td>3</td>' in page
+
+
+async def test_tables_by_key_and_the_merged_view_across_runs(uploader: Uploader,
+                                                             viewer: Viewer) -> None:
+    # Two runs log "preds" (their column sets differ), one run logs "other".
+    for run_id, rows in (("runa", [[i, f"a{i}", i / 10] for i in range(30)]),
+                         ("runb", [[i, f"b{i}"] for i in range(40)])):
+        await uploader.start_run(run_id=run_id, name=run_id)
+        columns = ["id", "guess", "score"][:len(rows[0])]
+        await uploader.log_table(f"run-{run_id}-preds", {"preds": table_blobs(columns, rows)},
+                                 run_id=run_id)
+    await uploader.log_table("run-runa-other", {"other": table_blobs(["x"], [[1]])},
+                             run_id="runa")
+    await viewer.login()
+    project = await viewer.get("/p/local/proj")
+    keys = re.findall(r'<a href="/p/local/proj/keys/(\w+)" class="key">', project)
+    assert keys == ["other", "preds"]
+    url = "/p/local/proj/keys/preds"
+    page = await viewer.get(url)
+    assert re.findall(r'class="sort">(\w+)', page) == ["run", "id", "guess", "score"]
+    assert "rows 1–50 of 70" in page
+    first = cells(page, -1)  # the run column is the first column
+    assert first[:30] == ["runa"] * 30 and first[30:] == ["runb"] * 20
+    assert cells(page, 2)[30] == "—"  # runb has no score: empty, not an error
+    page = await viewer.get(url, offset=50)
+    assert cells(page, -1) == ["runb"] * 20 and cells(page, 0)[-1] == "39"
+    page = await viewer.get(url, q='run == "runb" and id >= 35')
+    assert cells(page, 0) == ["35", "36", "37", "38", "39"] and "of 5" in page
+    page = await viewer.get(url, sort="score", desc=1)
+    assert cells(page, 2)[:2] == ["2.9", "2.8"] and cells(page, 2)[30] == "—"
+    page = await viewer.get(url, runs="runb")
+    assert "of 40" in page and set(cells(page, -1)) == {"runb"}
+    page = await viewer.get(url, q="scroe > 1")
+    assert "filter not applied: unknown column 'scroe'" in html.unescape(page)
+    await viewer.get(url, runs="nosuch", status=400)
+    await viewer.get("/p/local/proj/keys/missing", status=404)

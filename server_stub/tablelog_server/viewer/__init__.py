@@ -5,11 +5,12 @@
 | ``/login`` (GET, POST), ``/logout`` (POST) | the login form; a session cookie (public) |
 | ``/static/…`` | the stylesheet and the small script (public) |
 | ``/`` | the entity's projects |
-| ``/p/{entity}/{project}`` | its runs (name, state, start, summary) and artifacts |
+| ``/p/{entity}/{project}`` | its runs (name, state, start, summary), tables by key, artifacts |
 | ``/p/{entity}/{project}/runs/{run_id}`` | config, summary, metric charts, tables |
 | ``/p/{entity}/{project}/artifacts/{name}`` | versions and aliases |
 | ``/p/{entity}/{project}/artifacts/{name}/{version}`` | one version's entries |
 | ``/p/{entity}/{project}/tables/{name}/{version}/{entry}`` | a table or joined table |
+| ``/p/{entity}/{project}/keys/{key}`` | one key's tables of every run (``runs=``), merged |
 | ``/blobs/{sha256}`` | media for the pages (images, audio, video), the entity's own only |
 
 No template engine and no JavaScript framework: pages are built by small
@@ -30,7 +31,7 @@ from aiohttp import web
 from tablelog_server.api import serve_blob
 from tablelog_server.errors import NotFoundError
 from tablelog_server.state import TABLES
-from tablelog_server.viewer import pages, table_page
+from tablelog_server.viewer import keys, pages, table_page
 from tablelog_server.viewer.access import (
     SESSIONS,
     SessionStore,
@@ -91,3 +92,4 @@ def add_viewer_routes(app: web.Application, *, sessions: SessionStore | None = N
         name="viewer.artifact_version")
     add(f"{base}/tables/{{name}}/{{version}}/{{entry:.+}}", viewer_page(table_page.table),
         name="viewer.table")
+    add(f"{base}/keys/{{key:.+}}", viewer_page(keys.key_page), name="viewer.key")

@@ -33,6 +33,7 @@ from tablelog_server.viewer.html import (
     py_str,
     python_box,
 )
+from tablelog_server.viewer.keys import tables_by_key, tables_by_key_list
 from tablelog_server.viewer.plots import Chart, charts_of, draw, table_key_of
 from tablelog_server.viewer.run_metrics import alerts_list, defined_series
 
@@ -112,6 +113,8 @@ async def project(request: web.Request, entity: str) -> web.Response:
     body = [
         el("h2", None, "Runs"),
         el("table", {"class": "list runs"}, el("thead", None, head), el("tbody", None, run_rows)),
+        el("h2", None, "Tables by key"),
+        tables_by_key_list(entity, name, tables_by_key(artifacts)),
         el("h2", None, "Artifacts"),
         el("table", {"class": "list"},
            el("thead", None, el("tr", None, [el("th", None, h) for h in
