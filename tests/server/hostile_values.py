@@ -139,7 +139,7 @@ def seed_plan() -> SeedPlan:
 PATH_SEEDS: dict[str, list[str]] = {
     "entity": [ENTITY], "project": [PROJECT], "run_id": list(STEPS), "name": [ARTIFACT],
     "version": ["v0", "v1", "latest", "best"], "entry": ["t", "both", "left"],
-    "filename": ["viewer.css"],
+    "filename": ["viewer.css"], "key": ["t", "preds"],
     "sha256": [wire.sha256_hex(wire.encode_joined_table("t", "left", ["v", "i"]))],  # uploaded
 }
 """Real values for each path parameter, so that hostile query parameters reach the

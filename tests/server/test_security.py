@@ -16,7 +16,7 @@ from tablelog_server.errors import AuthenticationError
 
 SHA = "ab" * 32
 PARAM_VALUES = {"entity": "local", "project": "proj", "run_id": "run1", "name": "art",
-                "version": "latest", "entry": "preds", "sha256": SHA}
+                "version": "latest", "entry": "preds", "sha256": SHA, "key": "preds"}
 
 
 def every_route(app: web.Application) -> list[tuple[str, str]]:

@@ -168,7 +168,8 @@ async def test_pages_carry_a_strict_content_security_policy(uploader: Uploader,
 async def test_every_viewer_page_needs_a_session(client: TestClient[Any, Any],
                                                  viewer: Viewer) -> None:
     values = {"entity": "local", "project": "proj", "run_id": "run1", "name": "art",
-              "version": "latest", "entry": "preds", "sha256": "ab" * 32}
+              "version": "latest", "entry": "preds", "sha256": "ab" * 32,
+              "key": "preds"}
     routes = []
     for route in client.app.router.routes():
         if not (route.name or "").startswith("viewer.") or route.resource is None:

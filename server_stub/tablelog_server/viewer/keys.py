@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from tablelog_server.errors import BadRequestError, NotFoundError
+from tablelog_server.messages import int_query
 from tablelog_server.metadata import ArtifactRecord
 from tablelog_server.state import METADATA, TABLES
 from tablelog_server.table_filters import FilterError, TableFilter, parse_filter
@@ -118,8 +119,7 @@ async def key_page(request: web.Request, entity: str) -> web.Response:
     q = request.query.get("q") or ""
     sort = request.query.get("sort") or None
     desc = request.query.get("desc") == "1"
-    offset = max(int(request.query.get("offset", "0") or 0), 0) \
-        if (request.query.get("offset") or "0").isdigit() else 0
+    offset = int_query(request, "offset", default=0)
     if sort is not None and sort not in columns:
         raise BadRequestError(f"no column {sort!r} to sort by")
     error = None
