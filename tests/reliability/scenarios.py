@@ -1165,7 +1165,7 @@ SECRET = "s3cr3t-Key-for-the-reliability-suite-4711"  # greppable: it must appea
 WRONG_SECRET = "wr0ng-Key-never-valid-9137"
 SHA_ANY = "ab" * 32
 _PARAMS = {"entity": "local", "project": PROJECT, "run_id": "run00", "name": "run-run00-preds",
-           "version": "latest", "entry": "preds", "sha256": SHA_ANY}
+           "version": "latest", "entry": "preds", "sha256": SHA_ANY, "key": "preds"}
 
 
 def _routes() -> list[tuple[str, str, str]]:
