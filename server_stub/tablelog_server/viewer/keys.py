@@ -15,6 +15,7 @@ shows.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +26,11 @@ from tablelog_server.errors import BadRequestError, NotFoundError
 from tablelog_server.messages import int_query
 from tablelog_server.metadata import ArtifactRecord
 from tablelog_server.state import METADATA, TABLES
-from tablelog_server.table_filters import FilterError, TableFilter, parse_filter
-from tablelog_server.tables import TableQuery, sort_key
+from tablelog_server.tables import TableQuery
 from tablelog_server.viewer import common as c
 from tablelog_server.viewer.cells import render_cell
 from tablelog_server.viewer.html import Html, document, el, page_response, url
+from tablelog_server.viewer.table_page import filter_sort, read_filter
 
 MERGED_MAX_ROWS = 200_000
 PAGE_ROWS = 50
@@ -122,22 +123,13 @@ async def key_page(request: web.Request, entity: str) -> web.Response:
     offset = int_query(request, "offset", default=0)
     if sort is not None and sort not in columns:
         raise BadRequestError(f"no column {sort!r} to sort by")
-    error = None
-    try:
-        flt = parse_filter(q, columns)
-    except FilterError as exc:
-        flt, error = TableFilter(), str(exc)
+    flt, error = read_filter(q, columns)
     total = sum(p[3].nrows for p in parts)
     if not flt.active and sort is None:
         rows = await _slice(request, entity, parts, columns, offset, PAGE_ROWS)
     else:
         every = await _slice(request, entity, parts, columns, 0, MERGED_MAX_ROWS)
-        kept = [r for r in every if flt.matches(r)]
-        if sort is not None:
-            i = columns.index(sort)
-            present = [r for r in kept if r[i] is not None]
-            present.sort(key=lambda r: sort_key(r[i]), reverse=desc)
-            kept = present + [r for r in kept if r[i] is None]
+        kept = await asyncio.to_thread(filter_sort, every, columns, flt, sort, desc)
         total = len(kept)
         rows = kept[offset:offset + PAGE_ROWS]
 

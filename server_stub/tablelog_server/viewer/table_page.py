@@ -129,10 +129,10 @@ def _pager(view: _View, total: int, shown: int) -> Html:
                  if shown else f"no rows at offset {view.offset:,} of {total:,}"), " ", links)
 
 
-def _read_filter(view: _View, columns: Sequence[Any]) -> tuple[TableFilter, str | None]:
-    """The filter of the page, or none and the message saying why it cannot be read."""
+def read_filter(q: str | None, columns: Sequence[Any]) -> tuple[TableFilter, str | None]:
+    """The filter `q` of a page, or none and the message saying why it cannot be read."""
     try:
-        return parse_filter(view.q, columns), None
+        return parse_filter(q, columns), None
     except FilterError as exc:
         return TableFilter(), str(exc)
 
@@ -212,7 +212,7 @@ async def _table(request: web.Request, view: _View, entry: wire.ManifestEntry,
     manifest = await reader.manifest(entry.sha256, entity=view.entity)
     if view.since is not None:
         return await _added_since(request, view, entry, manifest), manifest.log_mode
-    flt, error = _read_filter(view, manifest.columns)
+    flt, error = read_filter(view.q, manifest.columns)
     if view.sort is not None and view.sort not in manifest.columns:
         raise BadRequestError(f"no column {view.sort!r} to sort by")
     page = await reader.page(entry.sha256, TableQuery(
@@ -278,10 +278,11 @@ async def _joined(request: web.Request, view: _View, entry: wire.ManifestEntry,
         raise BadRequestError(f"how must be one of {', '.join(JOIN_HOWS)}")
     joined = await request.config_dict[JOINER].join(shas[0], shas[1], spec, how,
                                                     entity=view.entity)
-    flt, error = _read_filter(view, joined.columns)
+    flt, error = read_filter(view.q, joined.columns)
     if view.sort is not None and view.sort not in joined.columns:
         raise BadRequestError(f"no column {view.sort!r} to sort by")
-    rows = await asyncio.to_thread(_filter_sort, joined.rows, joined.columns, flt, view)
+    rows = await asyncio.to_thread(filter_sort, joined.rows, joined.columns, flt, view.sort,
+                                   view.desc)
     page = rows[view.offset:view.offset + view.limit]
     switch = [el("a", {"href": view.link(how=h, offset=None), "class": "how",
                        "aria-current": "page" if h == how else None}, h) for h in JOIN_HOWS]
@@ -299,19 +300,20 @@ async def _joined(request: web.Request, view: _View, entry: wire.ManifestEntry,
             _pager(view, len(rows), len(page))]
 
 
-def _filter_sort(rows: list[list[Any]], columns: list[Any], flt: TableFilter,
-                 view: _View) -> list[list[Any]]:
+def filter_sort(rows: list[list[Any]], columns: Sequence[Any], flt: TableFilter,
+                sort: str | None, desc: bool) -> list[list[Any]]:
+    """The rows `flt` keeps, sorted by column `sort` (empty cells, None and NaN, last)."""
     kept = [r for r in rows if flt.matches(r)] if flt.active else rows
-    if view.sort is None:
+    if sort is None:
         return kept
-    index = columns.index(view.sort)
+    index = list(columns).index(sort)
 
     def empty(row: list[Any]) -> bool:
         value = row[index] if index < len(row) else None
         return value is None or (isinstance(value, float) and value != value)
 
     present = [r for r in kept if not empty(r)]
-    present.sort(key=lambda r: sort_key(r[index]), reverse=view.desc)
+    present.sort(key=lambda r: sort_key(r[index]), reverse=desc)
     return present + [r for r in kept if empty(r)]
 
 
