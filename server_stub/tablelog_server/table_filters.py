@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +184,22 @@ class Junction:
 
 
 Node = Compare | In | Not | Junction
+
+
+def rebind(node: Node, place: Mapping[str, Operand]) -> Node:
+    """`node` with each column operand replaced by `place[name]`: the filter of a view
+    over several tables (`tablelog_server.table_views`) read against one of them, where
+    a column is another index, a constant (the table's run) or missing (null)."""
+    def operand(o: Operand) -> Operand:
+        return place[o.name] if isinstance(o, Column) else o
+
+    if isinstance(node, Compare):
+        return Compare(operand(node.left), node.op, operand(node.right))
+    if isinstance(node, In):
+        return In(operand(node.left), node.values, node.negated)
+    if isinstance(node, Not):
+        return Not(rebind(node.inner, place))
+    return Junction(node.op, tuple(rebind(p, place) for p in node.parts))
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ A table is a manifest blob (`wire.TableManifest`: columns, column types and
 row-chunk references) plus one blob per chunk. An unsorted, unfiltered page
 reads only the chunks that cover ``[offset, offset + limit)``.
 
-Sorting or filtering (`q`, a case-insensitive text match across cells, and/or
-`where`, a row predicate such as the viewer's ``score > 0.5``) needs every row
-once: chunks are read one at a time and only the sort column (or the matching
-row numbers) is kept. The result — an array of row numbers in page order — is
-cached per (manifest, sort, desc, q, where) in a small LRU, so paging through a
-sorted table does not sort it again.
+Sorting (by one column or several, `TableQuery.then`) or filtering (`q`, a
+case-insensitive text match across cells, and/or `where`, a row predicate such
+as the viewer's ``score > 0.5``) needs every row once: chunks are read one at a
+time and only the sort columns (or the matching row numbers) are kept. The
+result — an array of row numbers in page order — is cached per (manifest, sort
+keys, q, where) in a small LRU, so paging through a sorted table does not sort
+it again. `select` and `chunks` give the same one-pass reads to views over
+several tables (`tablelog_server.table_views`).
 
 Every read is for an entity, which must hold the manifest and every chunk it
 names (`tablelog_server.blob_scope`); otherwise the table is "not stored" (404),
@@ -26,7 +28,7 @@ import json
 import math
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -81,6 +83,14 @@ class TableQuery:
     desc: bool = False
     q: str | None = None
     where: RowPredicate | None = None
+    then: tuple[tuple[str, bool], ...] = ()
+    """Further sort keys, (column, descending), for rows equal on `sort` and the keys
+    before them."""
+
+    @property
+    def sort_keys(self) -> tuple[tuple[str, bool], ...]:
+        """Every sort key in order: `sort` first, then `then` (none without `sort`)."""
+        return () if self.sort is None else ((self.sort, self.desc), *self.then)
 
 
 @dataclass(frozen=True)
@@ -134,8 +144,8 @@ class TableReader:
                  cached_orders: int = 8, cached_checks: int = 4096) -> None:
         self.scope = scope
         self._manifests: LRUCache[str, wire.TableManifest] = LRUCache(cached_manifests)
-        self._orders: LRUCache[tuple[str, str | None, bool, str | None, RowPredicate | None],
-                               array[int]] = LRUCache(cached_orders)
+        self._orders: LRUCache[tuple[str, tuple[tuple[str, bool], ...], str | None,
+                                     RowPredicate | None], array[int]] = LRUCache(cached_orders)
         self._readable: LRUCache[tuple[str, str], bool] = LRUCache(cached_checks)
 
     async def manifest(self, sha256: str, *, entity: str) -> wire.TableManifest:
@@ -171,11 +181,10 @@ class TableReader:
     async def page(self, manifest_sha: str, query: TableQuery, *, entity: str) -> TablePage:
         """One page of the table whose manifest is blob `manifest_sha`, for `entity`."""
         manifest = await self.manifest(manifest_sha, entity=entity)
-        if query.sort is not None and query.sort not in manifest.columns:
-            raise BadRequestError(f"no column {query.sort!r} to sort by")
-        starts = [0]
-        for chunk in manifest.chunks:
-            starts.append(starts[-1] + chunk.nrows)
+        for column, _desc in query.sort_keys:
+            if column not in manifest.columns:
+                raise BadRequestError(f"no column {column!r} to sort by")
+        starts = _chunk_starts(manifest)
         if query.sort is None and not query.q and query.where is None:
             total = starts[-1]
             wanted: Sequence[int] = range(query.offset, min(query.offset + query.limit, total))
@@ -185,6 +194,46 @@ class TableReader:
             wanted = order[query.offset:query.offset + query.limit]
         rows = await self._rows_at(manifest, starts, wanted)
         return TablePage(manifest.columns, manifest.column_types, total, query.offset, rows)
+
+    async def rows_at(self, manifest_sha: str, wanted: Sequence[int], *, entity: str
+                      ) -> list[list[Any]]:
+        """Rows of the table by number (each below its row count), in the order asked."""
+        manifest = await self.manifest(manifest_sha, entity=entity)
+        return await self._rows_at(manifest, _chunk_starts(manifest), wanted)
+
+    async def chunks(self, manifest_sha: str, *, entity: str
+                     ) -> AsyncIterator[tuple[int, list[list[Any]]]]:
+        """Every chunk of the table in order, one at a time: (first row number, rows)."""
+        manifest = await self.manifest(manifest_sha, entity=entity)
+        first = 0
+        for ref in manifest.chunks:
+            rows = await self._chunk(ref.sha256)
+            yield first, rows
+            first += len(rows)
+
+    async def select(self, manifest_sha: str, *, entity: str, q: str | None = None,
+                     where: RowPredicate | None = None, columns: Sequence[int] = ()
+                     ) -> tuple[array[int], list[tuple[Any, ...]]]:
+        """The numbers of the rows that match `q` and `where`, in table order, and for
+        each the values of the cells at indexes `columns` (None past a short row):
+        one pass over the chunks, keeping nothing else of them."""
+        manifest = await self.manifest(manifest_sha, entity=entity)
+        return await self._select(manifest, q.lower() if q else None, where, columns)
+
+    async def _select(self, manifest: wire.TableManifest, needle: str | None,
+                      where: RowPredicate | None, columns: Sequence[int]
+                      ) -> tuple[array[int], list[tuple[Any, ...]]]:
+        numbers = array("q")
+        values: list[tuple[Any, ...]] = []
+        first = 0
+        for ref in manifest.chunks:
+            rows = await self._chunk(ref.sha256)
+            found, cells = await asyncio.to_thread(_scan_chunk(rows, first, needle, columns,
+                                                               where))
+            numbers.extend(found)
+            values.extend(cells)
+            first += len(rows)
+        return numbers, values
 
     async def _rows_at(self, manifest: wire.TableManifest, starts: list[int],
                        wanted: Sequence[int]) -> list[list[Any]]:
@@ -205,54 +254,61 @@ class TableReader:
 
     async def _order(self, manifest_sha: str, manifest: wire.TableManifest,
                      query: TableQuery) -> array[int]:
-        """Row numbers matching `q`, sorted by `sort` — computed once per cache entry."""
+        """Row numbers matching `q`, sorted by the sort keys — computed once per cache
+        entry."""
         needle = query.q.lower() if query.q else None
-        key = (manifest_sha, query.sort, query.desc, needle, query.where)
+        key = (manifest_sha, query.sort_keys, needle, query.where)
         cached = self._orders.get(key)
         if cached is not None:
             return cached
-        column = None if query.sort is None else manifest.columns.index(query.sort)
-        kept_rows = array("q")
-        sort_values: list[Any] = []  # only the sort column: the rest of each chunk is dropped
-        row_number = 0
-        for ref in manifest.chunks:
-            rows = await self._chunk(ref.sha256)
-            scan = _scan_chunk(rows, row_number, needle, column, query.where)
-            numbers, values = await asyncio.to_thread(scan)
-            kept_rows.extend(numbers)
-            sort_values.extend(values)
-            row_number += len(rows)
-        if column is not None:
-            order = await asyncio.to_thread(_sorted_order, kept_rows, sort_values, query.desc)
+        columns = [manifest.columns.index(column) for column, _desc in query.sort_keys]
+        numbers, values = await self._select(manifest, needle, query.where, columns)
+        if columns:
+            positions = await asyncio.to_thread(
+                sorted_positions, values, [desc for _column, desc in query.sort_keys])
+            order = array("q", [numbers[i] for i in positions])
         else:
-            order = kept_rows
+            order = numbers
         self._orders.put(key, order)
         return order
 
 
-def _scan_chunk(rows: list[list[Any]], first: int, needle: str | None, column: int | None,
-                where: RowPredicate | None) -> Callable[[], tuple[list[int], list[Any]]]:
-    def scan() -> tuple[list[int], list[Any]]:
+def _chunk_starts(manifest: wire.TableManifest) -> list[int]:
+    starts = [0]
+    for chunk in manifest.chunks:
+        starts.append(starts[-1] + chunk.nrows)
+    return starts
+
+
+def _scan_chunk(rows: list[list[Any]], first: int, needle: str | None, columns: Sequence[int],
+                where: RowPredicate | None
+                ) -> Callable[[], tuple[list[int], list[tuple[Any, ...]]]]:
+    def scan() -> tuple[list[int], list[tuple[Any, ...]]]:
         numbers: list[int] = []
-        values: list[Any] = []
+        values: list[tuple[Any, ...]] = []
         for i, row in enumerate(rows):
             if needle is not None and not any(needle in cell_text(c).lower() for c in row):
                 continue
             if where is not None and not where(row):
                 continue
             numbers.append(first + i)
-            if column is not None:
-                values.append(row[column] if column < len(row) else None)
+            if columns:
+                n = len(row)
+                values.append(tuple(row[j] if j < n else None for j in columns))
         return numbers, values
 
     return scan
 
 
-def _sorted_order(numbers: array[int], values: list[Any], desc: bool) -> array[int]:
-    """Row numbers ordered by their values; empty cells (None, NaN) last either way,
-    ties in table order."""
-    present = [i for i, v in enumerate(values) if not _is_empty(v)]
-    empty = [i for i, v in enumerate(values) if _is_empty(v)]
-    # Python's sort is stable even with reverse=True: equal values keep table order.
-    present.sort(key=lambda i: sort_key(values[i]), reverse=desc)
-    return array("q", [numbers[i] for i in present + empty])
+def sorted_positions(values: Sequence[Sequence[Any]], descending: Sequence[bool]) -> list[int]:
+    """The positions of `values` (one tuple of sort cells each) in sorted order: by the
+    first cell, then the next, each ascending or descending as `descending` says; on
+    every key empty cells (None, NaN) come last, either way, and ties keep their order."""
+    order = list(range(len(values)))
+    for k in reversed(range(len(descending))):  # stable sorts, least significant key first
+        present = [i for i in order if not _is_empty(values[i][k])]
+        empty = [i for i in order if _is_empty(values[i][k])]
+        # Python's sort is stable even with reverse=True: equal values keep their order.
+        present.sort(key=lambda i: sort_key(values[i][k]), reverse=descending[k])
+        order = present + empty
+    return order

@@ -10,7 +10,7 @@
 | ``/p/{entity}/{project}/artifacts/{name}`` | versions and aliases |
 | ``/p/{entity}/{project}/artifacts/{name}/{version}`` | one version's entries |
 | ``/p/{entity}/{project}/tables/{name}/{version}/{entry}`` | a table or joined table |
-| ``/p/{entity}/{project}/keys/{key}`` | one key's tables of every run (``runs=``), merged |
+| ``/p/{entity}/{project}/keys/{key}`` | a key across runs or versions: merged, side, grouped |
 | ``/blobs/{sha256}`` | media for the pages (images, audio, video), the entity's own only |
 
 No template engine and no JavaScript framework: pages are built by small
@@ -31,6 +31,7 @@ from aiohttp import web
 from tablelog_server.api import serve_blob
 from tablelog_server.errors import NotFoundError
 from tablelog_server.state import TABLES
+from tablelog_server.table_views import Views
 from tablelog_server.viewer import keys, pages, table_page
 from tablelog_server.viewer.access import (
     SESSIONS,
@@ -70,6 +71,7 @@ async def _blob(request: web.Request, entity: str) -> web.StreamResponse:
 async def _joiner(app: web.Application) -> AsyncIterator[None]:
     """The joiner needs the table reader, which exists once the stores are open."""
     app[table_page.JOINER] = Joiner(app[TABLES])
+    app[keys.VIEWS] = Views(app[TABLES])
     yield
 
 

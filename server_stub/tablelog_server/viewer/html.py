@@ -93,9 +93,14 @@ def el(tag: str, attrs: Mapping[str, object] | None = None, *children: Child) ->
 
 def url(*segments: str, **query: object) -> str:
     """A viewer path from raw segments (each percent-encoded, so '/' in an entry name
-    stays inside its segment) and query parameters (None and '' left out)."""
+    stays inside its segment) and query parameters (None and '' left out; a list or
+    tuple is the parameter repeated, once per item)."""
     path = "/" + "/".join(urllib.parse.quote(s, safe="") for s in segments)
-    params = {k: str(v) for k, v in query.items() if v is not None and v != ""}
+    params: list[tuple[str, str]] = []
+    for k, v in query.items():
+        for item in v if isinstance(v, list | tuple) else [v]:
+            if item is not None and item != "":
+                params.append((k, str(item)))
     return f"{path}?{urllib.parse.urlencode(params)}" if params else path
 
 
