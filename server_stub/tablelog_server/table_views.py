@@ -15,9 +15,9 @@ through a sorted merged view does not sort it again.
   constant, a missing column null.
 - **Side by side** (`SideBySide`): rows joined on a key column (or the row index):
   each key once, in the order of the first table that has it; per column, each
-  table's cell; a column "differs" on a row when the tables that have the row do
-  not all hold the same value (numbers by value, NaN equal to NaN, a missing row
-  differs from a present one).
+  table's cell; a column "differs" on a row when the tables that have the row and
+  the column do not all hold the same value (numbers by value, NaN equal to NaN;
+  a column a table lacks is no difference, a row a table lacks is one).
 - **Grouped** (`group_by`): one row per distinct value of the group columns, with
   a count and per other column the aggregates of `Aggregate`.
 """
@@ -213,27 +213,40 @@ class Views:
                         continue
                     rows_of[k] = number
                     n = len(row)
-                    digest_of[k] = tuple(_digest(row[j]) if 0 <= j < n else _EMPTY
-                                         for j in wanted)
+                    digest_of[k] = tuple(_ABSENT if j < 0 else _digest(row[j]) if j < n
+                                         else _EMPTY for j in wanted)
             found.append(rows_of)
             digests.append(digest_of)
-        differs: list[int] = []  # per key: a bit per compared column; bit 62: a row missing
-        for k in range(len(key_values)):
-            present = [d[k] for d in digests if k in d]
-            bits = 0 if len(present) == len(digests) else 1 << 62
-            first_digest = present[0]
-            for other in present[1:]:
-                if other != first_digest:
-                    for j, (a, b) in enumerate(zip(first_digest, other, strict=True)):
-                        if a != b:
-                            bits |= 1 << j
-            differs.append(bits)
+        differs = await asyncio.to_thread(_differences, len(key_values), digests)
         result = SideBySide(tables, on, compared, key_values, found, differs, duplicates, cut)
         self._orders.put(key, result)
         return result
 
 
 MISSING_ROW = 1 << 62
+
+
+def _differences(nkeys: int, digests: Sequence[dict[int, tuple[int, ...]]]) -> list[int]:
+    """Per key, a bit per compared column whose cells differ among the tables that have
+    both the row and the column, and `MISSING_ROW` when a table lacks the row."""
+    out = []
+    for k in range(nkeys):
+        present = [d[k] for d in digests if k in d]
+        bits = 0 if len(present) == len(digests) else MISSING_ROW
+        first = present[0]
+        for other in present[1:]:
+            if other == first:
+                continue
+            for j, (a, b) in enumerate(zip(first, other, strict=True)):
+                if a != b and a != _ABSENT and b != _ABSENT:
+                    bits |= 1 << j
+                elif a == _ABSENT and b != _ABSENT:
+                    # the first table lacks the column: compare the others with each other
+                    seen = {d[j] for d in present if d[j] != _ABSENT}
+                    if len(seen) > 1:
+                        bits |= 1 << j
+        out.append(bits)
+    return out
 
 
 @dataclass
@@ -295,6 +308,8 @@ def identity(value: Any) -> tuple[Any, ...]:
 
 
 _EMPTY = hash(identity(None))
+_ABSENT = hash(("absent",))
+"""A column the table does not have: compared with nothing."""
 
 
 def _digest(value: Any) -> int:

@@ -174,6 +174,29 @@ def log_sample(project: str = "vision", scratch: Path | None = None) -> SampleRu
     return SampleRun(project, run.id, "mlp-baseline")
 
 
+COMPARE_ROWS = 40
+
+
+def log_comparison(project: str = "compare") -> list[str]:
+    """Two runs that log the same ``preds`` key (images, truth, guess, score), whose
+    guesses differ on some rows and whose column sets differ (only the second has
+    ``margin``), for the views that compare runs; their run ids."""
+    run_ids = []
+    for name, shift in (("resnet", 1), ("vit", 3)):
+        columns = ["id", "image", "truth", "guess", "score"] + (["margin"] if shift == 3 else [])
+        table = wandb.Table(columns=columns)
+        for i in range(COMPARE_ROWS):
+            truth = LABELS[i % len(LABELS)]
+            guess = truth if i % (shift + 2) else LABELS[(i + shift) % len(LABELS)]
+            row: list[object] = [i, wandb.Image(_picture(i)), truth, guess,
+                                 round((math.cos(i * shift) + 1) / 2, 3)]
+            table.add_data(*(row + ([i / 10] if shift == 3 else [])))
+        with wandb.init(project=project, name=name) as run:
+            run.log({"preds": table})
+            run_ids.append(run.id)
+    return run_ids
+
+
 def sync(queue_dir: Path, base_url: str, api_key: str) -> None:
     """Upload everything queued under `queue_dir` with ``tablelog sync`` (a subprocess)."""
     tablelog = Path(sys.executable).with_name("tablelog")

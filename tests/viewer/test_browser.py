@@ -13,7 +13,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,15 @@ from tests.viewer.browser import WINDOW, BrowserUnavailable, start_browser, stop
 from tests.viewer.sample_data import (
     ALL_ROWS,
     CHARTS,
+    COMPARE_ROWS,
     DETECTION_ROWS,
     FIRST_ROWS,
+    LABELS,
     POINTS,
     XSS_IMG,
     XSS_SCRIPT,
     SampleRun,
+    log_comparison,
     log_sample,
     sync,
 )
@@ -52,6 +55,8 @@ class Site:
 
     server: ServerProcess
     sample: SampleRun
+    compared: Sequence[str] = ()
+    """The runs of the "compare" project (`log_comparison`)."""
 
     def url(self, path: str) -> str:
         return f"{self.server.url}{path}"
@@ -71,8 +76,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                                 "TABLELOG_API_KEY": API_KEY}.items():
                 mp.setenv(name, value)
             sample = log_sample(scratch=root)
+            compared = log_comparison()
         sync(root / "queue", server.url, API_KEY)
-        yield Site(server, sample)
+        yield Site(server, sample, compared)
     finally:
         server.stop()
 
@@ -443,4 +449,75 @@ def test_the_project_lists_tables_by_key_and_merges_a_key(site: Site, browser: A
         *_by("form.filter")).text
     assert set(_column(driver, 3)) == {"cat"}  # truth, after run, id, image, guess
     _screenshot(driver, tmp_path, "merged")
+    _no_alerts_or_console_errors(driver)
+
+
+def _expected_guess(i: int, shift: int) -> str:
+    truth = LABELS[i % len(LABELS)]
+    return truth if i % (shift + 2) else LABELS[(i + shift) % len(LABELS)]
+
+
+def test_compare_runs_side_by_side_grouped_and_exported(site: Site, browser: Any,
+                                                        tmp_path: Path) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    driver = browser
+    _logged_in(driver, site)
+    driver.get(site.url("/p/local/compare"))
+    _go(driver, driver.find_element(*_by("ul.keys a.key[href$='/keys/preds']")).click)
+    assert set(_column(driver, -1)) == set(site.compared)  # merged: both runs' rows
+    assert f"of {2 * COMPARE_ROWS}" in driver.find_element(*_by(".pager")).text
+    # a filter that cannot be read says why, and filters nothing
+    box = driver.find_element(*_by("#filter"))
+    box.send_keys("scroe > 1")
+    _go(driver, box.submit)
+    assert "unknown column 'scroe'" in driver.find_element(*_by("#filter-error")).text
+    assert f"of {2 * COMPARE_ROWS}" in driver.find_element(*_by(".pager")).text
+    driver.get(site.url("/p/local/compare/keys/preds"))
+    # side by side, joined on id: the guesses that differ are marked
+    _go(driver, driver.find_element(*_by("#mode-side")).click)
+    assert "joined on id" in driver.find_element(*_by("p.facts")).text
+    _go(driver, driver.find_element(*_by("a.diff[href*='diff=guess']")).click)
+    differ = [i for i in range(COMPARE_ROWS) if _expected_guess(i, 1) != _expected_guess(i, 3)]
+    ids = [th.text for th in driver.find_elements(*_by("#rows tbody th"))]
+    assert ids == [str(i) for i in differ]
+    marked = driver.find_elements(*_by("#rows tbody td.differs"))
+    assert len(marked) >= 2 * len(differ)
+    colour = marked[0].value_of_css_property("background-color")
+    assert colour not in ("rgba(0, 0, 0, 0)", "transparent")  # highlighted, visibly
+    _screenshot(driver, tmp_path, "side_by_side")
+    # grouped by truth and guess: a confusion count per pair; a group opens its rows
+    _go(driver, driver.find_element(*_by("#mode-group")).click)
+    select = Select(driver.find_element(*_by("#group-by")))
+    select.select_by_value("truth")
+    select.select_by_value("guess")
+    _go(driver, driver.find_element(*_by("form.group-by button")).click)
+    counts: dict[tuple[str, str], int] = {}
+    for run_shift in (1, 3):
+        for i in range(COMPARE_ROWS):
+            pair = (LABELS[i % len(LABELS)], _expected_guess(i, run_shift))
+            counts[pair] = counts.get(pair, 0) + 1
+    shown = {}
+    for tr in driver.find_elements(*_by("#groups tbody tr")):
+        tds = [td.text for td in tr.find_elements(*_by("td"))]
+        shown[(tds[0], tds[1])] = int(tds[2])
+    assert shown == counts
+    assert driver.find_elements(*_by("#groups .gallery img"))  # the image column's gallery
+    assert driver.find_elements(*_by("#groups svg.hist rect.bar"))  # the score histogram
+    _screenshot(driver, tmp_path, "grouped")
+    first = driver.find_element(*_by("#groups tbody tr"))
+    wanted = int(first.find_elements(*_by("td"))[2].text)
+    _go(driver, first.find_element(*_by("a.group-link")).click)
+    assert f"of {wanted}" in driver.find_element(*_by(".pager")).text
+    # the grouped view downloads as CSV: one line per group after the header
+    _go(driver, driver.back)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior",
+                           {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.find_element(*_by("#export-csv")).click()
+    done = _wait(driver, lambda d: [p for p in downloads.iterdir()
+                                    if p.suffix == ".csv"] or False, "the CSV download")
+    lines = done[0].read_text().splitlines()
+    assert lines[0].startswith("truth,guess,count") and len(lines) == 1 + len(counts)
     _no_alerts_or_console_errors(driver)

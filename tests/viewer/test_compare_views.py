@@ -103,11 +103,16 @@ async def test_side_by_side_marks_differences_and_keeps_rows_that_disagree(
     page = await viewer.get(_url(view="side", on="id", diff="guess"))
     assert [int(r[0]) for r in _grid_rows(page)] == differ_guess
     assert page.count('class="differs"') >= 2 * len(differ_guess)
-    # any difference: a differing truth/guess/score, or runb lacks the row (ids 45..59);
-    # score differs wherever runb has the row (its score is empty)
+    # any difference: a differing truth or guess, or runb lacks the row (ids 45..59);
+    # runb has no score column, which is no difference
     page = await viewer.get(_url(view="side", on="id", diff="any"))
-    expected = [i for i in a if i not in b or a[i][1:3] != b[i][1:3] or a[i][3] is not None]
-    assert "of " + str(len(expected)) in page
+    expected = [i for i in a if i not in b or a[i][1:3] != b[i][1:3]]
+    assert [int(r[0]) for r in _grid_rows(page)] == expected[:50]
+    assert f"of {len(expected)}" in page
+    page = await viewer.get(_url(view="side", on="id", diff="score"))
+    assert "No rows." in page
+    page = await viewer.get(_url(view="side", by_index=1))
+    assert "joined on the row index" in page
     await viewer.get(_url(view="side", on="nosuch"), status=400)
     await viewer.get(_url(view="side", on="id", diff="nosuch"), status=400)
     await viewer.get(_url(view="side", runs="runa"), status=400)  # one table: nothing beside

@@ -49,7 +49,7 @@ from tablelog_server.tables import cell_text
 from tablelog_server.viewer import common as c
 from tablelog_server.viewer.cells import render_cell
 from tablelog_server.viewer.groups import grouped_table
-from tablelog_server.viewer.html import Html, document, el, page_response, url
+from tablelog_server.viewer.html import Child, Html, document, el, page_response, url
 from tablelog_server.viewer.table_page import read_filter
 
 PAGE_ROWS = 50
@@ -123,6 +123,8 @@ class KeyView:
     diff: str | None = None
     group: tuple[str, ...] = ()
     offset: int = 0
+    by_index: bool = False
+    """Side by side on the row index, even where a column looks like a key."""
 
     @classmethod
     def read(cls, request: web.Request, entity: str) -> KeyView:
@@ -138,14 +140,15 @@ class KeyView:
                    tuple(t for t in q.getall("then_desc", []) if t),
                    q.get("on") or None, q.get("diff") or None,
                    tuple(g for g in q.getall("group", []) if g),
-                   int_query(request, "offset", default=0))
+                   int_query(request, "offset", default=0), q.get("by_index") == "1")
 
     def state(self) -> dict[str, object]:
         return {"runs": ",".join(self.runs) or None, "run": self.run,
                 "versions": self.versions, "view": None if self.view == "merged" else self.view,
                 "q": self.q or None, "sort": self.sort, "desc": "1" if self.desc else None,
                 "then": list(self.then), "then_desc": list(self.then_desc), "on": self.on,
-                "diff": self.diff, "group": list(self.group), "offset": self.offset or None}
+                "diff": self.diff, "group": list(self.group), "offset": self.offset or None,
+                "by_index": "1" if self.by_index else None}
 
     def link(self, **changes: object) -> str:
         state = self.state()
@@ -228,7 +231,8 @@ async def key_page(request: web.Request, entity: str) -> web.StreamResponse:
     if error is not None and fmt is not None:
         raise BadRequestError(f"q: {error}")
     if view.view == "side":
-        on = view.on if view.on is not None else _default_key(tables)
+        on = None if view.by_index else view.on if view.on is not None else \
+            _default_key(tables)
         side = await views.side_by_side(tables, on, entity=entity)
         keys = side.select(view.diff)
         if fmt is not None:
@@ -292,11 +296,11 @@ def _picker(view: KeyView, found: Sequence[KeyedTable]) -> Html:
 
 def _versions_line(view: KeyView, chosen: Sequence[tuple[Source, str, str]]) -> Html:
     label = "versions: " if view.run else "latest versions: "
-    return el("p", {"class": "dim"}, label,
-              [el("a", {"href": c.table_url(view.entity, view.project,
-                                            f"run-{run_id}-{view.key}", version, view.key),
-                        "class": "version"}, f"{run_id} {version}" if not view.run else version)
-               for _s, run_id, version in chosen])
+    links = [[el("a", {"href": c.table_url(view.entity, view.project,
+                                           f"run-{run_id}-{view.key}", version, view.key),
+                       "class": "version"}, version if view.run else f"{run_id} {version}"),
+              " "] for _s, run_id, version in chosen]
+    return el("p", {"class": "dim"}, label, links)
 
 
 def _modes(view: KeyView, columns: Sequence[str]) -> Html:
@@ -373,9 +377,13 @@ async def _side_page(views: Views, view: KeyView, side: Any, on: str | None,
     labels = [s.label for s in side.tables.sources]
     shared = [col for col in side.tables.merged_columns[1:]
               if all(col in cols for cols in side.tables.columns)]
-    on_links = [el("a", {"href": view.link(on=col, diff=None, offset=None), "class": "on",
-                         "aria-current": "page" if col == on else None}, col)
-                for col in shared]
+    on_links: list[Child] = [
+        [el("a", {"href": view.link(on=col, by_index=None, diff=None, offset=None),
+                  "class": "on", "aria-current": "page" if col == on else None}, col), " "]
+        for col in shared]
+    on_links.append(el("a", {"href": view.link(on=None, by_index="1", diff=None, offset=None),
+                             "class": "on", "aria-current": "page" if on is None else None},
+                       "row index"))
     diff_links = [el("a", {"href": view.link(diff=d, offset=None), "class": "diff",
                            "aria-current": "page" if view.diff == d else None}, label)
                   for d, label in ((None, "all rows"), ("any", "rows that differ"))] + \
